@@ -1,0 +1,156 @@
+"""The one module that builds Dask graphs.
+
+Everything else in daskmix is plain NumPy or plain Python. Only public Dask
+APIs are used (``da.map_blocks``, ``da.reduction``, ``dask.compute``), and every
+layer is named ``daskmix-...`` so the dashboard reads like the algorithm.
+
+A pass over the data has the shape::
+
+    X chunk ──map_blocks(kernel)──> (1, P) float64 statistics per chunk
+            ──reduction(sum, split_every)──> (P,) statistics of the whole data
+
+Chunk statistics are additive, so the combine step is a plain sum, done as a
+tree whose fan-in is ``split_every``.
+"""
+
+from __future__ import annotations
+
+import dask
+import dask.array as da
+import numpy as np
+
+__all__ = ["reduce_blocks", "map_rows", "take_rows", "compute", "PREFIX"]
+
+PREFIX = "daskmix-"
+
+
+def _row_start(block_info):
+    return int(block_info[0]["array-location"][0][0])
+
+
+def _apply_chunk_kernel(X, *rest, kernel, with_weight, block_info=None, **kwargs):
+    sample_weight = rest[0] if with_weight else None
+    stats = kernel(X, sample_weight, row_start=_row_start(block_info), **kwargs)
+    return stats[None, :]
+
+
+def _sum_blocks(x, axis, keepdims):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **kwargs):
+    """Apply ``kernel`` to every row block and sum the results in a tree.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        One chunk along the features.
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+        Chunked like ``X``'s rows.
+    kernel : callable
+        ``kernel(X_block, w_block, row_start=int, **kwargs) -> ndarray (size,)``;
+        ``w_block`` is of shape (n_block, 1) or None.
+    size : int
+        Length of the statistics vector.
+    name : str
+        Layer name after ``daskmix-``, e.g. ``"gmm-estep"``.
+    split_every : int or None
+        Fan-in of the tree reduction; None lets dask's configuration decide.
+    **kwargs
+        Passed to ``kernel``; small NumPy parameters or plain objects.
+
+    Returns
+    -------
+    stats : dask.array.Array of shape (size,)
+        Lazy sum over all blocks.
+    """
+    n_blocks = X.numblocks[0]
+    args = [X]
+    if sample_weight is not None:
+        args.append(sample_weight[:, None])
+    parts = da.map_blocks(
+        _apply_chunk_kernel,
+        *args,
+        kernel=kernel,
+        with_weight=sample_weight is not None,
+        chunks=((1,) * n_blocks, (size,)),
+        dtype=np.float64,
+        meta=np.empty((0, 0), dtype=np.float64),
+        token=PREFIX + name,
+        **kwargs,
+    )
+    return da.reduction(
+        parts,
+        chunk=_sum_blocks,
+        aggregate=_sum_blocks,
+        combine=_sum_blocks,
+        axis=0,
+        keepdims=False,
+        dtype=np.float64,
+        split_every=split_every,
+        name=PREFIX + name + "-sum",
+        meta=np.empty((0,), dtype=np.float64),
+    )
+
+
+def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
+    """Lazily apply a row-wise ``func`` to every block of ``X``.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    func : callable
+        ``func(X_block, **kwargs)`` returning (n_block,) or (n_block, n_columns).
+    name : str
+        Layer name after ``daskmix-``.
+    n_columns : int or None
+        None for a 1-D output.
+    dtype : numpy dtype
+    **kwargs
+        Passed to ``func``.
+
+    Returns
+    -------
+    dask.array.Array of shape (n_samples,) or (n_samples, n_columns)
+    """
+    if n_columns is None:
+        return da.map_blocks(
+            func, X, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype),
+            token=PREFIX + name, **kwargs,
+        )
+    return da.map_blocks(
+        func, X, chunks=(X.chunks[0], (n_columns,)), dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype), token=PREFIX + name, **kwargs,
+    )
+
+
+def take_rows(X, indices):
+    """Lazily gather the rows ``indices`` (sorted, unique) of ``X``.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    indices : ndarray of int
+
+    Returns
+    -------
+    dask.array.Array of shape (len(indices), n_features)
+    """
+    return X[np.asarray(indices, dtype=np.intp)]
+
+
+def compute(*collections, **kwargs):
+    """``dask.compute`` with daskmix's one policy: everything in one call.
+
+    Parameters
+    ----------
+    *collections : dask collections or plain values
+    **kwargs
+        Passed to ``dask.compute`` (for example ``scheduler=``).
+
+    Returns
+    -------
+    tuple
+        Computed values, one per argument.
+    """
+    return dask.compute(*collections, **kwargs)

@@ -1,0 +1,283 @@
+"""Input validation: every supported input becomes one 2-D floating dask array.
+
+Accepted inputs are NumPy arrays (and anything ``numpy.asarray`` takes), dask
+arrays, pandas and dask DataFrames, and xarray DataArrays. Checks here are
+cheap: they read shapes, chunks and dtypes, never the data. Non-finite values
+are found by the first pass of the algorithm itself (see
+``raise_if_nonfinite``), not by an extra pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import dask.array as da
+import numpy as np
+from sklearn.utils.validation import check_array
+
+from daskmix import _xarray
+from daskmix._compat import _check_feature_names, _check_n_features
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "InputData",
+    "check_input",
+    "check_sample_weight",
+    "default_chunk_rows",
+    "raise_if_nonfinite",
+    "wrap_rows",
+]
+
+#: Upper bound on the elements of one chunk's largest temporary (rows x columns).
+_TARGET_CHUNK_ELEMENTS = 2**21
+
+
+def default_chunk_rows(n_features, n_columns=1):
+    """Rows per chunk for in-memory input.
+
+    The largest per-chunk temporaries are ``rows x n_features`` (the shifted
+    data) and ``rows x n_columns`` (log-probabilities, one column per
+    component); about two million elements (16 MB in float64) keeps both in
+    the processor's last-level cache neighbourhood while leaving each task
+    long enough (milliseconds) that Dask's per-task overhead is negligible.
+
+    Parameters
+    ----------
+    n_features : int
+    n_columns : int, default=1
+        Width of the widest per-row temporary, e.g. the number of components.
+
+    Returns
+    -------
+    int
+    """
+    width = max(int(n_features), int(n_columns), 1)
+    return int(max(4096, _TARGET_CHUNK_ELEMENTS // width))
+
+
+@dataclass
+class InputData:
+    """A validated input and what is needed to shape outputs like it.
+
+    Attributes
+    ----------
+    array : dask.array.Array of shape (n_samples, n_features)
+        Floating point, one chunk along features, known chunk sizes.
+    kind : {"numpy", "dask", "xarray"}
+        How row-wise outputs are returned.
+    xarray_info : object or None
+        Sample dimension and coordinates, for xarray outputs.
+    """
+
+    array: da.Array
+    kind: str
+    xarray_info: Any = None
+
+    @property
+    def n_samples(self):
+        return int(self.array.shape[0])
+
+    @property
+    def dtype(self):
+        return self.array.dtype
+
+
+def _floating_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype.kind == "c":
+        raise ValueError(
+            "Complex data not supported: daskmix fits real-valued data. "
+            "Pass X.real, or split real and imaginary parts into features."
+        )
+    if dtype.kind not in "biuf":
+        raise TypeError(
+            f"X has dtype {dtype}, but daskmix needs numeric data. Convert it "
+            "first, for example X.astype('float64'), after encoding any "
+            "categorical columns as numbers."
+        )
+    return dtype if dtype in (np.float32, np.float64) else np.dtype(np.float64)
+
+
+def _check_dask_array(X, min_samples):
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D array of shape (n_samples, n_features), got a {X.ndim}D "
+            "dask array. Reshape your data, e.g. X.reshape(-1, 1) for a single "
+            "feature or X.reshape(1, -1) for a single sample."
+        )
+    dtype = _floating_dtype(X.dtype)
+    if any(np.isnan(c) for c in X.chunks[0]):
+        raise ValueError(
+            "X has unknown chunk sizes along the samples axis (as a dask array made "
+            "from a dataframe with to_dask_array() does). Call "
+            "X.compute_chunk_sizes() first, or pass the dask DataFrame itself."
+        )
+    if len(X.chunks[1]) > 1:
+        raise ValueError(
+            f"X is split into {len(X.chunks[1])} chunks along the features axis; "
+            "daskmix needs every row of a chunk whole. Rechunk with "
+            "X.rechunk({1: -1}) (or X.rechunk({0: 'auto', 1: -1}))."
+        )
+    n_samples, n_features = X.shape
+    if n_features < 1:
+        raise ValueError(
+            f"0 feature(s) (shape={X.shape}) while a minimum of 1 is required."
+        )
+    if n_samples < min_samples:
+        raise ValueError(
+            f"Found array with {n_samples} sample(s) (shape={X.shape}) while a "
+            f"minimum of {min_samples} is required."
+        )
+    if X.dtype != dtype:
+        X = X.astype(dtype)
+    return X
+
+
+def _from_numpy(X, min_samples, chunk_columns):
+    X = check_array(
+        X,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=False,
+        ensure_min_samples=min_samples,
+    )
+    rows = default_chunk_rows(X.shape[1], chunk_columns)
+    return da.from_array(
+        X, chunks=(rows, -1), name="daskmix-input-" + uuid.uuid4().hex, asarray=False
+    )
+
+
+def check_input(estimator, X, *, reset, min_samples=1, chunk_columns=1):
+    """Validate ``X`` and turn it into a 2-D floating dask array.
+
+    Sets (``reset=True``) or checks (``reset=False``) ``n_features_in_`` and
+    ``feature_names_in_`` on ``estimator``, as scikit-learn does.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    X : array-like, dask array, (dask) DataFrame or xarray.DataArray
+        Of shape (n_samples, n_features).
+    reset : bool
+        True in ``fit``, False in ``predict`` and friends.
+    min_samples : int, default=1
+    chunk_columns : int, default=1
+        Widest per-row temporary, used to pick chunk sizes for in-memory input.
+
+    Returns
+    -------
+    InputData
+    """
+    kind = "dask"
+    xarray_info = None
+    if _xarray.is_dataarray(X):
+        X, xarray_info = _xarray.to_2d(X)
+        kind = "xarray"
+    _check_feature_names(estimator, X, reset=reset)
+    if _is_dask_dataframe(X):
+        logger.debug("computing partition lengths of a dask DataFrame")
+        X = X.to_dask_array(lengths=True)
+    if isinstance(X, da.Array):
+        array = _check_dask_array(X, min_samples)
+    else:
+        array = _from_numpy(X, min_samples, chunk_columns)
+        if kind == "dask":
+            kind = "numpy"
+    _check_n_features(estimator, array, reset=reset)
+    return InputData(array=array, kind=kind, xarray_info=xarray_info)
+
+
+def _is_dask_dataframe(X):
+    module = type(X).__module__ or ""
+    return module.startswith("dask") and hasattr(X, "to_dask_array")
+
+
+def check_sample_weight(sample_weight, data):
+    """Validate ``sample_weight`` and chunk it like the rows of ``data``.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n_samples,), dask array, or None
+    data : InputData
+
+    Returns
+    -------
+    dask.array.Array of shape (n_samples,) or None
+    """
+    if sample_weight is None:
+        return None
+    row_chunks = data.array.chunks[0]
+    if isinstance(sample_weight, da.Array):
+        if sample_weight.ndim != 1 or sample_weight.shape[0] != data.n_samples:
+            raise ValueError(
+                f"sample_weight must have shape ({data.n_samples},), got "
+                f"{sample_weight.shape}."
+            )
+        if any(np.isnan(c) for c in sample_weight.chunks[0]):
+            raise ValueError(
+                "sample_weight has unknown chunk sizes; call "
+                "sample_weight.compute_chunk_sizes() first."
+            )
+        return sample_weight.astype(np.float64).rechunk((row_chunks,))
+    if _xarray.is_dataarray(sample_weight):
+        sample_weight = sample_weight.data
+    sample_weight = np.asarray(sample_weight, dtype=np.float64)
+    if sample_weight.ndim == 0:
+        sample_weight = np.full(data.n_samples, float(sample_weight))
+    if sample_weight.shape != (data.n_samples,):
+        raise ValueError(
+            f"sample_weight must have shape ({data.n_samples},), got "
+            f"{sample_weight.shape}."
+        )
+    if not np.all(np.isfinite(sample_weight)):
+        raise ValueError("sample_weight contains NaN or infinity; weights must be finite.")
+    if np.any(sample_weight < 0):
+        raise ValueError("sample_weight has negative values; weights must be >= 0.")
+    if not np.any(sample_weight > 0):
+        raise ValueError("sample_weight sums to zero; at least one weight must be > 0.")
+    return da.from_array(sample_weight, chunks=(row_chunks,), name=False)
+
+
+def raise_if_nonfinite(count, what="X"):
+    """Raise the error for non-finite input found during a pass.
+
+    Parameters
+    ----------
+    count : float
+        Number of non-finite values found.
+    what : str, default="X"
+    """
+    if count:
+        raise ValueError(
+            f"Input {what} contains NaN or infinity ({int(count)} non-finite "
+            "values). Remove or impute them first, e.g. with "
+            "sklearn.impute.SimpleImputer, or X[da.isfinite(X).all(axis=1)]."
+        )
+
+
+def wrap_rows(result, data, *, column_dim=None, column_labels=None):
+    """Shape a lazy row-wise result like the input it came from.
+
+    Parameters
+    ----------
+    result : dask.array.Array of shape (n_samples,) or (n_samples, n_columns)
+    data : InputData
+    column_dim : str or None
+        Name of the column dimension for xarray outputs, e.g. "component".
+    column_labels : array-like or None
+        Coordinate values of ``column_dim``.
+
+    Returns
+    -------
+    ndarray, dask.array.Array or xarray.DataArray
+        NumPy in gives NumPy out (computed); dask in gives lazy dask out;
+        xarray in gives xarray out with the sample coordinates kept.
+    """
+    if data.kind == "numpy":
+        return result.compute()
+    if data.kind == "xarray":
+        return _xarray.wrap(result, data.xarray_info, column_dim, column_labels)
+    return result

@@ -1,0 +1,1 @@
+"""Clustering stages (k-means kernels; the public estimators come later)."""

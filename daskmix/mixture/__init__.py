@@ -1,0 +1,5 @@
+"""Gaussian mixture models."""
+
+from daskmix.mixture._gaussian_mixture import GaussianMixture
+
+__all__ = ["GaussianMixture"]

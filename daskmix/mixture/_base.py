@@ -1,0 +1,250 @@
+"""BaseMixture: the restart, warm-start, convergence and reporting policy.
+
+Subclasses provide the model: how to initialise, how to run one
+initialisation to convergence, how to publish fitted attributes, and row-wise
+outputs. This class makes no Dask calls and never branches on a subclass's
+parameters.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+from sklearn.base import BaseEstimator, DensityMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from daskmix._compat import _fit_context
+from daskmix._progress import FitProgress
+from daskmix._validation import check_input, check_sample_weight
+
+__all__ = ["BaseMixture"]
+
+
+class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
+    """Base class for mixture models fitted on Dask collections."""
+
+    # ---- hooks ---------------------------------------------------------
+    @abstractmethod
+    def _check_parameters(self, n_features):
+        """Validate initial parameters against the data; return them, validated."""
+
+    @abstractmethod
+    def _initialize_parameters(self, data, sample_weight, random_state, init_values):
+        """Initial parameters for one initialisation."""
+
+    @abstractmethod
+    def _fitted_parameters(self):
+        """The fitted parameters, for a warm start."""
+
+    @abstractmethod
+    def _run(self, data, sample_weight, params, lower_bound, on_iteration):
+        """Run one initialisation to convergence; return an ``_em.RunResult``."""
+
+    @abstractmethod
+    def _set_fitted(self, params, dtype):
+        """Publish ``params`` as fitted attributes in ``dtype``."""
+
+    @abstractmethod
+    def _row_outputs(self, data, output):
+        """Lazy row-wise ``output`` of the fitted model for ``data``."""
+
+    # ---- fitting -------------------------------------------------------
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None, sample_weight=None):
+        """Estimate model parameters with the EM algorithm.
+
+        The model is fitted ``n_init`` times and the parameters with the
+        largest lower bound are kept. Within each initialisation, EM runs
+        until the lower bound changes by less than ``tol`` or ``max_iter``
+        iterations are done, otherwise a ``ConvergenceWarning`` is raised.
+        With ``warm_start=True``, ``n_init`` is ignored after the first fit
+        and training starts where it left off.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+            Training data. Dask input is never loaded into the client.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : object
+            The fitted mixture.
+        """
+        snapshot = dict(self.__dict__)
+        try:
+            self._fit(X, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+        return self
+
+    def _fit(self, X, sample_weight):
+        data = check_input(
+            self, X, reset=True, min_samples=2, chunk_columns=self.n_components
+        )
+        if data.n_samples < self.n_components:
+            raise ValueError(
+                "Expected n_samples >= n_components but got n_components = "
+                f"{self.n_components}, n_samples = {data.n_samples}"
+            )
+        weights = check_sample_weight(sample_weight, data)
+        init_values = self._check_parameters(data.array.shape[1])
+
+        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        n_init = self.n_init if do_init else 1
+        random_state = check_random_state(self.random_state)
+        best = None
+        for init in range(n_init):
+            self._print_verbose_msg_init_beg(init)
+            if do_init:
+                params = self._initialize_parameters(data, weights, random_state, init_values)
+                lower_bound = -np.inf
+            else:
+                params = self._fitted_parameters()
+                lower_bound = self.lower_bound_
+            with FitProgress(
+                self.progress, self.max_iter, data.n_samples,
+                f"{type(self).__name__} init {init + 1}/{n_init}",
+            ) as bar:
+                def on_iteration(n_iter, lb, change, bar=bar):
+                    bar.update(n_iter, lb)
+                    self._print_verbose_msg_iter_end(n_iter, change)
+
+                result = self._run(data, weights, params, lower_bound, on_iteration)
+            self._print_verbose_msg_init_end(result.lower_bound, result.converged)
+            if best is None or result.lower_bound > best.lower_bound:
+                best = result
+
+        if not best.converged and self.max_iter > 0:
+            warnings.warn(
+                "Best performing initialization did not converge. Try different "
+                "init parameters, or increase max_iter, tol, or check for "
+                "degenerate data.",
+                ConvergenceWarning,
+            )
+        self._set_fitted(best.params, data.dtype)
+        self.converged_ = bool(best.converged)
+        self.n_iter_ = int(best.n_iter)
+        self.lower_bound_ = float(best.lower_bound)
+        self.lower_bounds_ = list(best.lower_bounds)
+        return self
+
+    def fit_predict(self, X, y=None, sample_weight=None):
+        """Fit the model and return the most probable component of each sample.
+
+        Equivalent to ``fit(X).predict(X)``; on dask input the labels are lazy.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+        y : Ignored
+        sample_weight : array-like of shape (n_samples,), default=None
+
+        Returns
+        -------
+        labels : ndarray, dask.array.Array or xarray.DataArray of shape (n_samples,)
+        """
+        return self.fit(X, sample_weight=sample_weight).predict(X)
+
+    # ---- prediction ----------------------------------------------------
+    def _outputs(self, X, output):
+        check_is_fitted(self)
+        data = check_input(self, X, reset=False, chunk_columns=self.n_components)
+        return self._row_outputs(data, output)
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray, dask.array.Array or xarray.DataArray of shape (n_samples,)
+            Lazy for dask input.
+        """
+        return self._outputs(X, "score_samples")
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of ``X`` under the model.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        log_likelihood : float
+            Computed, also for dask input.
+        """
+        scores = self.score_samples(X)
+        return float(np.asarray(scores.mean()))
+
+    def predict(self, X):
+        """Most probable component of each sample.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray, dask.array.Array or xarray.DataArray of shape (n_samples,)
+            Lazy for dask input.
+        """
+        return self._outputs(X, "predict")
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : ndarray, dask.array.Array or xarray.DataArray of shape (n_samples, n_components)
+            Lazy for dask input; an xarray result has a ``component`` dimension.
+        """
+        return self._outputs(X, "predict_proba")
+
+    # ---- verbose output (scikit-learn's format) ------------------------
+    def _print_verbose_msg_init_beg(self, n_init):
+        if self.verbose == 1:
+            print(f"Initialization {n_init}")
+        elif self.verbose >= 2:
+            print(f"Initialization {n_init}")
+            self._init_prev_time = time.time()
+            self._iter_prev_time = self._init_prev_time
+
+    def _print_verbose_msg_iter_end(self, n_iter, diff_ll):
+        if n_iter % self.verbose_interval == 0:
+            if self.verbose == 1:
+                print(f"  Iteration {n_iter}")
+            elif self.verbose >= 2:
+                cur_time = time.time()
+                print(
+                    f"  Iteration {n_iter}\t time lapse "
+                    f"{cur_time - self._iter_prev_time:.5f}s\t ll change {diff_ll:.5f}"
+                )
+                self._iter_prev_time = cur_time
+
+    def _print_verbose_msg_init_end(self, lb, init_has_converged):
+        converged_msg = "converged" if init_has_converged else "did not converge"
+        if self.verbose == 1:
+            print(f"Initialization {converged_msg}.")
+        elif self.verbose >= 2:
+            t = time.time() - self._init_prev_time
+            print(f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound {lb:.5f}.")

@@ -1,0 +1,418 @@
+"""GaussianMixture: scikit-learn's estimator, fitted by passes over Dask chunks."""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from daskmix import _graph
+from daskmix._compat import Interval, StrOptions
+from daskmix._validation import raise_if_nonfinite, wrap_rows
+from daskmix.mixture._base import BaseMixture
+from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
+from daskmix.mixture._em import run_em
+from daskmix.mixture._init import InitContext, initial_params
+from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
+from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
+
+__all__ = ["GaussianMixture"]
+
+#: Fitting algorithms available so far.
+ALGORITHMS = ("em",)
+
+
+def _check_weights(weights, n_components):
+    weights = check_array(weights, dtype=[np.float64, np.float32], ensure_2d=False)
+    if weights.shape != (n_components,):
+        raise ValueError(
+            f"The parameter 'weights' should have the shape of ({n_components},), "
+            f"but got {weights.shape}"
+        )
+    if np.any(weights < 0.0) or np.any(weights > 1.0):
+        raise ValueError(
+            "The parameter 'weights' should be in the range [0, 1], but got max "
+            f"value {np.max(weights):.5f}, min value {np.min(weights):.5f}"
+        )
+    atol = 1e-6 if weights.dtype == np.float32 else 1e-8
+    if not np.allclose(np.abs(1.0 - np.sum(weights)), 0.0, atol=atol):
+        raise ValueError(
+            "The parameter 'weights' should be normalized, but got sum(weights) = "
+            f"{np.sum(weights):.5f}"
+        )
+    return weights.astype(np.float64)
+
+
+def _check_means(means, n_components, n_features):
+    means = check_array(means, dtype=[np.float64, np.float32], ensure_2d=False)
+    if means.shape != (n_components, n_features):
+        raise ValueError(
+            f"The parameter 'means' should have the shape of "
+            f"({n_components}, {n_features}), but got {means.shape}"
+        )
+    return means.astype(np.float64)
+
+
+def _check_precisions(precisions, covariance, n_components, n_features):
+    precisions = check_array(
+        precisions, dtype=[np.float64, np.float32], ensure_2d=False, allow_nd=True
+    ).astype(np.float64)
+    covariance.check_precisions(precisions, n_components, n_features)
+    return precisions
+
+
+class GaussianMixture(BaseMixture):
+    """Gaussian mixture fitted by EM on NumPy, Dask, pandas or xarray data.
+
+    A drop-in for :class:`sklearn.mixture.GaussianMixture`: the same
+    parameters, defaults, fitted attributes and methods, and, given the same
+    initial parameters, the same fitted model up to rounding. Every EM
+    iteration is one pass over the data: each chunk computes its sufficient
+    statistics, a tree reduction sums them, and the M-step runs on the small
+    result in the client.
+
+    Parameters
+    ----------
+    n_components : int, default=1
+        The number of mixture components.
+    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+        ``"full"``: each component has its own general covariance matrix;
+        ``"tied"``: all components share one general covariance matrix;
+        ``"diag"``: each component has its own diagonal covariance matrix;
+        ``"spherical"``: each component has its own single variance.
+    tol : float, default=1e-3
+        Convergence threshold on the change of the mean log-likelihood.
+    reg_covar : float, default=1e-6
+        Non-negative regularisation added to the diagonal of covariances.
+    max_iter : int, default=100
+        The number of EM iterations to perform.
+    n_init : int, default=1
+        The number of initialisations; the best result is kept.
+    init_params : {"kmeans", "k-means++", "random", "random_from_data"}, default="kmeans"
+        How the initial responsibilities are chosen (see Notes for the passes
+        over the data each one costs).
+    weights_init : array-like of shape (n_components,), default=None
+        User-provided initial weights.
+    means_init : array-like of shape (n_components, n_features), default=None
+        User-provided initial means.
+    precisions_init : array-like, default=None
+        User-provided initial precisions; shape (n_components,) for
+        ``"spherical"``, (n_features, n_features) for ``"tied"``,
+        (n_components, n_features) for ``"diag"`` and
+        (n_components, n_features, n_features) for ``"full"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the initialisation. Results do not depend on the chunking, the
+        scheduler or the number of workers.
+    warm_start : bool, default=False
+        Start the next ``fit`` from the current solution.
+    verbose : int, default=0
+        1 prints the initialisation and each iteration; 2 adds timings and
+        the change of the lower bound.
+    verbose_interval : int, default=10
+        Iterations between two verbose messages.
+    algorithm : {"em"}, default="em"
+        The fitting algorithm: ``"em"`` is exact batch EM.
+    split_every : int or None, default=None
+        Fan-in of the tree reduction of chunk statistics; None lets dask's
+        configuration decide.
+    progress : bool, default=False
+        Show a progress bar (iterations, lower bound, rows/s) during ``fit``.
+
+    Attributes
+    ----------
+    weights_ : ndarray of shape (n_components,)
+        The weights of each mixture component.
+    means_ : ndarray of shape (n_components, n_features)
+        The mean of each mixture component.
+    covariances_ : ndarray
+        The covariance of each mixture component (shape as for ``precisions_init``).
+    precisions_ : ndarray
+        The precision matrices (inverse covariances).
+    precisions_cholesky_ : ndarray
+        Cholesky factors of the precisions, ``precisions_ = U @ U.T``.
+    converged_ : bool
+        Whether the best initialisation converged.
+    n_iter_ : int
+        EM iterations of the best initialisation.
+    lower_bound_ : float
+        Mean log-likelihood of the training data at the last E-step of the
+        best initialisation.
+    lower_bounds_ : list of float
+        The lower bound at every iteration of the best initialisation.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit`` (only for DataFrame input).
+
+    See Also
+    --------
+    sklearn.mixture.GaussianMixture : The in-memory estimator this one follows.
+
+    Notes
+    -----
+    Passes over the data: the initialisation costs at most
+    ``3 + N_LLOYD_PASSES`` passes (see ``daskmix.mixture._init``), then each EM
+    iteration costs exactly one pass and one ``dask.compute``. ``fit`` never
+    loads the data into the client; persist a dask array that is expensive
+    to produce (``X = X.persist()``) before fitting, as daskmix does not.
+    Memory per worker is about one chunk plus ``chunk rows x n_components``
+    floats and the ``n_components x n_features**2`` statistics. The features
+    must be in one chunk (``X.rechunk({1: -1})``) and the chunk sizes known.
+    Statistics are accumulated in float64; float32 input stays float32 in
+    the per-chunk work and in the fitted attributes.
+
+    Examples
+    --------
+    >>> import dask.array as da
+    >>> import numpy as np
+    >>> from daskmix import GaussianMixture
+    >>> X = da.from_array(np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]]),
+    ...                   chunks=(3, 2))
+    >>> gm = GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> np.round(gm.means_[np.argsort(gm.means_[:, 0])], 6)
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    >>> gm.predict(X).compute().tolist() in ([0, 0, 0, 1, 1, 1], [1, 1, 1, 0, 0, 0])
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        "tol": [Interval(Real, 0.0, None, closed="left")],
+        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "n_init": [Interval(Integral, 1, None, closed="left")],
+        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+        "weights_init": ["array-like", None],
+        "means_init": ["array-like", None],
+        "precisions_init": ["array-like", None],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions(set(ALGORITHMS))],
+        "split_every": [Interval(Integral, 2, None, closed="left"), None],
+        "progress": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        n_components=1,
+        *,
+        covariance_type="full",
+        tol=1e-3,
+        reg_covar=1e-6,
+        max_iter=100,
+        n_init=1,
+        init_params="kmeans",
+        weights_init=None,
+        means_init=None,
+        precisions_init=None,
+        random_state=None,
+        warm_start=False,
+        verbose=0,
+        verbose_interval=10,
+        algorithm="em",
+        split_every=None,
+        progress=False,
+    ):
+        self.n_components = n_components
+        self.covariance_type = covariance_type
+        self.tol = tol
+        self.reg_covar = reg_covar
+        self.max_iter = max_iter
+        self.n_init = n_init
+        self.init_params = init_params
+        self.weights_init = weights_init
+        self.means_init = means_init
+        self.precisions_init = precisions_init
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.verbose_interval = verbose_interval
+        self.algorithm = algorithm
+        self.split_every = split_every
+        self.progress = progress
+
+    @property
+    def _covariance(self):
+        return get_covariance_type(self.covariance_type)
+
+    def _layout(self, n_features):
+        return StatsLayout(
+            self.n_components,
+            n_features,
+            self._covariance.second_moment_shape(self.n_components, n_features),
+        )
+
+    # ---- BaseMixture hooks ----------------------------------------------
+    def _check_parameters(self, n_features):
+        """Validated copies of the user's initial values (never stored on self)."""
+        k = self.n_components
+        return {
+            "weights": None if self.weights_init is None else _check_weights(self.weights_init, k),
+            "means": None if self.means_init is None else _check_means(self.means_init, k, n_features),
+            "precisions": (
+                None
+                if self.precisions_init is None
+                else _check_precisions(self.precisions_init, self._covariance, k, n_features)
+            ),
+        }
+
+    def _initialize_parameters(self, data, sample_weight, random_state, init_values):
+        covariance = self._covariance
+        if any(value is None for value in init_values.values()):
+            ctx = InitContext(
+                data.array, sample_weight, self.n_components, covariance,
+                self.reg_covar, self.split_every,
+            )
+            params = initial_params(self.init_params, ctx, random_state)
+            weights, means, covariances = params.weights, params.means, params.covariances
+        else:
+            weights = means = covariances = None
+        if init_values["weights"] is not None:
+            weights = init_values["weights"]
+        if init_values["means"] is not None:
+            means = init_values["means"]
+        if init_values["precisions"] is not None:
+            prec_chol = covariance.precision_cholesky_from_precisions(init_values["precisions"])
+            covariances = covariance.covariances_from_cholesky(prec_chol)
+        else:
+            prec_chol = covariance.precision_cholesky(covariances)
+        return GaussianParams(weights, means, covariances, prec_chol)
+
+    def _fitted_parameters(self):
+        as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
+        return GaussianParams(
+            as64(self.weights_), as64(self.means_), as64(self.covariances_),
+            as64(self.precisions_cholesky_),
+        )
+
+    def _run(self, data, sample_weight, params, lower_bound, on_iteration):
+        covariance = self._covariance
+        layout = self._layout(data.array.shape[1])
+        dtype = data.dtype
+
+        def pass_fn(current, first):
+            kernel_params = estep_params(covariance, current, dtype)
+            stats = _graph.reduce_blocks(
+                data.array, sample_weight, chunk_em_stats, size=layout.size,
+                name="gmm-estep", split_every=self.split_every,
+                params=kernel_params, layout=layout, check_finite=first,
+            )
+            (vector,) = _graph.compute(stats)
+            unpacked = layout.unpack(vector)
+            raise_if_nonfinite(unpacked["nonfinite"])
+            unpacked["shift"] = kernel_params.shift.astype(np.float64)
+            unpacked["centres"] = kernel_params.centres.astype(np.float64)
+            return unpacked
+
+        def m_step_fn(stats, current):
+            return params_from_stats(
+                covariance, stats, stats["shift"], stats["centres"], self.reg_covar,
+                dtype, normalize_weights=True,
+            )
+
+        return run_em(
+            pass_fn, m_step_fn, params, lower_bound=lower_bound,
+            max_iter=self.max_iter, tol=self.tol, on_iteration=on_iteration,
+        )
+
+    def _set_fitted(self, params, dtype):
+        covariance = self._covariance
+        self.weights_ = params.weights.astype(dtype)
+        self.means_ = params.means.astype(dtype)
+        self.covariances_ = params.covariances.astype(dtype)
+        self.precisions_cholesky_ = params.prec_chol.astype(dtype)
+        self.precisions_ = covariance.precisions_from_cholesky(params.prec_chol).astype(dtype)
+
+    def _row_outputs(self, data, output):
+        kernel_params = estep_params(self._covariance, self._fitted_parameters(), data.dtype)
+        if output == "predict_proba":
+            result = _graph.map_rows(
+                data.array, chunk_log_prob_resp, name="gmm-predict-proba",
+                n_columns=self.n_components, dtype=data.dtype,
+                params=kernel_params, output=output,
+            )
+            return wrap_rows(
+                result, data, column_dim="component",
+                column_labels=np.arange(self.n_components),
+            )
+        dtype = np.int64 if output == "predict" else data.dtype
+        name = "gmm-predict" if output == "predict" else "gmm-score-samples"
+        result = _graph.map_rows(
+            data.array, chunk_log_prob_resp, name=name, dtype=dtype,
+            params=kernel_params, output=output,
+        )
+        return wrap_rows(result, data)
+
+    # ---- model-level methods --------------------------------------------
+    def _n_parameters(self):
+        """Number of free parameters of the fitted model."""
+        n_features = self.means_.shape[1]
+        cov_params = self._covariance.n_parameters(self.n_components, n_features)
+        mean_params = n_features * self.n_components
+        return int(cov_params + mean_params + self.n_components - 1)
+
+    def bic(self, X):
+        """Bayesian information criterion of the model on ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        bic : float
+        """
+        n_samples = len(X)
+        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
+
+    def aic(self, X):
+        """Akaike information criterion of the model on ``X`` (lower is better).
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        aic : float
+        """
+        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted model.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples} . The sampling requires "
+                "at least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_.astype(np.float64))
+        covariance = self._covariance
+        covariances = self.covariances_.astype(np.float64)
+        X = np.vstack(
+            [
+                covariance.sample(rng, mean, covariances, k, int(count))
+                for k, (mean, count) in enumerate(zip(self.means_.astype(np.float64), counts))
+            ]
+        )
+        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
+        return X, y

@@ -1,0 +1,250 @@
+"""Initial parameters of a Gaussian mixture, computed without loading the data.
+
+Each method follows scikit-learn's ``init_params`` semantics (responsibilities
+from k-means labels, uniform random responsibilities, one data point per
+component) with a bounded number of passes over the data:
+
+=====================  =======================================================
+``init_params``        passes (each one ``dask.compute``)
+=====================  =======================================================
+``"kmeans"``           1 row sample + ``N_LLOYD_PASSES`` Lloyd passes + 1 pass
+                       for the statistics of the k-means partition
+``"k-means++"``        1 row sample (k-means++ seeding on the sample)
+``"random"``           1 read of the first rows (a reference point) + 1 pass
+``"random_from_data"`` 1 gather of ``n_components`` rows
+=====================  =======================================================
+
+The row sample holds ``max(10_000, 50 * n_components)`` rows drawn uniformly
+without replacement; on smaller data it is the whole data set.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans, kmeans_plusplus
+
+from daskmix import _graph
+from daskmix._random import counter_uniform
+from daskmix._validation import raise_if_nonfinite
+from daskmix.cluster._kmeans_kernels import (
+    OneHotNearest,
+    chunk_lloyd_stats,
+    lloyd_stats_size,
+    unpack_lloyd,
+)
+from daskmix.mixture._params import params_from_stats
+from daskmix.mixture._suffstats import StatsLayout, chunk_resp_stats
+
+__all__ = ["initial_params", "N_LLOYD_PASSES", "sample_size"]
+
+#: Full-data Lloyd passes after k-means on the row sample.
+N_LLOYD_PASSES = 2
+
+
+def sample_size(n_samples, n_components):
+    """Rows drawn for sample-based seeding.
+
+    Parameters
+    ----------
+    n_samples, n_components : int
+
+    Returns
+    -------
+    int
+    """
+    return int(min(n_samples, max(10_000, 50 * n_components)))
+
+
+@dataclass(frozen=True)
+class InitContext:
+    """What every initialisation method needs.
+
+    Attributes
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+    n_components : int
+    covariance : type
+        Covariance strategy class.
+    reg_covar : float
+    split_every : int or None
+    """
+
+    X: object
+    sample_weight: object
+    n_components: int
+    covariance: type
+    reg_covar: float
+    split_every: object
+
+    @property
+    def layout(self):
+        n_features = self.X.shape[1]
+        return StatsLayout(
+            self.n_components,
+            n_features,
+            self.covariance.second_moment_shape(self.n_components, n_features),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class UniformResp:
+    """Uniform random responsibilities keyed by (seed, global row).
+
+    Parameters
+    ----------
+    seed : int
+    n_components : int
+    """
+
+    seed: int
+    n_components: int
+
+    def __call__(self, X, row_start):
+        resp = counter_uniform(self.seed, row_start, len(X), self.n_components)
+        resp /= resp.sum(axis=1, keepdims=True)
+        return resp
+
+
+def _total_weight(ctx):
+    if ctx.sample_weight is None:
+        return float(ctx.X.shape[0])
+    return ctx.sample_weight.sum()
+
+
+def _sample_rows(ctx, rng, size):
+    """Gather ``size`` random rows (and their weights) and the total weight.
+
+    Rows come back in the order drawn, as scikit-learn's
+    ``random_state.choice(n_samples, size, replace=False)`` gives them.
+    """
+    n_samples = ctx.X.shape[0]
+    drawn = rng.choice(n_samples, size=size, replace=False)
+    order = np.argsort(drawn)
+    indices = drawn[order]
+    rows = _graph.take_rows(ctx.X, indices)
+    weights = None if ctx.sample_weight is None else ctx.sample_weight[indices]
+    rows, weights, total = _graph.compute(rows, weights, _total_weight(ctx))
+    raise_if_nonfinite(np.count_nonzero(~np.isfinite(rows)))
+    inverse = np.empty_like(order)
+    inverse[order] = np.arange(len(order))
+    weights = None if weights is None else weights[inverse]
+    return rows[inverse], weights, float(total)
+
+
+def _stats_pass(ctx, resp_fn, shift, centres):
+    """One pass computing the statistics of responsibilities ``resp_fn``."""
+    layout = ctx.layout
+    stats = _graph.reduce_blocks(
+        ctx.X,
+        ctx.sample_weight,
+        chunk_resp_stats,
+        size=layout.size,
+        name="gmm-init-stats",
+        split_every=ctx.split_every,
+        resp_fn=resp_fn,
+        covariance=ctx.covariance,
+        shift=shift,
+        centres=centres - shift,
+        layout=layout,
+        check_finite=True,
+    )
+    (vector,) = _graph.compute(stats)
+    stats = layout.unpack(vector)
+    raise_if_nonfinite(stats["nonfinite"])
+    return params_from_stats(
+        ctx.covariance, stats, shift, centres - shift, ctx.reg_covar, ctx.X.dtype,
+        normalize_weights=False,
+    )
+
+
+def _params_from_points(ctx, points, total_weight):
+    """Parameters with one component on each point (scikit-learn's one-hot init)."""
+    layout = ctx.layout
+    shift = points.mean(axis=0)
+    vector = chunk_resp_stats(
+        points, None, lambda X, _: np.eye(len(X), dtype=X.dtype), 0,
+        ctx.covariance, shift, points - shift, layout,
+    )
+    stats = layout.unpack(vector)
+    stats["weight"] = np.float64(total_weight)
+    return params_from_stats(
+        ctx.covariance, stats, shift, points - shift, ctx.reg_covar, ctx.X.dtype,
+        normalize_weights=False,
+    )
+
+
+def _init_kmeans(ctx, rng):
+    size = sample_size(ctx.X.shape[0], ctx.n_components)
+    rows, weights, _ = _sample_rows(ctx, rng, size)
+    seed = rng.randint(np.iinfo(np.int32).max)
+    centres = (
+        KMeans(n_clusters=ctx.n_components, n_init=1, random_state=seed)
+        .fit(rows, sample_weight=weights)
+        .cluster_centers_.astype(np.float64)
+    )
+    n_features = ctx.X.shape[1]
+    size = lloyd_stats_size(ctx.n_components, n_features)
+    for _ in range(N_LLOYD_PASSES):
+        stats = _graph.reduce_blocks(
+            ctx.X, ctx.sample_weight, chunk_lloyd_stats, size=size,
+            name="kmeans-lloyd", split_every=ctx.split_every,
+            centres=centres.astype(ctx.X.dtype), check_finite=True,
+        )
+        (vector,) = _graph.compute(stats)
+        counts, sums, _, nonfinite = unpack_lloyd(vector, ctx.n_components, n_features)
+        raise_if_nonfinite(nonfinite)
+        filled = counts > 0
+        centres[filled] = sums[filled] / counts[filled, None]
+    resp_fn = OneHotNearest(centres.astype(ctx.X.dtype))
+    return _stats_pass(ctx, resp_fn, centres.mean(axis=0), centres)
+
+
+def _init_kmeans_plusplus(ctx, rng):
+    size = sample_size(ctx.X.shape[0], ctx.n_components)
+    rows, weights, total = _sample_rows(ctx, rng, size)
+    seed = rng.randint(np.iinfo(np.int32).max)
+    centres, _ = kmeans_plusplus(
+        rows, ctx.n_components, sample_weight=weights, random_state=seed
+    )
+    return _params_from_points(ctx, centres, total)
+
+
+def _init_random(ctx, rng):
+    seed = int(rng.randint(np.iinfo(np.int32).max))
+    head = ctx.X[: min(ctx.X.shape[0], 1000)]
+    (reference,) = _graph.compute(head.mean(axis=0, dtype=np.float64))
+    raise_if_nonfinite(np.count_nonzero(~np.isfinite(reference)))
+    centres = np.broadcast_to(reference, (ctx.n_components, len(reference)))
+    return _stats_pass(ctx, UniformResp(seed, ctx.n_components), reference, centres)
+
+
+def _init_random_from_data(ctx, rng):
+    rows, _, total = _sample_rows(ctx, rng, ctx.n_components)
+    return _params_from_points(ctx, rows.astype(np.float64), total)
+
+
+_METHODS = {
+    "kmeans": _init_kmeans,
+    "k-means++": _init_kmeans_plusplus,
+    "random": _init_random,
+    "random_from_data": _init_random_from_data,
+}
+
+
+def initial_params(method, ctx, rng):
+    """Initial ``GaussianParams`` by ``method``.
+
+    Parameters
+    ----------
+    method : {"kmeans", "k-means++", "random", "random_from_data"}
+    ctx : InitContext
+    rng : numpy.random.RandomState
+
+    Returns
+    -------
+    GaussianParams
+    """
+    return _METHODS[method](ctx, rng)
