@@ -19,7 +19,7 @@ import dask
 import dask.array as da
 import numpy as np
 
-__all__ = ["reduce_blocks", "map_rows", "take_rows", "compute", "PREFIX"]
+__all__ = ["reduce_blocks", "map_rows", "take_rows", "total", "compute", "PREFIX"]
 
 PREFIX = "daskmix-"
 
@@ -124,19 +124,54 @@ def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
     )
 
 
+def _take_block_rows(block, indices, block_info=None):
+    start, stop = block_info[0]["array-location"][0]
+    lo, hi = np.searchsorted(indices, [start, stop])
+    return block[indices[lo:hi] - start]
+
+
 def take_rows(X, indices):
-    """Lazily gather the rows ``indices`` (sorted, unique) of ``X``.
+    """Lazily gather the rows ``indices`` (sorted, unique) of ``X`` or of a 1-D array.
+
+    Each block selects its own rows, so only the gathered rows travel.
 
     Parameters
     ----------
-    X : dask.array.Array of shape (n_samples, n_features)
-    indices : ndarray of int
+    X : dask.array.Array of shape (n_samples, ...)
+    indices : ndarray of int, sorted and unique
 
     Returns
     -------
-    dask.array.Array of shape (len(indices), n_features)
+    dask.array.Array of shape (len(indices), ...)
     """
-    return X[np.asarray(indices, dtype=np.intp)]
+    indices = np.asarray(indices, dtype=np.int64)
+    bounds = np.cumsum((0,) + X.chunks[0])
+    counts = tuple(int(c) for c in np.diff(np.searchsorted(indices, bounds)))
+    return da.map_blocks(
+        _take_block_rows, X, indices=indices, chunks=(counts,) + X.chunks[1:],
+        dtype=X.dtype, meta=np.empty((0,) * X.ndim, dtype=X.dtype),
+        token=PREFIX + "take-rows",
+    )
+
+
+def total(x, name):
+    """Lazy sum of a 1-D dask array, as a named tree reduction.
+
+    Parameters
+    ----------
+    x : dask.array.Array of shape (n,)
+    name : str
+        Layer name after ``daskmix-``.
+
+    Returns
+    -------
+    dask.array.Array of shape ()
+    """
+    return da.reduction(
+        x, chunk=_sum_blocks, aggregate=_sum_blocks, combine=_sum_blocks, axis=0,
+        keepdims=False, dtype=np.float64, name=PREFIX + name,
+        meta=np.empty((), dtype=np.float64),
+    )
 
 
 def compute(*collections, **kwargs):

@@ -336,7 +336,7 @@ class GaussianMixture(BaseMixture):
             result = _graph.map_rows(
                 data.array, chunk_log_prob_resp, name="gmm-predict-proba",
                 n_columns=self.n_components, dtype=data.dtype,
-                params=kernel_params, output=output,
+                params=kernel_params, what=output,
             )
             return wrap_rows(
                 result, data, column_dim="component",
@@ -346,7 +346,7 @@ class GaussianMixture(BaseMixture):
         name = "gmm-predict" if output == "predict" else "gmm-score-samples"
         result = _graph.map_rows(
             data.array, chunk_log_prob_resp, name=name, dtype=dtype,
-            params=kernel_params, output=output,
+            params=kernel_params, what=output,
         )
         return wrap_rows(result, data)
 

@@ -10,7 +10,7 @@ component) with a bounded number of passes over the data:
 ``"kmeans"``           1 row sample + ``N_LLOYD_PASSES`` Lloyd passes + 1 pass
                        for the statistics of the k-means partition
 ``"k-means++"``        1 row sample (k-means++ seeding on the sample)
-``"random"``           1 read of the first rows (a reference point) + 1 pass
+``"random"``           1 sample of 1,000 rows (a reference point) + 1 pass
 ``"random_from_data"`` 1 gather of ``n_components`` rows
 =====================  =======================================================
 
@@ -20,10 +20,12 @@ without replacement; on smaller data it is the whole data set.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import KMeans, kmeans_plusplus
+from sklearn.exceptions import ConvergenceWarning
 
 from daskmix import _graph
 from daskmix._random import counter_uniform
@@ -111,7 +113,7 @@ class UniformResp:
 def _total_weight(ctx):
     if ctx.sample_weight is None:
         return float(ctx.X.shape[0])
-    return ctx.sample_weight.sum()
+    return _graph.total(ctx.sample_weight, "total-weight")
 
 
 def _sample_rows(ctx, rng, size):
@@ -125,7 +127,7 @@ def _sample_rows(ctx, rng, size):
     order = np.argsort(drawn)
     indices = drawn[order]
     rows = _graph.take_rows(ctx.X, indices)
-    weights = None if ctx.sample_weight is None else ctx.sample_weight[indices]
+    weights = None if ctx.sample_weight is None else _graph.take_rows(ctx.sample_weight, indices)
     rows, weights, total = _graph.compute(rows, weights, _total_weight(ctx))
     raise_if_nonfinite(np.count_nonzero(~np.isfinite(rows)))
     inverse = np.empty_like(order)
@@ -180,11 +182,11 @@ def _init_kmeans(ctx, rng):
     size = sample_size(ctx.X.shape[0], ctx.n_components)
     rows, weights, _ = _sample_rows(ctx, rng, size)
     seed = rng.randint(np.iinfo(np.int32).max)
-    centres = (
-        KMeans(n_clusters=ctx.n_components, n_init=1, random_state=seed)
-        .fit(rows, sample_weight=weights)
-        .cluster_centers_.astype(np.float64)
-    )
+    with warnings.catch_warnings():
+        # fewer distinct rows than clusters: empty components are re-seeded later
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        kmeans = KMeans(n_clusters=ctx.n_components, n_init=1, random_state=seed)
+        centres = kmeans.fit(rows, sample_weight=weights).cluster_centers_.astype(np.float64)
     n_features = ctx.X.shape[1]
     size = lloyd_stats_size(ctx.n_components, n_features)
     for _ in range(N_LLOYD_PASSES):
@@ -214,9 +216,8 @@ def _init_kmeans_plusplus(ctx, rng):
 
 def _init_random(ctx, rng):
     seed = int(rng.randint(np.iinfo(np.int32).max))
-    head = ctx.X[: min(ctx.X.shape[0], 1000)]
-    (reference,) = _graph.compute(head.mean(axis=0, dtype=np.float64))
-    raise_if_nonfinite(np.count_nonzero(~np.isfinite(reference)))
+    rows, _, _ = _sample_rows(ctx, rng, min(ctx.X.shape[0], 1000))
+    reference = rows.mean(axis=0, dtype=np.float64)
     centres = np.broadcast_to(reference, (ctx.n_components, len(reference)))
     return _stats_pass(ctx, UniformResp(seed, ctx.n_components), reference, centres)
 

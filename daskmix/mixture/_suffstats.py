@@ -259,14 +259,14 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
     )
 
 
-def chunk_log_prob_resp(X, params, output):
+def chunk_log_prob_resp(X, params, what):
     """Row-wise outputs of a fitted mixture on one chunk.
 
     Parameters
     ----------
     X : ndarray of shape (n_samples, n_features)
     params : EStepParams
-    output : {"score_samples", "predict_proba", "predict"}
+    what : {"score_samples", "predict_proba", "predict"}
 
     Returns
     -------
@@ -275,9 +275,9 @@ def chunk_log_prob_resp(X, params, output):
         (n_samples, n_components); ``predict``: (n_samples,) int64 labels.
     """
     Y = _shifted(X, params.shift)
-    if output == "predict":
+    if what == "predict":
         return np.argmax(estimate_weighted_log_prob(Y, params), axis=1)
     log_norm, resp = _log_prob_resp(Y, params)
-    if output == "score_samples":
+    if what == "score_samples":
         return log_norm
     return resp

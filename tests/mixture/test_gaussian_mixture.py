@@ -1,0 +1,228 @@
+"""Behaviour of GaussianMixture: invariances, the estimator contract, degenerate data."""
+
+from __future__ import annotations
+
+import warnings
+
+import dask.array as da
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import adjusted_rand_score
+from sklearn.mixture import GaussianMixture as SkGaussianMixture
+
+from daskmix import GaussianMixture
+from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture._params import DegenerateComponentWarning
+from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, as_dask
+
+INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
+FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+
+
+def assert_same_fit(a, b, rtol=1e-8):
+    for name in FITTED:
+        expected = getattr(b, name)
+        assert_allclose(getattr(a, name), expected, rtol=rtol,
+                        atol=rtol * np.max(np.abs(expected)), err_msg=name)
+    assert a.n_iter_ == b.n_iter_
+    assert_allclose(a.lower_bound_, b.lower_bound_, rtol=rtol)
+
+
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_result_does_not_depend_on_chunking(blobs, covariance_type, init_params):
+    X, _ = blobs
+    fits = [
+        GaussianMixture(N_COMPONENTS, covariance_type=covariance_type,
+                        init_params=init_params, random_state=0).fit(as_dask(X, chunks))
+        for chunks in CHUNK_LAYOUTS.values()
+    ]
+    for other in fits[1:]:
+        assert_same_fit(other, fits[0])
+
+
+@pytest.mark.parametrize("init_params", INIT_PARAMS)
+def test_reproducible_with_random_state(blobs, init_params):
+    X, _ = blobs
+    a = GaussianMixture(N_COMPONENTS, init_params=init_params, random_state=7).fit(X)
+    b = GaussianMixture(N_COMPONENTS, init_params=init_params, random_state=7).fit(X)
+    assert_same_fit(a, b, rtol=1e-12)
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "k-means++", "random_from_data"])
+def test_initialisations_find_the_blobs(blobs, init_params):
+    X, y = blobs
+    gm = GaussianMixture(N_COMPONENTS, init_params=init_params, random_state=0, n_init=2)
+    labels = gm.fit_predict(as_dask(X, (200,) * 3)).compute()
+    reference = SkGaussianMixture(N_COMPONENTS, random_state=0, n_init=5).fit(X)
+    # the blobs touch, so a handful of boundary points may go either way
+    assert adjusted_rand_score(y, labels) > 0.97
+    assert gm.lower_bound_ > reference.lower_bound_ - 1e-3 * abs(reference.lower_bound_)
+
+
+def test_fit_predict_equals_fit_then_predict(blobs):
+    X, _ = blobs
+    Xd = as_dask(X, (150,) * 4)
+    gm = GaussianMixture(N_COMPONENTS, random_state=0, max_iter=3, tol=0)
+    with pytest.warns(ConvergenceWarning):
+        labels = gm.fit_predict(Xd)
+    assert isinstance(labels, da.Array)
+    assert_array_equal(labels.compute(), gm.predict(X))
+    with pytest.warns(ConvergenceWarning):
+        assert_array_equal(gm.fit_predict(X), gm.predict(X))
+
+
+def test_dask_in_lazy_dask_out(blobs):
+    X, _ = blobs
+    Xd = as_dask(X, (150,) * 4)
+    gm = GaussianMixture(N_COMPONENTS, random_state=0).fit(Xd)
+    for method, shape in [("predict", (len(X),)), ("score_samples", (len(X),)),
+                          ("predict_proba", (len(X), N_COMPONENTS))]:
+        lazy = getattr(gm, method)(Xd)
+        assert isinstance(lazy, da.Array), method
+        assert lazy.shape == shape
+        assert lazy.chunks[0] == Xd.chunks[0]
+        eager = getattr(gm, method)(X)
+        assert isinstance(eager, np.ndarray)
+        assert_allclose(lazy.compute(), eager, rtol=1e-12)
+    proba = gm.predict_proba(X)
+    assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-12)
+    assert_array_equal(proba.argmax(axis=1), gm.predict(X))
+    assert isinstance(gm.score(Xd), float)
+    assert_allclose(gm.score(Xd), gm.score_samples(X).mean())
+
+
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_integer_sample_weights_equal_repeated_rows(blobs, covariance_type):
+    X, _ = blobs
+    counts = np.random.RandomState(0).randint(0, 4, size=len(X))
+    init = dict(means_init=X[[0, 1, 2]], weights_init=np.full(3, 1 / 3))
+    kw = dict(covariance_type=covariance_type, init_params="random_from_data", **init)
+    weighted = GaussianMixture(N_COMPONENTS, random_state=0, **kw).fit(
+        as_dask(X, (150,) * 4), sample_weight=counts
+    )
+    repeated = GaussianMixture(N_COMPONENTS, random_state=0, **kw).fit(np.repeat(X, counts, axis=0))
+    assert_same_fit(weighted, repeated, rtol=1e-7)
+
+
+def test_unit_sample_weights_change_nothing(blobs):
+    X, _ = blobs
+    a = GaussianMixture(N_COMPONENTS, random_state=0).fit(X)
+    b = GaussianMixture(N_COMPONENTS, random_state=0).fit(X, sample_weight=np.ones(len(X)))
+    c = GaussianMixture(N_COMPONENTS, random_state=0).fit(
+        as_dask(X, (300, 300)), sample_weight=da.ones(len(X), chunks=100)
+    )
+    assert_same_fit(a, b, rtol=1e-10)
+    assert_same_fit(a, c, rtol=1e-10)
+
+
+def test_n_init_keeps_the_best_initialisation(blobs):
+    X, _ = blobs
+    # the first of n_init initialisations is the single one with the same seed
+    single = GaussianMixture(N_COMPONENTS, init_params="random_from_data", random_state=4).fit(X)
+    best = GaussianMixture(N_COMPONENTS, init_params="random_from_data", n_init=6,
+                           random_state=4).fit(X)
+    assert best.lower_bound_ >= single.lower_bound_
+    assert best.lower_bounds_[-1] == best.lower_bound_
+    assert len(best.lower_bounds_) == best.n_iter_
+
+
+def test_max_iter_zero_returns_the_initial_model(blobs):
+    X, _ = blobs
+    means = X[[0, 250, 500]]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gm = GaussianMixture(N_COMPONENTS, max_iter=0, means_init=means).fit(X)
+    assert gm.n_iter_ == 0
+    assert gm.lower_bounds_ == []
+    assert_allclose(gm.means_, means)
+
+
+def test_convergence_warning_when_max_iter_is_too_small(blobs):
+    X, _ = blobs
+    with pytest.warns(ConvergenceWarning, match="did not converge"):
+        gm = GaussianMixture(N_COMPONENTS, max_iter=1, init_params="random", random_state=0).fit(X)
+    assert not gm.converged_
+
+
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_sample_draws_from_the_model(blobs, covariance_type):
+    X, _ = blobs
+    gm = GaussianMixture(N_COMPONENTS, covariance_type=covariance_type, random_state=0).fit(X)
+    Xs, ys = gm.sample(20_000)
+    assert Xs.shape == (20_000, X.shape[1])
+    assert_allclose(np.bincount(ys, minlength=3) / 20_000, gm.weights_, atol=0.02)
+    for k in range(N_COMPONENTS):
+        assert_allclose(Xs[ys == k].mean(axis=0), gm.means_[k], atol=0.15)
+    with pytest.raises(ValueError, match="at least one sample"):
+        gm.sample(0)
+
+
+def test_duplicate_points_and_constant_features_do_not_crash():
+    rng = np.random.RandomState(0)
+    X = np.repeat(rng.randn(4, 3), 50, axis=0)
+    X[:, 2] = 5.0  # a constant feature
+    for covariance_type in sorted(COVARIANCE_TYPES):
+        gm = GaussianMixture(4, covariance_type=covariance_type, random_state=0)
+        gm.fit(as_dask(X, (50,) * 4))
+        assert np.all(np.isfinite(gm.means_))
+        assert np.all(np.isfinite(gm.precisions_cholesky_))
+        assert np.isfinite(gm.lower_bound_)
+
+
+def test_identical_rows_with_several_components():
+    X = np.ones((30, 2))
+    gm = GaussianMixture(2, random_state=0)
+    # k-means puts every row in one cluster; the empty one is re-seeded
+    with pytest.warns(DegenerateComponentWarning):
+        gm.fit(X)
+    assert_allclose(gm.means_, 1.0)
+    assert np.isfinite(gm.lower_bound_)
+
+
+def test_an_empty_component_is_reseeded_with_a_warning(blobs):
+    X, y = blobs
+    centres = np.stack([X[y == k].mean(axis=0) for k in range(2)])
+    far = X.mean(axis=0) + 1e4
+    means_init = np.vstack([centres, far])
+    gm = GaussianMixture(N_COMPONENTS, means_init=means_init, random_state=0)
+    with pytest.warns(DegenerateComponentWarning, match=r"Component\(s\) \[2\] collapsed"):
+        gm.fit(as_dask(X, (200,) * 3))
+    good = GaussianMixture(N_COMPONENTS, random_state=0).fit(X)
+    assert np.all(gm.weights_ > 0.2)
+    assert_allclose(gm.lower_bound_, good.lower_bound_, rtol=1e-3)
+
+
+def test_singular_covariance_is_reseeded_not_fatal():
+    """reg_covar=0 and a component on one repeated point: its covariance is singular."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(200, 2), np.repeat([[20.0, 20.0]], 20, axis=0)])
+    means_init = np.array([[0.0, 0.0], [1.0, 1.0], [20.0, 20.0]])
+    gm = GaussianMixture(3, reg_covar=0.0, means_init=means_init, max_iter=20)
+    with pytest.warns(DegenerateComponentWarning):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            gm.fit(X)
+    assert np.all(np.isfinite(gm.precisions_cholesky_))
+
+
+def test_a_failed_fit_leaves_the_fitted_estimator_unchanged(blobs):
+    X, _ = blobs
+    gm = GaussianMixture(N_COMPONENTS, random_state=0).fit(X)
+    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(gm).items()}
+    bad = X.copy()
+    bad[10, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        gm.fit(as_dask(bad, (150,) * 4))
+    # a different feature count passes validation before the weights fail
+    with pytest.raises(ValueError, match="negative"):
+        gm.fit(np.hstack([X, X]), sample_weight=-np.ones(len(X)))
+    assert set(vars(gm)) == set(before)
+    for key, value in before.items():
+        if isinstance(value, np.ndarray):
+            assert_array_equal(getattr(gm, key), value)
+        else:
+            assert getattr(gm, key) == value, key
+    assert gm.n_features_in_ == X.shape[1]

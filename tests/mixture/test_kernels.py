@@ -1,0 +1,124 @@
+"""Chunk kernels against independent references, with no scheduler at all."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from numpy.testing import assert_allclose
+from scipy.stats import multivariate_normal
+
+from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
+from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
+from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
+
+
+def random_params(covariance_type, n_components=3, n_features=4, seed=0):
+    """Random means and positive-definite covariances of the given type."""
+    rng = np.random.RandomState(seed)
+    covariance = get_covariance_type(covariance_type)
+    means = rng.randn(n_components, n_features) * 3 + 10
+    A = rng.randn(n_components, n_features, n_features)
+    full = A @ A.transpose(0, 2, 1) + n_features * np.eye(n_features)
+    covariances = {
+        "full": full,
+        "tied": full[0],
+        "diag": np.stack([np.diag(c) for c in full]),
+        "spherical": np.array([np.trace(c) / n_features for c in full]),
+    }[covariance_type]
+    weights = rng.dirichlet(np.ones(n_components))
+    prec_chol = covariance.precision_cholesky(covariances)
+    return covariance, GaussianParams(weights, means, covariances, prec_chol)
+
+
+def dense_covariances(covariance_type, covariances, n_components, n_features):
+    """Every type's covariances as (n_components, n_features, n_features)."""
+    if covariance_type == "full":
+        return covariances
+    if covariance_type == "tied":
+        return np.broadcast_to(covariances, (n_components, n_features, n_features))
+    if covariance_type == "diag":
+        return np.stack([np.diag(c) for c in covariances])
+    return np.stack([c * np.eye(n_features) for c in covariances])
+
+
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_log_densities_match_scipy(covariance_type):
+    covariance, params = random_params(covariance_type)
+    X = np.random.RandomState(1).randn(50, 4) * 3 + 10
+    dense = dense_covariances(covariance_type, params.covariances, 3, 4)
+    expected = np.stack(
+        [multivariate_normal(m, c).logpdf(X) for m, c in zip(params.means, dense)], axis=1
+    )
+    kernel = estep_params(covariance, params, np.float64)
+    got = covariance.log_prob(X - kernel.shift, kernel.centres, kernel.prec_chol)
+    assert_allclose(got, expected, rtol=1e-10)
+    mixture = np.log(np.exp(expected) @ params.weights)
+    assert_allclose(chunk_log_prob_resp(X, kernel, "score_samples"), mixture, rtol=1e-10)
+
+
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_m_step_matches_weighted_moments(covariance_type):
+    """One E-step + M-step equals the closed-form responsibility-weighted moments."""
+    covariance, params = random_params(covariance_type)
+    rng = np.random.RandomState(2)
+    X = rng.randn(80, 4) * 3 + 10
+    w = rng.uniform(0.5, 2.0, size=(80, 1))
+    kernel = estep_params(covariance, params, np.float64)
+    layout = StatsLayout(3, 4, covariance.second_moment_shape(3, 4))
+    stats = layout.unpack(chunk_em_stats(X, w, kernel, layout))
+    new = params_from_stats(covariance, stats, kernel.shift, kernel.centres, 0.0,
+                            np.float64, normalize_weights=True)
+
+    resp = chunk_log_prob_resp(X, kernel, "predict_proba") * w
+    nk = resp.sum(axis=0)
+    means = resp.T @ X / nk[:, None]
+    full = np.stack(
+        [((X - m) * r[:, None]).T @ (X - m) / n for m, r, n in zip(means, resp.T, nk)]
+    )
+    expected = {
+        "full": full,
+        "tied": np.sum(full * nk[:, None, None], axis=0) / nk.sum(),
+        "diag": np.stack([np.diag(c) for c in full]),
+        "spherical": np.array([np.trace(c) / 4 for c in full]),
+    }[covariance_type]
+    assert_allclose(new.weights, nk / nk.sum(), rtol=1e-10)
+    assert_allclose(new.means, means, rtol=1e-10)
+    assert_allclose(new.covariances, expected, rtol=1e-9)
+    assert_allclose(stats["loglik"], w[:, 0] @ chunk_log_prob_resp(X, kernel, "score_samples"))
+    assert_allclose(stats["weight"], w.sum())
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    covariance_type=st.sampled_from(sorted(COVARIANCE_TYPES)),
+    split=st.integers(min_value=0, max_value=40),
+    seed=st.integers(min_value=0, max_value=2**16),
+)
+def test_statistics_of_a_union_are_the_sum(covariance_type, split, seed):
+    """combine(stats(A), stats(B)) == stats(A u B): chunking cannot change a pass."""
+    covariance, params = random_params(covariance_type, seed=seed % 7)
+    X = np.random.RandomState(seed).randn(40, 4) * 2 + 10
+    kernel = estep_params(covariance, params, np.float64)
+    layout = StatsLayout(3, 4, covariance.second_moment_shape(3, 4))
+    whole = chunk_em_stats(X, None, kernel, layout)
+    parts = chunk_em_stats(X[:split], None, kernel, layout) + chunk_em_stats(
+        X[split:], None, kernel, layout
+    )
+    assert_allclose(parts, whole, rtol=1e-9, atol=1e-9)
+
+
+def test_nonfinite_values_are_counted_only_when_asked():
+    covariance, params = random_params("diag")
+    X = np.random.RandomState(0).randn(10, 4)
+    X[3, 1] = np.nan
+    X[5, 2] = np.inf
+    kernel = estep_params(covariance, params, np.float64)
+    layout = StatsLayout(3, 4, covariance.second_moment_shape(3, 4))
+    assert layout.unpack(chunk_em_stats(X, None, kernel, layout, check_finite=True))[
+        "nonfinite"
+    ] == 2
+    assert layout.unpack(chunk_em_stats(X[:3], None, kernel, layout, check_finite=True))[
+        "nonfinite"
+    ] == 0
