@@ -6,8 +6,12 @@ layer is named ``daskmix-...`` so the dashboard reads like the algorithm.
 
 A pass over the data has the shape::
 
-    X chunk ──map_blocks(kernel)──> (1, P) float64 statistics per chunk
+    X chunk ──blockwise(kernel)──> (1, P) float64 statistics per chunk
             ──reduction(sum, split_every)──> (P,) statistics of the whole data
+
+Dask fuses the per-chunk kernel into the reduction's first step, so on the
+dashboard a pass named ``gmm-estep`` shows as ``daskmix-gmm-estep-partial``
+(chunk kernels and first sums) and ``daskmix-gmm-estep-aggregate``.
 
 Chunk statistics are additive, so the combine step is a plain sum, done as a
 tree whose fan-in is ``split_every``.
@@ -18,19 +22,22 @@ from __future__ import annotations
 import dask
 import dask.array as da
 import numpy as np
+from dask.base import tokenize
 
 __all__ = ["reduce_blocks", "map_rows", "take_rows", "total", "compute", "PREFIX"]
 
 PREFIX = "daskmix-"
 
 
-def _row_start(block_info):
-    return int(block_info[0]["array-location"][0][0])
+def _row_starts(X):
+    """One-element blocks holding each row block's global first row."""
+    starts = np.cumsum((0,) + X.chunks[0][:-1]).astype(np.int64)
+    return da.from_array(starts, chunks=1, name=PREFIX + "row-start-" + tokenize(starts))
 
 
-def _apply_chunk_kernel(X, *rest, kernel, with_weight, block_info=None, **kwargs):
-    sample_weight = rest[0] if with_weight else None
-    stats = kernel(X, sample_weight, row_start=_row_start(block_info), **kwargs)
+def _apply_chunk_kernel(X, row_start, *rest, kernel, with_weight, **kwargs):
+    sample_weight = rest[0][:, None].astype(np.float64) if with_weight else None
+    stats = kernel(X, sample_weight, row_start=int(row_start[0]), **kwargs)
     return stats[None, :]
 
 
@@ -49,7 +56,8 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **k
         Chunked like ``X``'s rows.
     kernel : callable
         ``kernel(X_block, w_block, row_start=int, **kwargs) -> ndarray (size,)``;
-        ``w_block`` is of shape (n_block, 1) or None.
+        ``w_block`` is a float64 array of shape (n_block, 1) or None, and
+        ``row_start`` the global index of the block's first row.
     size : int
         Length of the statistics vector.
     name : str
@@ -65,15 +73,18 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **k
         Lazy sum over all blocks.
     """
     n_blocks = X.numblocks[0]
-    args = [X]
-    if sample_weight is not None:
-        args.append(sample_weight[:, None])
-    parts = da.map_blocks(
+    with_weight = sample_weight is not None
+    args = (X, "ij", _row_starts(X), "i")
+    if with_weight:
+        args += (sample_weight, "i")
+    parts = da.blockwise(
         _apply_chunk_kernel,
+        "ij",
         *args,
         kernel=kernel,
-        with_weight=sample_weight is not None,
-        chunks=((1,) * n_blocks, (size,)),
+        with_weight=with_weight,
+        adjust_chunks={"i": 1, "j": size},
+        align_arrays=False,
         dtype=np.float64,
         meta=np.empty((0, 0), dtype=np.float64),
         token=PREFIX + name,
@@ -88,7 +99,7 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **k
         keepdims=False,
         dtype=np.float64,
         split_every=split_every,
-        name=PREFIX + name + "-sum",
+        name=PREFIX + name,
         meta=np.empty((0,), dtype=np.float64),
     )
 

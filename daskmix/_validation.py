@@ -16,6 +16,7 @@ from typing import Any
 
 import dask.array as da
 import numpy as np
+import pandas as pd
 from sklearn.utils.validation import check_array
 
 from daskmix import _xarray
@@ -176,7 +177,9 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_columns=1):
     if _xarray.is_dataarray(X):
         X, xarray_info = _xarray.to_2d(X)
         kind = "xarray"
-    _check_feature_names(estimator, X, reset=reset)
+    # scikit-learn reads names from pandas frames: give it an empty one
+    names_from = pd.DataFrame(columns=X.columns) if _is_dask_dataframe(X) else X
+    _check_feature_names(estimator, names_from, reset=reset)
     if _is_dask_dataframe(X):
         logger.debug("computing partition lengths of a dask DataFrame")
         X = X.to_dask_array(lengths=True)
@@ -221,7 +224,9 @@ def check_sample_weight(sample_weight, data):
                 "sample_weight has unknown chunk sizes; call "
                 "sample_weight.compute_chunk_sizes() first."
             )
-        return sample_weight.astype(np.float64).rechunk((row_chunks,))
+        if sample_weight.chunks[0] != row_chunks:
+            sample_weight = sample_weight.rechunk((row_chunks,))
+        return sample_weight
     if _xarray.is_dataarray(sample_weight):
         sample_weight = sample_weight.data
     sample_weight = np.asarray(sample_weight, dtype=np.float64)
@@ -238,7 +243,8 @@ def check_sample_weight(sample_weight, data):
         raise ValueError("sample_weight has negative values; weights must be >= 0.")
     if not np.any(sample_weight > 0):
         raise ValueError("sample_weight sums to zero; at least one weight must be > 0.")
-    return da.from_array(sample_weight, chunks=(row_chunks,), name=False)
+    return da.from_array(sample_weight, chunks=(row_chunks,),
+                         name="daskmix-sample-weight-" + uuid.uuid4().hex)
 
 
 def raise_if_nonfinite(count, what="X"):
