@@ -20,6 +20,7 @@ import pandas as pd
 from sklearn.utils.validation import check_array
 
 from daskmix import _xarray
+from daskmix._errors import raise_if_nonfinite  # noqa: F401  (re-exported)
 from daskmix._compat import _check_feature_names, _check_n_features
 
 logger = logging.getLogger(__name__)
@@ -245,23 +246,6 @@ def check_sample_weight(sample_weight, data):
         raise ValueError("sample_weight sums to zero; at least one weight must be > 0.")
     return da.from_array(sample_weight, chunks=(row_chunks,),
                          name="daskmix-sample-weight-" + uuid.uuid4().hex)
-
-
-def raise_if_nonfinite(count, what="X"):
-    """Raise the error for non-finite input found during a pass.
-
-    Parameters
-    ----------
-    count : float
-        Number of non-finite values found.
-    what : str, default="X"
-    """
-    if count:
-        raise ValueError(
-            f"Input {what} contains NaN or infinity ({int(count)} non-finite "
-            "values). Remove or impute them first, e.g. with "
-            "sklearn.impute.SimpleImputer, or X[da.isfinite(X).all(axis=1)]."
-        )
 
 
 def wrap_rows(result, data, *, column_dim=None, column_labels=None):

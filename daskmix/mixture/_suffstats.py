@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import logsumexp
 
+from daskmix._errors import raise_if_nonfinite
+
 __all__ = [
     "StatsLayout",
     "EStepParams",
@@ -273,7 +275,13 @@ def chunk_log_prob_resp(X, params, what):
     ndarray
         ``score_samples``: (n_samples,) log densities; ``predict_proba``:
         (n_samples, n_components); ``predict``: (n_samples,) int64 labels.
+
+    Raises
+    ------
+    ValueError
+        If the chunk holds NaN or infinity (raised when the task runs).
     """
+    raise_if_nonfinite(_count_nonfinite(X, True))
     Y = _shifted(X, params.shift)
     if what == "predict":
         return np.argmax(estimate_weighted_log_prob(Y, params), axis=1)

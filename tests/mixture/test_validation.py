@@ -152,3 +152,14 @@ def test_features_split_across_chunks(X):
 def test_bad_sample_weight(X, weights, match):
     with pytest.raises(ValueError, match=match):
         GaussianMixture(2).fit(X, sample_weight=weights)
+
+
+def test_nonfinite_values_at_predict_time(X):
+    gm = GaussianMixture(2, random_state=0).fit(X)
+    bad = X.copy()
+    bad[3, 0] = np.inf
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        gm.predict(bad)
+    lazy = gm.predict_proba(as_dask(bad, 50))  # building the graph reads nothing
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        lazy.compute()

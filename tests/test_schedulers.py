@@ -1,0 +1,60 @@
+"""The same fit whatever the scheduler: synchronous, threads, distributed processes."""
+
+from __future__ import annotations
+
+import dask
+import numpy as np
+import pytest
+from dask.utils import key_split
+from distributed import Client, LocalCluster, get_task_stream
+from numpy.testing import assert_allclose
+
+from daskmix import GaussianMixture
+from daskmix.mixture._covariance import COVARIANCE_TYPES
+from tests.conftest import as_dask
+
+FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
+
+
+@pytest.fixture(scope="module")
+def cluster_client():
+    """A LocalCluster with two single-threaded worker processes."""
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def data():
+    """Three blobs in 4 features, 3,000 rows in 12 chunks."""
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.randn(1000, 4) * s + c for s, c in [(1, 0), (0.5, 5), (2, -6)]])
+    return X
+
+
+def fit(X, covariance_type, init_params):
+    return GaussianMixture(3, covariance_type=covariance_type, init_params=init_params,
+                           random_state=0).fit(as_dask(X, (250,) * 12))
+
+
+@pytest.mark.parametrize("init_params", ["kmeans", "random"])
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_threads_and_processes_give_the_sync_result(
+    data, covariance_type, init_params, cluster_client
+):
+    reference = fit(data, covariance_type, init_params)
+    with dask.config.set(scheduler="threads"):
+        threaded = fit(data, covariance_type, init_params)
+    with dask.config.set(scheduler=cluster_client), get_task_stream(cluster_client) as ts:
+        distributed = fit(data, covariance_type, init_params)
+        labels = distributed.predict(as_dask(data, (250,) * 12)).compute()
+    # the work really ran on the workers, under daskmix's layer names
+    prefixes = {key_split(task["key"]) for task in ts.data}
+    assert "daskmix-gmm-estep-partial" in prefixes
+    assert len({task["worker"] for task in ts.data}) == 2
+    for other in (threaded, distributed):
+        for name in FITTED:
+            assert_allclose(getattr(other, name), getattr(reference, name), rtol=1e-9,
+                            atol=1e-12, err_msg=name)
+        assert other.n_iter_ == reference.n_iter_
+    np.testing.assert_array_equal(labels, reference.predict(data))
