@@ -189,8 +189,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         log_likelihood : float
             Computed, also for dask input.
         """
-        scores = self.score_samples(X)
-        return float(np.asarray(scores.mean()))
+        return self._mean_score_and_count(X)[0]
+
+    def _mean_score_and_count(self, X):
+        """Mean log-likelihood of ``X`` (computed) and its number of samples."""
+        check_is_fitted(self)
+        data = check_input(self, X, reset=False, chunk_columns=self.n_components)
+        scores = self._row_outputs(data, "score_samples")
+        return float(np.asarray(scores.mean())), data.n_samples
 
     def predict(self, X):
         """Most probable component of each sample.

@@ -369,8 +369,8 @@ class GaussianMixture(BaseMixture):
         -------
         bic : float
         """
-        n_samples = len(X)
-        return -2 * self.score(X) * n_samples + self._n_parameters() * math.log(n_samples)
+        score, n_samples = self._mean_score_and_count(X)
+        return -2 * score * n_samples + self._n_parameters() * math.log(n_samples)
 
     def aic(self, X):
         """Akaike information criterion of the model on ``X`` (lower is better).
@@ -383,7 +383,8 @@ class GaussianMixture(BaseMixture):
         -------
         aic : float
         """
-        return -2 * self.score(X) * len(X) + 2 * self._n_parameters()
+        score, n_samples = self._mean_score_and_count(X)
+        return -2 * score * n_samples + 2 * self._n_parameters()
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted model.

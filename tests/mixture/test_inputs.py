@@ -85,3 +85,9 @@ def test_float32_stays_float32(data):
     assert gm.means_.dtype == np.float32
     assert gm.predict_proba(data.astype(np.float32)).dtype == np.float32
     assert gm.score_samples(data.astype(np.float32)).dtype == np.float32
+
+
+def test_information_criteria_count_every_stacked_sample(data, reference):
+    cube = xr.DataArray(data.reshape(10, 12, 3), dims=("y", "x", "band"))
+    assert_allclose(reference.bic(cube), reference.bic(data), rtol=1e-12)
+    assert_allclose(reference.aic(cube), reference.aic(data), rtol=1e-12)
