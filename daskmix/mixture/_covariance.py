@@ -12,12 +12,14 @@ Kernels work in *shifted coordinates*: a chunk ``X`` is used as
 the current means). This keeps the quadratic-form expansions below well
 conditioned when the data sit far from the origin.
 
-``second_moment(Y, resp, centres)`` returns the type's second-moment
-statistic of one chunk, a plain sum over rows (so chunks combine by
-addition); ``finalize(s2, nk, new_centres, old_centres, reg_covar)`` turns the
-summed statistic into covariances. ``centres`` are the current means in
-shifted coordinates; a type may centre its statistic on them (``full``) or
-on the shift itself (the others, whose statistic is a matrix product).
+``prepare(Y)`` builds a tile's design matrix, ``log_prob_t`` evaluates the
+log densities with components along the first axis, and ``moments(D,
+resp_t, centres)`` returns the tile's first and second moments, plain sums
+over rows (so tiles and chunks combine by addition);
+``finalize(s2, nk, new_centres, old_centres, reg_covar)`` turns the summed
+statistic into covariances. ``centres`` are the current means in shifted
+coordinates; a type may centre its statistic on them (``full``) or on the
+shift itself (the others, whose statistic is a matrix product).
 """
 
 from __future__ import annotations
@@ -91,29 +93,6 @@ def _cholesky_from_precision(precision):
     return _flip(linalg.cholesky(_flip(precision), lower=True))
 
 
-def _squared_norms_full(Y, centres, prec_chols):
-    """Squared Mahalanobis distances for one or more precision factors.
-
-    Parameters
-    ----------
-    Y : ndarray of shape (n_samples, n_features)
-    centres : ndarray of shape (n_components, n_features)
-    prec_chols : ndarray of shape (n_components, n_features, n_features)
-        Upper precision Cholesky factors, one per component.
-
-    Returns
-    -------
-    sq : ndarray of shape (n_samples, n_components)
-    """
-    n_components = centres.shape[0]
-    sq = np.empty((Y.shape[0], n_components), dtype=Y.dtype)
-    for k in range(n_components):
-        z = Y @ prec_chols[k]
-        z -= centres[k] @ prec_chols[k]
-        np.einsum("ij,ij->i", z, z, out=sq[:, k])
-    return sq
-
-
 def _check_symmetric_positive(precision, name):
     if not (
         np.allclose(precision, precision.T) and np.all(np.linalg.eigvalsh(precision) > 0)
@@ -142,20 +121,40 @@ class _CovarianceType:
         raise NotImplementedError
 
     @staticmethod
-    def second_moment(Y, resp, centres):
-        """Second-moment statistic of one chunk (a plain sum over rows).
+    def prepare(Y):
+        """Per-tile design matrix shared by the E-step and the M-step.
+
+        The diagonal types append the squared features, so that both steps
+        are one matrix product each; the others use ``Y`` itself.
 
         Parameters
         ----------
         Y : ndarray of shape (n_samples, n_features)
             Shifted data.
-        resp : ndarray of shape (n_samples, n_components)
-            Responsibilities, already multiplied by the sample weights.
+
+        Returns
+        -------
+        D : ndarray of shape (n_samples, n_design)
+        """
+        return Y
+
+    @staticmethod
+    def moments(D, resp_t, centres):
+        """First and second moments of one tile (plain sums over rows).
+
+        Parameters
+        ----------
+        D : ndarray of shape (n_samples, n_design)
+            From :meth:`prepare`.
+        resp_t : ndarray of shape (n_components, n_samples)
+            Responsibilities times sample weights, components along rows.
         centres : ndarray of shape (n_components, n_features)
             Current means in shifted coordinates.
 
         Returns
         -------
+        sy : ndarray of shape (n_components, n_features)
+            ``sum_n r_nk y_n``.
         s2 : ndarray of shape ``second_moment_shape``
         """
         raise NotImplementedError
@@ -210,18 +209,23 @@ class _CovarianceType:
         raise NotImplementedError
 
     @staticmethod
-    def squared_mahalanobis(Y, centres, prec_chol):
+    def squared_mahalanobis_t(D, centres, prec_chol):
         """Squared Mahalanobis distance of every row to every component.
+
+        Components run along the first axis: reductions over components are
+        then reductions over rows of a C-contiguous array, which NumPy
+        vectorises, where a reduction over a short last axis is slow.
 
         Parameters
         ----------
-        Y : ndarray of shape (n_samples, n_features)
+        D : ndarray of shape (n_samples, n_design)
+            From :meth:`prepare`.
         centres : ndarray of shape (n_components, n_features)
         prec_chol : ndarray of shape ``parameter_shape``
 
         Returns
         -------
-        sq : ndarray of shape (n_samples, n_components)
+        sq : ndarray of shape (n_components, n_samples)
         """
         raise NotImplementedError
 
@@ -273,6 +277,26 @@ class _CovarianceType:
         covariances[target] = covariances[source]
 
     @classmethod
+    def log_prob_t(cls, D, centres, prec_chol):
+        """Log Gaussian densities, shape (n_components, n_samples).
+
+        Parameters
+        ----------
+        D : ndarray of shape (n_samples, n_design)
+            From :meth:`prepare` of shifted data.
+        centres : ndarray of shape (n_components, n_features)
+            Means in the same shifted coordinates.
+        prec_chol : ndarray of shape ``parameter_shape``
+        """
+        n_features = centres.shape[1]
+        sq = cls.squared_mahalanobis_t(D, centres, prec_chol)
+        log_det = cls.log_det_cholesky(prec_chol, n_features)
+        offset = np.asarray(log_det - 0.5 * n_features * np.log(2 * np.pi), dtype=sq.dtype)
+        sq *= -0.5
+        sq += offset.reshape(-1, 1) if offset.ndim else offset
+        return sq
+
+    @classmethod
     def log_prob(cls, Y, centres, prec_chol):
         """Log Gaussian densities, shape (n_samples, n_components).
 
@@ -281,15 +305,9 @@ class _CovarianceType:
         Y : ndarray of shape (n_samples, n_features)
             Shifted data.
         centres : ndarray of shape (n_components, n_features)
-            Means in the same shifted coordinates.
         prec_chol : ndarray of shape ``parameter_shape``
         """
-        n_features = Y.shape[1]
-        sq = cls.squared_mahalanobis(Y, centres, prec_chol)
-        log_det = np.asarray(cls.log_det_cholesky(prec_chol, n_features), dtype=Y.dtype)
-        sq *= -0.5
-        sq += log_det - np.asarray(0.5 * n_features * np.log(2 * np.pi), dtype=Y.dtype)
-        return sq
+        return cls.log_prob_t(cls.prepare(Y), centres, prec_chol).T
 
 
 def _check_shape(param, shape, name):
@@ -301,19 +319,41 @@ def _check_shape(param, shape, name):
 
 
 class _DiagonalFamily(_CovarianceType):
-    """Shared maths of ``diag`` and ``spherical``: per-feature variances."""
+    """Shared maths of ``diag`` and ``spherical``.
+
+    The design matrix is ``[Y, q(Y)]`` with ``q`` the squared features
+    (``diag``) or the squared norm (``spherical``). The quadratic form
+    ``sum_j p_kj (y_j - c_kj)^2`` is then one product ``W @ D.T`` with
+    ``W_k = [-2 p_k c_k, p_k]``, and the M-step moments are ``resp_t @ D``.
+    """
 
     @staticmethod
-    def second_moment_shape(n_components, n_features):
-        return (n_components, n_features)
+    def _squares(Y):
+        raise NotImplementedError
+
+    @classmethod
+    def prepare(cls, Y):
+        return np.concatenate([Y, cls._squares(Y)], axis=1)
 
     @staticmethod
-    def second_moment(Y, resp, centres):
-        return resp.T @ (Y * Y)
+    def _feature_precisions(prec_chol, n_features):
+        raise NotImplementedError
+
+    @classmethod
+    def squared_mahalanobis_t(cls, D, centres, prec_chol):
+        n_features = centres.shape[1]
+        p = cls._feature_precisions(prec_chol, n_features).astype(D.dtype, copy=False)
+        weights = np.concatenate([-2.0 * centres * p, p[:, : D.shape[1] - n_features]], axis=1)
+        sq = weights @ D.T
+        sq += np.sum(centres**2 * p, axis=1)[:, None]
+        return sq
 
     @staticmethod
-    def _variances(s2, nk, new_centres, reg_covar):
-        return s2 / nk[:, None] - new_centres**2 + reg_covar
+    def moments(D, resp_t, centres):
+        n_features = centres.shape[1]
+        both = resp_t @ D
+        s2 = both[:, n_features:]
+        return both[:, :n_features], (s2[:, 0] if s2.shape[1] == 1 else s2)
 
     @classmethod
     def precision_cholesky(cls, covariances):
@@ -349,21 +389,26 @@ class _DiagCovariance(_DiagonalFamily):
     def parameter_shape(n_components, n_features):
         return (n_components, n_features)
 
-    @classmethod
-    def finalize(cls, s2, nk, new_centres, old_centres, reg_covar):
-        return cls._variances(s2, nk, new_centres, reg_covar)
+    @staticmethod
+    def second_moment_shape(n_components, n_features):
+        return (n_components, n_features)
+
+    @staticmethod
+    def _squares(Y):
+        return Y * Y
+
+    @staticmethod
+    def _feature_precisions(prec_chol, n_features):
+        return prec_chol**2
+
+    @staticmethod
+    def finalize(s2, nk, new_centres, old_centres, reg_covar):
+        return s2 / nk[:, None] - new_centres**2 + reg_covar
 
     @staticmethod
     def log_det_cholesky(prec_chol, n_features):
         return np.sum(np.log(prec_chol), axis=1)
 
-    @staticmethod
-    def squared_mahalanobis(Y, centres, prec_chol):
-        precisions = (prec_chol**2).astype(Y.dtype, copy=False)
-        sq = (Y * Y) @ precisions.T
-        sq -= 2.0 * (Y @ (centres * precisions).T)
-        sq += np.sum(centres**2 * precisions, axis=1)
-        return sq
 
     @staticmethod
     def n_parameters(n_components, n_features):
@@ -393,21 +438,28 @@ class _SphericalCovariance(_DiagonalFamily):
     def parameter_shape(n_components, n_features):
         return (n_components,)
 
-    @classmethod
-    def finalize(cls, s2, nk, new_centres, old_centres, reg_covar):
-        return cls._variances(s2, nk, new_centres, reg_covar).mean(axis=1)
+    @staticmethod
+    def second_moment_shape(n_components, n_features):
+        return (n_components,)
+
+    @staticmethod
+    def _squares(Y):
+        return np.einsum("ij,ij->i", Y, Y)[:, None]
+
+    @staticmethod
+    def _feature_precisions(prec_chol, n_features):
+        return np.repeat((prec_chol**2)[:, None], n_features, axis=1)
+
+    @staticmethod
+    def finalize(s2, nk, new_centres, old_centres, reg_covar):
+        # the mean over features of the diagonal variances, as scikit-learn
+        n_features = new_centres.shape[1]
+        return (s2 / nk - np.sum(new_centres**2, axis=1)) / n_features + reg_covar
 
     @staticmethod
     def log_det_cholesky(prec_chol, n_features):
         return n_features * np.log(prec_chol)
 
-    @staticmethod
-    def squared_mahalanobis(Y, centres, prec_chol):
-        precisions = (prec_chol**2).astype(Y.dtype, copy=False)
-        sq = np.einsum("ij,ij->i", Y, Y)[:, None] - 2.0 * (Y @ centres.T)
-        sq += np.sum(centres**2, axis=1)
-        sq *= precisions
-        return sq
 
     @staticmethod
     def n_parameters(n_components, n_features):
@@ -441,13 +493,16 @@ class _FullCovariance(_CovarianceType):
         return (n_components, n_features, n_features)
 
     @staticmethod
-    def second_moment(Y, resp, centres):
+    def moments(D, resp_t, centres):
         n_components, n_features = centres.shape
-        s2 = np.empty((n_components, n_features, n_features), dtype=Y.dtype)
+        s2 = np.empty((n_components, n_features, n_features), dtype=D.dtype)
+        root = np.sqrt(resp_t)
         for k in range(n_components):
-            diff = Y - centres[k]
-            np.matmul((diff * resp[:, k : k + 1]).T, diff, out=s2[k])
-        return s2
+            # (sqrt(r) * diff).T @ itself: NumPy calls the symmetric rank-k update
+            diff = D - centres[k]
+            diff *= root[k][:, None]
+            np.matmul(diff.T, diff, out=s2[k])
+        return resp_t @ D, s2
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):
@@ -487,8 +542,14 @@ class _FullCovariance(_CovarianceType):
         return np.sum(np.log(np.diagonal(prec_chol, axis1=-2, axis2=-1)), axis=-1)
 
     @staticmethod
-    def squared_mahalanobis(Y, centres, prec_chol):
-        return _squared_norms_full(Y, centres, prec_chol.astype(Y.dtype, copy=False))
+    def squared_mahalanobis_t(D, centres, prec_chol):
+        prec_chol = prec_chol.astype(D.dtype, copy=False)
+        sq = np.empty((centres.shape[0], D.shape[0]), dtype=D.dtype)
+        for k in range(centres.shape[0]):
+            z = D @ prec_chol[k]
+            z -= centres[k] @ prec_chol[k]
+            np.einsum("ij,ij->i", z, z, out=sq[k])
+        return sq
 
     @staticmethod
     def n_parameters(n_components, n_features):
@@ -521,9 +582,10 @@ class _TiedCovariance(_CovarianceType):
         return (n_features, n_features)
 
     @staticmethod
-    def second_moment(Y, resp, centres):
+    def moments(D, resp_t, centres):
         # sum_k resp_nk is the row's sample weight
-        return (Y * resp.sum(axis=1, keepdims=True)).T @ Y
+        root = D * np.sqrt(resp_t.sum(axis=0))[:, None]
+        return resp_t @ D, root.T @ root
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):
@@ -555,12 +617,14 @@ class _TiedCovariance(_CovarianceType):
         return np.sum(np.log(np.diag(prec_chol)))
 
     @staticmethod
-    def squared_mahalanobis(Y, centres, prec_chol):
-        prec_chol = prec_chol.astype(Y.dtype, copy=False)
-        Z = Y @ prec_chol
+    def squared_mahalanobis_t(D, centres, prec_chol):
+        prec_chol = prec_chol.astype(D.dtype, copy=False)
+        Z = D @ prec_chol
         M = centres @ prec_chol
-        sq = np.einsum("ij,ij->i", Z, Z)[:, None] - 2.0 * (Z @ M.T)
-        sq += np.einsum("ij,ij->i", M, M)
+        sq = M @ Z.T
+        sq *= -2.0
+        sq += np.einsum("ij,ij->i", Z, Z)[None, :]
+        sq += np.einsum("ij,ij->i", M, M)[:, None]
         return sq
 
     @staticmethod

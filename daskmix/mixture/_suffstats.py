@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import logsumexp
 
 from daskmix._errors import raise_if_nonfinite
 
@@ -116,6 +115,18 @@ class EStepParams:
         )
 
 
+#: Rows per tile inside a chunk. Temporaries are (TILE_ROWS, n_features) and
+#: (n_components, TILE_ROWS): a few hundred kB, so the exp / max / sum passes
+#: over them run from cache rather than main memory, while the matrix
+#: products stay long enough (thousands of rows) to run near peak speed.
+TILE_ROWS = 4096
+
+
+def _tiles(n_rows):
+    for start in range(0, n_rows, TILE_ROWS):
+        yield slice(start, min(start + TILE_ROWS, n_rows))
+
+
 def _shifted(X, shift):
     """``X - shift`` in X's floating dtype (a new array)."""
     return X - shift.astype(X.dtype, copy=False)
@@ -134,36 +145,53 @@ def estimate_weighted_log_prob(Y, params):
     -------
     log_prob : ndarray of shape (n_samples, n_components)
     """
-    log_prob = params.covariance.log_prob(Y, params.centres, params.prec_chol)
-    log_prob += params.log_weights
+    return _weighted_log_prob_t(params.covariance.prepare(Y), params).T
+
+
+def _weighted_log_prob_t(D, params):
+    log_prob = params.covariance.log_prob_t(D, params.centres, params.prec_chol)
+    log_prob += params.log_weights[:, None]
     return log_prob
 
 
-def _log_prob_resp(Y, params):
-    """Per-row log normaliser and responsibilities (one fused log-sum-exp).
+def _normalise_t(log_prob):
+    """In place: log-probabilities (K, n) become responsibilities.
+
+    One fused log-sum-exp over the components (the first axis).
 
     Returns
     -------
     log_norm : ndarray of shape (n_samples,)
-    resp : ndarray of shape (n_samples, n_components)
     """
-    log_prob = estimate_weighted_log_prob(Y, params)
-    log_norm = logsumexp(log_prob, axis=1)
-    log_prob -= log_norm[:, None]
+    top = log_prob.max(axis=0)
+    log_prob -= top
     np.exp(log_prob, out=log_prob)
-    return log_norm, log_prob
+    total = log_prob.sum(axis=0)
+    log_prob /= total
+    return top + np.log(total)
 
 
-def _moments(layout, covariance, Y, resp, centres, *, loglik, weight, nonfinite):
-    """Pack the statistics of one chunk given its (weighted) responsibilities."""
-    return layout.pack(
-        nk=resp.sum(axis=0, dtype=np.float64),
-        sy=resp.T @ Y,
-        s2=covariance.second_moment(Y, resp, centres),
-        loglik=loglik,
-        weight=weight,
-        nonfinite=nonfinite,
-    )
+class _Accumulator:
+    """Float64 running sums of the statistics of a chunk's tiles."""
+
+    def __init__(self, layout):
+        k, d = layout.n_components, layout.n_features
+        self.nk = np.zeros(k)
+        self.sy = np.zeros((k, d))
+        self.s2 = np.zeros(layout.s2_shape)
+        self.loglik = 0.0
+
+    def add(self, covariance, D, resp_t, centres):
+        sy, s2 = covariance.moments(D, resp_t, centres)
+        self.nk += resp_t.sum(axis=1, dtype=np.float64)
+        self.sy += sy
+        self.s2 += s2
+
+
+def _row_weights(sample_weight, tile, dtype):
+    if sample_weight is None:
+        return None
+    return sample_weight[tile, 0].astype(dtype, copy=False)
 
 
 def _count_nonfinite(X, check_finite):
@@ -174,8 +202,23 @@ def _count_nonfinite(X, check_finite):
     return int(np.count_nonzero(~np.isfinite(X)))
 
 
+def _nonfinite_stats(layout, count):
+    vector = np.zeros(layout.size)
+    vector[-1] = count
+    return vector
+
+
+def _total_weight(X, sample_weight):
+    if sample_weight is None:
+        return float(X.shape[0])
+    return float(np.sum(sample_weight, dtype=np.float64))
+
+
 def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_start=0):
     """E-step on one chunk, returning the packed statistics for the M-step.
+
+    The chunk is processed in tiles of ``TILE_ROWS`` rows; each tile's
+    statistics are computed in the data's dtype and added to float64 sums.
 
     Parameters
     ----------
@@ -196,26 +239,23 @@ def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_sta
     nonfinite = _count_nonfinite(X, check_finite)
     if nonfinite:
         return _nonfinite_stats(layout, nonfinite)
-    Y = _shifted(X, params.shift)
-    log_norm, resp = _log_prob_resp(Y, params)
-    if sample_weight is None:
-        loglik = float(np.sum(log_norm, dtype=np.float64))
-        weight = float(X.shape[0])
-    else:
-        w = sample_weight.astype(resp.dtype, copy=False)
-        resp *= w
-        loglik = float(np.dot(w[:, 0].astype(np.float64), log_norm))
-        weight = float(np.sum(w, dtype=np.float64))
-    return _moments(
-        layout, params.covariance, Y, resp, params.centres,
-        loglik=loglik, weight=weight, nonfinite=0,
+    covariance = params.covariance
+    acc = _Accumulator(layout)
+    for tile in _tiles(X.shape[0]):
+        D = covariance.prepare(_shifted(X[tile], params.shift))
+        resp_t = _weighted_log_prob_t(D, params)
+        log_norm = _normalise_t(resp_t)
+        w = _row_weights(sample_weight, tile, resp_t.dtype)
+        if w is None:
+            acc.loglik += float(np.sum(log_norm, dtype=np.float64))
+        else:
+            resp_t *= w
+            acc.loglik += float(np.dot(w.astype(np.float64), log_norm))
+        acc.add(covariance, D, resp_t, params.centres)
+    return layout.pack(
+        nk=acc.nk, sy=acc.sy, s2=acc.s2, loglik=acc.loglik,
+        weight=_total_weight(X, sample_weight), nonfinite=0,
     )
-
-
-def _nonfinite_stats(layout, count):
-    vector = np.zeros(layout.size)
-    vector[-1] = count
-    return vector
 
 
 def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, centres,
@@ -248,16 +288,17 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
     nonfinite = _count_nonfinite(X, check_finite)
     if nonfinite:
         return _nonfinite_stats(layout, nonfinite)
-    resp = np.asarray(resp_fn(X, row_start), dtype=X.dtype)
-    if sample_weight is None:
-        weight = float(X.shape[0])
-    else:
-        resp = resp * sample_weight.astype(X.dtype, copy=False)
-        weight = float(np.sum(sample_weight, dtype=np.float64))
-    Y = _shifted(X, shift)
-    return _moments(
-        layout, covariance, Y, resp, centres.astype(X.dtype, copy=False),
-        loglik=0.0, weight=weight, nonfinite=0,
+    centres = centres.astype(X.dtype, copy=False)
+    acc = _Accumulator(layout)
+    for tile in _tiles(X.shape[0]):
+        resp_t = np.asarray(resp_fn(X[tile], row_start + tile.start), dtype=X.dtype).T
+        w = _row_weights(sample_weight, tile, X.dtype)
+        if w is not None:
+            resp_t = resp_t * w
+        acc.add(covariance, covariance.prepare(_shifted(X[tile], shift)), resp_t, centres)
+    return layout.pack(
+        nk=acc.nk, sy=acc.sy, s2=acc.s2, loglik=0.0,
+        weight=_total_weight(X, sample_weight), nonfinite=0,
     )
 
 
@@ -282,10 +323,18 @@ def chunk_log_prob_resp(X, params, what):
         If the chunk holds NaN or infinity (raised when the task runs).
     """
     raise_if_nonfinite(_count_nonfinite(X, True))
-    Y = _shifted(X, params.shift)
-    if what == "predict":
-        return np.argmax(estimate_weighted_log_prob(Y, params), axis=1)
-    log_norm, resp = _log_prob_resp(Y, params)
-    if what == "score_samples":
-        return log_norm
-    return resp
+    n_components = params.centres.shape[0]
+    if what == "predict_proba":
+        out = np.empty((X.shape[0], n_components), dtype=X.dtype)
+    else:
+        out = np.empty(X.shape[0], dtype=np.int64 if what == "predict" else X.dtype)
+    for tile in _tiles(X.shape[0]):
+        log_prob_t = _weighted_log_prob_t(
+            params.covariance.prepare(_shifted(X[tile], params.shift)), params
+        )
+        if what == "predict":
+            out[tile] = np.argmax(log_prob_t, axis=0)
+            continue
+        log_norm = _normalise_t(log_prob_t)
+        out[tile] = log_norm if what == "score_samples" else log_prob_t.T
+    return out
