@@ -6,8 +6,7 @@ seed derived from the chunk index, so the client never holds more than the
 small true parameters. The run prints what was fitted, how long it took and
 how well the fitted means recover the true ones.
 
-``distributed``, scipy and the estimator itself are imported only by the
-functions that need them.
+``distributed`` is imported only when a cluster or client is involved.
 """
 
 from __future__ import annotations
@@ -19,9 +18,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from daskmix import GaussianMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 
-__all__ = ["main", "build_parser", "BlobMixture", "make_blob_mixture", "lazy_blobs"]
+__all__ = [
+    "main", "build_parser", "BlobMixture", "make_blob_mixture", "lazy_blobs",
+    "match_components",
+]
 
 #: Marker printed when the default threaded scheduler runs the demo.
 NO_DASHBOARD = (
@@ -356,8 +359,6 @@ def _fit_and_report(args, dashboard):
     int
         The exit code, 0.
     """
-    from daskmix import GaussianMixture
-
     mixture = make_blob_mixture(args.components, args.features, args.seed)
     X = lazy_blobs(mixture, args.rows, args.chunk_rows, args.seed)
     print("daskmix demo: a Gaussian mixture fitted to a lazily generated dask array")
