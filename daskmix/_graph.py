@@ -19,10 +19,14 @@ tree whose fan-in is ``split_every``.
 
 from __future__ import annotations
 
+import contextlib
+
 import dask
 import dask.array as da
+import dask.threaded
 import numpy as np
-from dask.base import tokenize
+from dask.base import get_scheduler, tokenize
+from threadpoolctl import threadpool_limits
 
 __all__ = ["reduce_blocks", "map_rows", "take_rows", "total", "compute", "PREFIX"]
 
@@ -185,18 +189,34 @@ def total(x, name):
     )
 
 
-def compute(*collections, **kwargs):
-    """``dask.compute`` with daskmix's one policy: everything in one call.
+def _blas_threads(collections, scheduler):
+    """BLAS thread limit for a compute: 1 on the local threaded scheduler.
+
+    The threaded scheduler already runs one task per core; a multithreaded
+    BLAS inside each task would oversubscribe the cores. ``distributed``
+    workers limit their BLAS threads themselves, and the synchronous
+    scheduler runs one task at a time, so both keep BLAS as configured.
+    """
+    dask_collections = [c for c in collections if dask.is_dask_collection(c)]
+    get = get_scheduler(scheduler=scheduler, collections=dask_collections or None)
+    if get is dask.threaded.get:
+        return threadpool_limits(limits=1, user_api="blas")
+    return contextlib.nullcontext()
+
+
+def compute(*collections, scheduler=None):
+    """``dask.compute`` with daskmix's policies: one call, no BLAS oversubscription.
 
     Parameters
     ----------
     *collections : dask collections or plain values
-    **kwargs
-        Passed to ``dask.compute`` (for example ``scheduler=``).
+    scheduler : str, callable or None
+        Passed to ``dask.compute``.
 
     Returns
     -------
     tuple
         Computed values, one per argument.
     """
-    return dask.compute(*collections, **kwargs)
+    with _blas_threads(collections, scheduler):
+        return dask.compute(*collections, scheduler=scheduler)

@@ -42,6 +42,15 @@ class FitProgress:
         self._start = time.perf_counter()
         return self
 
+    def phase(self, text):
+        """Show what the fit is doing before its first iteration, e.g. "initialising"."""
+        if self._bar is not None:
+            self._bar.set_postfix_str(text)
+
+    def start_iterations(self):
+        """Mark the end of initialisation: rows/s counts from here."""
+        self._start = time.perf_counter()
+
     def update(self, n_iter, lower_bound):
         """Report iteration ``n_iter`` (1-based) and its lower bound."""
         if self._bar is None:
@@ -53,7 +62,11 @@ class FitProgress:
         )
         self._bar.update(1)
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *exc):
         if self._bar is not None:
+            if exc_type is None and self._bar.n < self.total:
+                # converged early: the bar ends full, at the iterations done
+                self._bar.total = self._bar.n
+                self._bar.refresh()
             self._bar.close()
         return False

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from daskmix import _xarray
+from daskmix import _graph, _xarray
 from daskmix._errors import raise_if_nonfinite  # noqa: F401  (re-exported)
 from daskmix._compat import _check_feature_names, _check_n_features
 
@@ -267,7 +267,7 @@ def wrap_rows(result, data, *, column_dim=None, column_labels=None):
         xarray in gives xarray out with the sample coordinates kept.
     """
     if data.kind == "numpy":
-        return result.compute()
+        return _graph.compute(result)[0]
     if data.kind == "xarray":
         return _xarray.wrap(result, data.xarray_info, column_dim, column_labels)
     return result

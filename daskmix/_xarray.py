@@ -86,8 +86,10 @@ def wrap(result, info, column_dim=None, column_labels=None):
     """
     import xarray as xr
 
+    from daskmix import _graph
+
     if not info.lazy:
-        result = result.compute()
+        (result,) = _graph.compute(result)
     template = info.samples
     dims = template.dims
     coords = dict(template.coords)

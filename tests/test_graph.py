@@ -112,3 +112,18 @@ def test_graphs_are_deterministic(X):
         b = estep_graph(X, 4)
         assert a.name == b.name
         assert tokenize(a) == tokenize(b)
+
+
+def _blas_threads_in_task(block):
+    from threadpoolctl import threadpool_info
+
+    return np.array([[min(i["num_threads"] for i in threadpool_info()
+                          if i["user_api"] == "blas")]])
+
+
+def test_blas_is_single_threaded_under_the_threaded_scheduler():
+    X = da.ones((4, 2), chunks=2)
+    probe = X.map_blocks(_blas_threads_in_task, chunks=(1, 1))
+    with dask.config.set(scheduler="threads"):
+        (threads,) = _graph.compute(probe)
+    assert threads.max() == 1

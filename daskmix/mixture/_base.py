@@ -18,6 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from daskmix import _graph
 from daskmix._compat import _fit_context
 from daskmix._progress import FitProgress
 from daskmix._validation import check_input, check_sample_weight
@@ -106,20 +107,25 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         best = None
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
-            if do_init:
-                params = self._initialize_parameters(data, weights, random_state, init_values)
-                lower_bound = -np.inf
-            else:
-                params = self._fitted_parameters()
-                lower_bound = self.lower_bound_
             with FitProgress(
                 self.progress, self.max_iter, data.n_samples,
                 f"{type(self).__name__} init {init + 1}/{n_init}",
             ) as bar:
+                if do_init:
+                    bar.phase(f"initialising ({self.init_params})")
+                    params = self._initialize_parameters(
+                        data, weights, random_state, init_values
+                    )
+                    lower_bound = -np.inf
+                else:
+                    params = self._fitted_parameters()
+                    lower_bound = self.lower_bound_
+
                 def on_iteration(n_iter, lb, change, bar=bar):
                     bar.update(n_iter, lb)
                     self._print_verbose_msg_iter_end(n_iter, change)
 
+                bar.start_iterations()
                 result = self._run(data, weights, params, lower_bound, on_iteration)
             self._print_verbose_msg_init_end(result.lower_bound, result.converged)
             if best is None or result.lower_bound > best.lower_bound:
@@ -196,7 +202,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         check_is_fitted(self)
         data = check_input(self, X, reset=False, chunk_columns=self.n_components)
         scores = self._row_outputs(data, "score_samples")
-        return float(np.asarray(scores.mean())), data.n_samples
+        (mean,) = _graph.compute(scores.mean())
+        return float(mean), data.n_samples
 
     def predict(self, X):
         """Most probable component of each sample.

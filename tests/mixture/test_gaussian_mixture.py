@@ -226,3 +226,20 @@ def test_a_failed_fit_leaves_the_fitted_estimator_unchanged(blobs):
         else:
             assert getattr(gm, key) == value, key
     assert gm.n_features_in_ == X.shape[1]
+
+
+def test_progress_bar_reports_iterations_and_lower_bound(blobs, capsys):
+    X, _ = blobs
+    gm = GaussianMixture(N_COMPONENTS, random_state=0, progress=True).fit(X)
+    err = capsys.readouterr().err
+    assert f"{gm.n_iter_}/{gm.n_iter_}" in err  # ends full when it converges early
+    assert "lower bound=" in err and "rows/s=" in err
+
+
+def test_verbose_prints_like_sklearn(blobs, capsys):
+    X, _ = blobs
+    GaussianMixture(N_COMPONENTS, random_state=0, verbose=2, verbose_interval=1).fit(X)
+    out = capsys.readouterr().out
+    assert "Initialization 0" in out
+    assert "Iteration 1\t time lapse" in out
+    assert "Initialization converged." in out
