@@ -12,7 +12,7 @@ Kernels work in *shifted coordinates*: a chunk ``X`` is used as
 the current means). This keeps the quadratic-form expansions below well
 conditioned when the data sit far from the origin.
 
-``prepare(Y)`` builds a tile's design matrix, ``log_prob_t`` evaluates the
+``prepare(X, shift)`` builds a tile's design matrix from raw rows, ``log_prob_t`` evaluates the
 log densities with components along the first axis, and ``moments(D,
 resp_t, centres)`` returns the tile's first and second moments, plain sums
 over rows (so tiles and chunks combine by addition);
@@ -121,26 +121,29 @@ class _CovarianceType:
         raise NotImplementedError
 
     @staticmethod
-    def prepare(Y):
+    def prepare(X, shift):
         """Per-tile design matrix shared by the E-step and the M-step.
 
-        The diagonal types append the squared features, so that both steps
-        are one matrix product each; the others use ``Y`` itself.
+        The diagonal types append the squared features and a column of ones,
+        so that each step is one matrix product; the others use ``X - shift``.
 
         Parameters
         ----------
-        Y : ndarray of shape (n_samples, n_features)
-            Shifted data.
+        X : ndarray of shape (n_samples, n_features)
+            Raw rows of a tile.
+        shift : ndarray of shape (n_features,)
+            In X's dtype.
 
         Returns
         -------
         D : ndarray of shape (n_samples, n_design)
+            Its first ``n_features`` columns are ``X - shift``.
         """
-        return Y
+        return X - shift
 
     @staticmethod
     def moments(D, resp_t, centres):
-        """First and second moments of one tile (plain sums over rows).
+        """Zeroth, first and second moments of one tile (plain sums over rows).
 
         Parameters
         ----------
@@ -153,6 +156,8 @@ class _CovarianceType:
 
         Returns
         -------
+        nk : ndarray of shape (n_components,)
+            ``sum_n r_nk``.
         sy : ndarray of shape (n_components, n_features)
             ``sum_n r_nk y_n``.
         s2 : ndarray of shape ``second_moment_shape``
@@ -307,7 +312,7 @@ class _CovarianceType:
         centres : ndarray of shape (n_components, n_features)
         prec_chol : ndarray of shape ``parameter_shape``
         """
-        return cls.log_prob_t(cls.prepare(Y), centres, prec_chol).T
+        return cls.log_prob_t(cls.prepare(Y, np.zeros_like(Y[0])), centres, prec_chol).T
 
 
 def _check_shape(param, shape, name):
@@ -321,19 +326,31 @@ def _check_shape(param, shape, name):
 class _DiagonalFamily(_CovarianceType):
     """Shared maths of ``diag`` and ``spherical``.
 
-    The design matrix is ``[Y, q(Y)]`` with ``q`` the squared features
+    The design matrix is ``[Y, q(Y), 1]`` with ``q`` the squared features
     (``diag``) or the squared norm (``spherical``). The quadratic form
     ``sum_j p_kj (y_j - c_kj)^2`` is then one product ``W @ D.T`` with
-    ``W_k = [-2 p_k c_k, p_k]``, and the M-step moments are ``resp_t @ D``.
+    ``W_k = [-2 p_k c_k, p_k, sum_j p_kj c_kj^2]``, and all M-step moments
+    (``sy``, ``s2`` and ``nk``) come from the one product ``resp_t @ D``.
     """
 
+    #: Columns of q(Y): n_features for diag, 1 for spherical.
     @staticmethod
-    def _squares(Y):
+    def _n_squares(n_features):
         raise NotImplementedError
 
     @classmethod
-    def prepare(cls, Y):
-        return np.concatenate([Y, cls._squares(Y)], axis=1)
+    def prepare(cls, X, shift):
+        n, d = X.shape
+        q = cls._n_squares(d)
+        D = np.empty((n, d + q + 1), dtype=X.dtype)
+        Y = D[:, :d]
+        np.subtract(X, shift, out=Y)
+        if q == d:
+            np.multiply(Y, Y, out=D[:, d : d + q])
+        else:
+            np.einsum("ij,ij->i", Y, Y, out=D[:, d])
+        D[:, -1] = 1
+        return D
 
     @staticmethod
     def _feature_precisions(prec_chol, n_features):
@@ -341,19 +358,22 @@ class _DiagonalFamily(_CovarianceType):
 
     @classmethod
     def squared_mahalanobis_t(cls, D, centres, prec_chol):
-        n_features = centres.shape[1]
-        p = cls._feature_precisions(prec_chol, n_features).astype(D.dtype, copy=False)
-        weights = np.concatenate([-2.0 * centres * p, p[:, : D.shape[1] - n_features]], axis=1)
-        sq = weights @ D.T
-        sq += np.sum(centres**2 * p, axis=1)[:, None]
-        return sq
+        d = centres.shape[1]
+        centres = centres.astype(np.float64)
+        p = cls._feature_precisions(prec_chol, d)
+        weights = np.concatenate(
+            [-2.0 * centres * p, p[:, : cls._n_squares(d)],
+             np.sum(centres**2 * p, axis=1, keepdims=True)],
+            axis=1,
+        )
+        return weights.astype(D.dtype) @ D.T
 
-    @staticmethod
-    def moments(D, resp_t, centres):
-        n_features = centres.shape[1]
+    @classmethod
+    def moments(cls, D, resp_t, centres):
+        d = centres.shape[1]
         both = resp_t @ D
-        s2 = both[:, n_features:]
-        return both[:, :n_features], (s2[:, 0] if s2.shape[1] == 1 else s2)
+        s2 = both[:, d:-1]
+        return both[:, -1], both[:, :d], (s2[:, 0] if cls._n_squares(d) == 1 else s2)
 
     @classmethod
     def precision_cholesky(cls, covariances):
@@ -394,12 +414,12 @@ class _DiagCovariance(_DiagonalFamily):
         return (n_components, n_features)
 
     @staticmethod
-    def _squares(Y):
-        return Y * Y
+    def _n_squares(n_features):
+        return n_features
 
     @staticmethod
     def _feature_precisions(prec_chol, n_features):
-        return prec_chol**2
+        return np.asarray(prec_chol, dtype=np.float64) ** 2
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):
@@ -443,12 +463,12 @@ class _SphericalCovariance(_DiagonalFamily):
         return (n_components,)
 
     @staticmethod
-    def _squares(Y):
-        return np.einsum("ij,ij->i", Y, Y)[:, None]
+    def _n_squares(n_features):
+        return 1
 
     @staticmethod
     def _feature_precisions(prec_chol, n_features):
-        return np.repeat((prec_chol**2)[:, None], n_features, axis=1)
+        return np.repeat((np.asarray(prec_chol, dtype=np.float64) ** 2)[:, None], n_features, axis=1)
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):
@@ -502,7 +522,7 @@ class _FullCovariance(_CovarianceType):
             diff = D - centres[k]
             diff *= root[k][:, None]
             np.matmul(diff.T, diff, out=s2[k])
-        return resp_t @ D, s2
+        return resp_t.sum(axis=1, dtype=np.float64), resp_t @ D, s2
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):
@@ -585,7 +605,7 @@ class _TiedCovariance(_CovarianceType):
     def moments(D, resp_t, centres):
         # sum_k resp_nk is the row's sample weight
         root = D * np.sqrt(resp_t.sum(axis=0))[:, None]
-        return resp_t @ D, root.T @ root
+        return resp_t.sum(axis=1, dtype=np.float64), resp_t @ D, root.T @ root
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):

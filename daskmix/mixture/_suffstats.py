@@ -127,11 +127,6 @@ def _tiles(n_rows):
         yield slice(start, min(start + TILE_ROWS, n_rows))
 
 
-def _shifted(X, shift):
-    """``X - shift`` in X's floating dtype (a new array)."""
-    return X - shift.astype(X.dtype, copy=False)
-
-
 def estimate_weighted_log_prob(Y, params):
     """``log p(x | k) + log pi_k`` for every row and component.
 
@@ -145,7 +140,8 @@ def estimate_weighted_log_prob(Y, params):
     -------
     log_prob : ndarray of shape (n_samples, n_components)
     """
-    return _weighted_log_prob_t(params.covariance.prepare(Y), params).T
+    D = params.covariance.prepare(Y, np.zeros_like(Y[0]))
+    return _weighted_log_prob_t(D, params).T
 
 
 def _weighted_log_prob_t(D, params):
@@ -154,10 +150,16 @@ def _weighted_log_prob_t(D, params):
     return log_prob
 
 
-def _normalise_t(log_prob):
-    """In place: log-probabilities (K, n) become responsibilities.
+def _normalise_t(log_prob, weights=None):
+    """In place: log-probabilities (K, n) become (weighted) responsibilities.
 
     One fused log-sum-exp over the components (the first axis).
+
+    Parameters
+    ----------
+    log_prob : ndarray of shape (n_components, n_samples)
+    weights : ndarray of shape (n_samples,) or None
+        Sample weights multiplied into the responsibilities.
 
     Returns
     -------
@@ -167,7 +169,10 @@ def _normalise_t(log_prob):
     log_prob -= top
     np.exp(log_prob, out=log_prob)
     total = log_prob.sum(axis=0)
-    log_prob /= total
+    scale = np.reciprocal(total)
+    if weights is not None:
+        scale *= weights
+    log_prob *= scale
     return top + np.log(total)
 
 
@@ -182,8 +187,8 @@ class _Accumulator:
         self.loglik = 0.0
 
     def add(self, covariance, D, resp_t, centres):
-        sy, s2 = covariance.moments(D, resp_t, centres)
-        self.nk += resp_t.sum(axis=1, dtype=np.float64)
+        nk, sy, s2 = covariance.moments(D, resp_t, centres)
+        self.nk += nk
         self.sy += sy
         self.s2 += s2
 
@@ -242,14 +247,13 @@ def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_sta
     covariance = params.covariance
     acc = _Accumulator(layout)
     for tile in _tiles(X.shape[0]):
-        D = covariance.prepare(_shifted(X[tile], params.shift))
+        D = covariance.prepare(X[tile], params.shift)
         resp_t = _weighted_log_prob_t(D, params)
-        log_norm = _normalise_t(resp_t)
         w = _row_weights(sample_weight, tile, resp_t.dtype)
+        log_norm = _normalise_t(resp_t, w)
         if w is None:
             acc.loglik += float(np.sum(log_norm, dtype=np.float64))
         else:
-            resp_t *= w
             acc.loglik += float(np.dot(w.astype(np.float64), log_norm))
         acc.add(covariance, D, resp_t, params.centres)
     return layout.pack(
@@ -289,13 +293,14 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
     if nonfinite:
         return _nonfinite_stats(layout, nonfinite)
     centres = centres.astype(X.dtype, copy=False)
+    shift = shift.astype(X.dtype, copy=False)
     acc = _Accumulator(layout)
     for tile in _tiles(X.shape[0]):
         resp_t = np.asarray(resp_fn(X[tile], row_start + tile.start), dtype=X.dtype).T
         w = _row_weights(sample_weight, tile, X.dtype)
         if w is not None:
             resp_t = resp_t * w
-        acc.add(covariance, covariance.prepare(_shifted(X[tile], shift)), resp_t, centres)
+        acc.add(covariance, covariance.prepare(X[tile], shift), resp_t, centres)
     return layout.pack(
         nk=acc.nk, sy=acc.sy, s2=acc.s2, loglik=0.0,
         weight=_total_weight(X, sample_weight), nonfinite=0,
@@ -329,9 +334,7 @@ def chunk_log_prob_resp(X, params, what):
     else:
         out = np.empty(X.shape[0], dtype=np.int64 if what == "predict" else X.dtype)
     for tile in _tiles(X.shape[0]):
-        log_prob_t = _weighted_log_prob_t(
-            params.covariance.prepare(_shifted(X[tile], params.shift)), params
-        )
+        log_prob_t = _weighted_log_prob_t(params.covariance.prepare(X[tile], params.shift), params)
         if what == "predict":
             out[tile] = np.argmax(log_prob_t, axis=0)
             continue
