@@ -10,6 +10,7 @@ are found by the first pass of the algorithm itself (see
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -34,31 +35,37 @@ __all__ = [
     "wrap_rows",
 ]
 
-#: Upper bound on the elements of one chunk's largest temporary (rows x columns).
-_TARGET_CHUNK_ELEMENTS = 2**21
+#: Largest default chunk, in elements (32 MB of float64).
+_MAX_CHUNK_ELEMENTS = 2**22
+#: Smallest default chunk, in rows.
+_MIN_CHUNK_ROWS = 4096
 
 
-def default_chunk_rows(n_features, n_columns=1):
-    """Rows per chunk for in-memory input.
+def default_chunk_rows(n_samples, n_features, n_workers=None):
+    """Rows per chunk for in-memory input (NumPy arrays, pandas DataFrames).
 
-    The largest per-chunk temporaries are ``rows x n_features`` (the shifted
-    data) and ``rows x n_columns`` (log-probabilities, one column per
-    component); about two million elements (16 MB in float64) keeps both in
-    the processor's last-level cache neighbourhood while leaving each task
-    long enough (milliseconds) that Dask's per-task overhead is negligible.
+    Chunks of in-memory data are views, so their size does not cost memory;
+    it sets the scheduling. About four chunks per core balance the load on
+    the threaded scheduler, capped at 32 MB so a chunk stays a cheap unit of
+    work to move or retry. The per-chunk temporaries that grow with the
+    number of components are bounded separately, by the kernels' row tiles
+    (see ``daskmix.mixture._suffstats.tile_rows``).
 
     Parameters
     ----------
-    n_features : int
-    n_columns : int, default=1
-        Width of the widest per-row temporary, e.g. the number of components.
+    n_samples, n_features : int
+    n_workers : int or None
+        Cores to balance over; ``os.cpu_count()`` by default.
 
     Returns
     -------
     int
     """
-    width = max(int(n_features), int(n_columns), 1)
-    return int(max(4096, _TARGET_CHUNK_ELEMENTS // width))
+    n_workers = n_workers or os.cpu_count() or 1
+    balanced = -(-int(n_samples) // (4 * n_workers))
+    largest = max(_MIN_CHUNK_ROWS, _MAX_CHUNK_ELEMENTS // max(int(n_features), 1))
+    rows = min(max(balanced, _MIN_CHUNK_ROWS), largest)
+    return int(-(-rows // _MIN_CHUNK_ROWS) * _MIN_CHUNK_ROWS)
 
 
 @dataclass
@@ -139,20 +146,20 @@ def _check_dask_array(X, min_samples):
     return X
 
 
-def _from_numpy(X, min_samples, chunk_columns):
+def _from_numpy(X, min_samples):
     X = check_array(
         X,
         dtype=[np.float64, np.float32],
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
     )
-    rows = default_chunk_rows(X.shape[1], chunk_columns)
+    rows = default_chunk_rows(X.shape[0], X.shape[1])
     return da.from_array(
         X, chunks=(rows, -1), name="daskmix-input-" + uuid.uuid4().hex, asarray=False
     )
 
 
-def check_input(estimator, X, *, reset, min_samples=1, chunk_columns=1):
+def check_input(estimator, X, *, reset, min_samples=1):
     """Validate ``X`` and turn it into a 2-D floating dask array.
 
     Sets (``reset=True``) or checks (``reset=False``) ``n_features_in_`` and
@@ -166,8 +173,6 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_columns=1):
     reset : bool
         True in ``fit``, False in ``predict`` and friends.
     min_samples : int, default=1
-    chunk_columns : int, default=1
-        Widest per-row temporary, used to pick chunk sizes for in-memory input.
 
     Returns
     -------
@@ -187,7 +192,7 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_columns=1):
     if isinstance(X, da.Array):
         array = _check_dask_array(X, min_samples)
     else:
-        array = _from_numpy(X, min_samples, chunk_columns)
+        array = _from_numpy(X, min_samples)
         if kind == "dask":
             kind = "numpy"
     _check_n_features(estimator, array, reset=reset)

@@ -91,7 +91,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, sample_weight):
         data = check_input(
-            self, X, reset=True, min_samples=2, chunk_columns=self.n_components
+            self, X, reset=True, min_samples=2
         )
         if data.n_samples < self.n_components:
             raise ValueError(
@@ -165,7 +165,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     # ---- prediction ----------------------------------------------------
     def _outputs(self, X, output):
         check_is_fitted(self)
-        data = check_input(self, X, reset=False, chunk_columns=self.n_components)
+        data = check_input(self, X, reset=False)
         return self._row_outputs(data, output)
 
     def score_samples(self, X):
@@ -200,7 +200,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _mean_score_and_count(self, X):
         """Mean log-likelihood of ``X`` (computed) and its number of samples."""
         check_is_fitted(self)
-        data = check_input(self, X, reset=False, chunk_columns=self.n_components)
+        data = check_input(self, X, reset=False)
         scores = self._row_outputs(data, "score_samples")
         (mean,) = _graph.compute(scores.mean())
         return float(mean), data.n_samples

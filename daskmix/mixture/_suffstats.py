@@ -115,16 +115,36 @@ class EStepParams:
         )
 
 
-#: Rows per tile inside a chunk. Temporaries are (TILE_ROWS, n_features) and
-#: (n_components, TILE_ROWS): a few hundred kB, so the exp / max / sum passes
-#: over them run from cache rather than main memory, while the matrix
-#: products stay long enough (thousands of rows) to run near peak speed.
+#: Most rows per tile inside a chunk.
 TILE_ROWS = 4096
+#: Elements of the largest (n_components, tile rows) temporary.
+_TILE_ELEMENTS = 2**17
 
 
-def _tiles(n_rows):
-    for start in range(0, n_rows, TILE_ROWS):
-        yield slice(start, min(start + TILE_ROWS, n_rows))
+def tile_rows(n_components):
+    """Rows per tile for a model with ``n_components`` components.
+
+    The per-tile temporaries are (tile rows, n_features) and (n_components,
+    tile rows). Keeping the second near 2**17 elements (1 MB in float64)
+    lets the exp / max / sum passes over it run from cache rather than main
+    memory, while the matrix products stay long enough (hundreds to
+    thousands of rows) to run near peak speed.
+
+    Parameters
+    ----------
+    n_components : int
+
+    Returns
+    -------
+    int
+    """
+    return int(min(TILE_ROWS, max(256, _TILE_ELEMENTS // max(int(n_components), 1))))
+
+
+def _tiles(n_rows, n_components):
+    step = tile_rows(n_components)
+    for start in range(0, n_rows, step):
+        yield slice(start, min(start + step, n_rows))
 
 
 def estimate_weighted_log_prob(Y, params):
@@ -222,7 +242,7 @@ def _total_weight(X, sample_weight):
 def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_start=0):
     """E-step on one chunk, returning the packed statistics for the M-step.
 
-    The chunk is processed in tiles of ``TILE_ROWS`` rows; each tile's
+    The chunk is processed in tiles of :func:`tile_rows` rows; each tile's
     statistics are computed in the data's dtype and added to float64 sums.
 
     Parameters
@@ -246,7 +266,7 @@ def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_sta
         return _nonfinite_stats(layout, nonfinite)
     covariance = params.covariance
     acc = _Accumulator(layout)
-    for tile in _tiles(X.shape[0]):
+    for tile in _tiles(X.shape[0], layout.n_components):
         D = covariance.prepare(X[tile], params.shift)
         resp_t = _weighted_log_prob_t(D, params)
         w = _row_weights(sample_weight, tile, resp_t.dtype)
@@ -295,7 +315,7 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
     centres = centres.astype(X.dtype, copy=False)
     shift = shift.astype(X.dtype, copy=False)
     acc = _Accumulator(layout)
-    for tile in _tiles(X.shape[0]):
+    for tile in _tiles(X.shape[0], layout.n_components):
         resp_t = np.asarray(resp_fn(X[tile], row_start + tile.start), dtype=X.dtype).T
         w = _row_weights(sample_weight, tile, X.dtype)
         if w is not None:
@@ -333,7 +353,7 @@ def chunk_log_prob_resp(X, params, what):
         out = np.empty((X.shape[0], n_components), dtype=X.dtype)
     else:
         out = np.empty(X.shape[0], dtype=np.int64 if what == "predict" else X.dtype)
-    for tile in _tiles(X.shape[0]):
+    for tile in _tiles(X.shape[0], n_components):
         log_prob_t = _weighted_log_prob_t(params.covariance.prepare(X[tile], params.shift), params)
         if what == "predict":
             out[tile] = np.argmax(log_prob_t, axis=0)

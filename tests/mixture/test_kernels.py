@@ -122,3 +122,39 @@ def test_nonfinite_values_are_counted_only_when_asked():
     assert layout.unpack(chunk_em_stats(X[:3], None, kernel, layout, check_finite=True))[
         "nonfinite"
     ] == 0
+
+
+@pytest.mark.parametrize("n_components", [1, 32, 1024, 100_000])
+def test_tiles_bound_the_component_temporaries(n_components):
+    from daskmix.mixture._suffstats import tile_rows
+
+    rows = tile_rows(n_components)
+    assert 256 <= rows <= 4096
+    assert rows * n_components <= max(2**17, 256 * n_components)
+
+
+def test_tiled_kernel_equals_one_big_tile(monkeypatch):
+    """Statistics do not depend on the tile size (tiles are summed exactly)."""
+    import daskmix.mixture._suffstats as suffstats
+
+    covariance, params = random_params("full")
+    X = np.random.RandomState(3).randn(3000, 4) * 2 + 10
+    kernel = estep_params(covariance, params, np.float64)
+    layout = StatsLayout(3, 4, covariance.second_moment_shape(3, 4))
+    tiled = chunk_em_stats(X, None, kernel, layout)
+    monkeypatch.setattr(suffstats, "_tiles", lambda n, k: iter([slice(0, n)]))
+    whole = chunk_em_stats(X, None, kernel, layout)
+    assert_allclose(tiled, whole, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "n_samples, n_features, expected",
+    [(1_000_000, 32, 126_976), (10_000, 32, 4096), (10_000_000, 16, 262_144)],
+)
+def test_default_chunk_rows(n_samples, n_features, expected):
+    from daskmix._validation import default_chunk_rows
+
+    rows = default_chunk_rows(n_samples, n_features, n_workers=2)
+    assert rows == expected
+    assert rows % 4096 == 0
+    assert rows * n_features <= max(2**22, 4096 * n_features)
