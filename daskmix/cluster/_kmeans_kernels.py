@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+#: Rows per tile: keeps the (rows, n_clusters) temporaries small.
+TILE_ROWS = 4096
+
 __all__ = ["nearest_centre", "chunk_lloyd_stats", "lloyd_stats_size", "unpack_lloyd", "OneHotNearest"]
 
 
@@ -63,13 +66,18 @@ def chunk_lloyd_stats(X, sample_weight, centres, check_finite=False, row_start=0
     if check_finite and not np.isfinite(X).all():
         out[-1] = np.count_nonzero(~np.isfinite(X))
         return out
-    labels, sq_dist = nearest_centre(X, centres)
-    w = np.ones(len(X)) if sample_weight is None else sample_weight[:, 0].astype(np.float64)
-    onehot = np.zeros((len(X), n_clusters), dtype=X.dtype)
-    onehot[np.arange(len(X)), labels] = w
-    out[:n_clusters] = np.bincount(labels, weights=w, minlength=n_clusters)
-    out[n_clusters:-2] = (onehot.T @ X).ravel()
-    out[-2] = float(w @ sq_dist)
+    sums = np.zeros((n_clusters, n_features))
+    for start in range(0, len(X), TILE_ROWS):
+        tile = slice(start, start + TILE_ROWS)
+        labels, sq_dist = nearest_centre(X[tile], centres)
+        w = (np.ones(len(labels)) if sample_weight is None
+             else sample_weight[tile, 0].astype(np.float64))
+        onehot = np.zeros((n_clusters, len(labels)), dtype=X.dtype)
+        onehot[labels, np.arange(len(labels))] = w
+        out[:n_clusters] += np.bincount(labels, weights=w, minlength=n_clusters)
+        sums += onehot @ X[tile]
+        out[-2] += float(w @ sq_dist)
+    out[n_clusters:-2] = sums.ravel()
     return out
 
 

@@ -243,3 +243,15 @@ def test_verbose_prints_like_sklearn(blobs, capsys):
     assert "Initialization 0" in out
     assert "Iteration 1\t time lapse" in out
     assert "Initialization converged." in out
+
+
+@pytest.mark.parametrize("n_samples", [1000, 2**20 + 1, 10**9])
+def test_row_draws_are_distinct_and_cost_memory_of_the_sample_only(n_samples):
+    from daskmix.mixture._init import draw_rows
+
+    rows = draw_rows(np.random.RandomState(0), n_samples, 500)
+    assert rows.shape == (500,)
+    assert len(np.unique(rows)) == 500
+    assert rows.min() >= 0 and rows.max() < n_samples
+    again = draw_rows(np.random.RandomState(0), n_samples, 500)
+    assert_array_equal(rows, again)
