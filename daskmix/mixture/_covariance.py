@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import linalg
+from scipy.linalg.blas import get_blas_funcs
 
 __all__ = ["COVARIANCE_TYPES", "get_covariance_type", "IllDefinedCovarianceError"]
 
@@ -91,6 +92,30 @@ def _cholesky_from_precision(precision):
     prec_chol : ndarray of shape (n_features, n_features)
     """
     return _flip(linalg.cholesky(_flip(precision), lower=True))
+
+
+def _times_upper(A, upper):
+    """``A @ upper`` for an upper-triangular ``upper``, overwriting ``A``.
+
+    A triangular matrix product (BLAS ``trmm``) does half the work of a
+    general one. ``A`` is C-ordered, so its transpose is the Fortran-ordered
+    operand BLAS updates in place: ``A.T := upper.T @ A.T``.
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_samples, n_features), C-contiguous
+        Overwritten.
+    upper : ndarray of shape (n_features, n_features)
+        Only its upper triangle is read.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_features)
+        The product, in ``A``'s memory when BLAS could work in place.
+    """
+    trmm = get_blas_funcs("trmm", dtype=A.dtype)
+    upper = np.asfortranarray(upper, dtype=A.dtype)
+    return trmm(1.0, upper, A.T, side=0, lower=0, trans_a=1, overwrite_b=1).T
 
 
 def _check_symmetric_positive(precision, name):
@@ -517,9 +542,10 @@ class _FullCovariance(_CovarianceType):
         n_components, n_features = centres.shape
         s2 = np.empty((n_components, n_features, n_features), dtype=D.dtype)
         root = np.sqrt(resp_t)
+        diff = np.empty_like(D)
         for k in range(n_components):
             # (sqrt(r) * diff).T @ itself: NumPy calls the symmetric rank-k update
-            diff = D - centres[k]
+            np.subtract(D, centres[k], out=diff)
             diff *= root[k][:, None]
             np.matmul(diff.T, diff, out=s2[k])
         return resp_t.sum(axis=1, dtype=np.float64), resp_t @ D, s2
@@ -563,11 +589,11 @@ class _FullCovariance(_CovarianceType):
 
     @staticmethod
     def squared_mahalanobis_t(D, centres, prec_chol):
-        prec_chol = prec_chol.astype(D.dtype, copy=False)
         sq = np.empty((centres.shape[0], D.shape[0]), dtype=D.dtype)
+        diff = np.empty_like(D)
         for k in range(centres.shape[0]):
-            z = D @ prec_chol[k]
-            z -= centres[k] @ prec_chol[k]
+            np.subtract(D, centres[k], out=diff)
+            z = _times_upper(diff, prec_chol[k])
             np.einsum("ij,ij->i", z, z, out=sq[k])
         return sq
 
@@ -638,9 +664,8 @@ class _TiedCovariance(_CovarianceType):
 
     @staticmethod
     def squared_mahalanobis_t(D, centres, prec_chol):
-        prec_chol = prec_chol.astype(D.dtype, copy=False)
-        Z = D @ prec_chol
-        M = centres @ prec_chol
+        Z = _times_upper(D.copy(), prec_chol)
+        M = centres @ prec_chol.astype(D.dtype, copy=False)
         sq = M @ Z.T
         sq *= -2.0
         sq += np.einsum("ij,ij->i", Z, Z)[None, :]

@@ -170,6 +170,11 @@ def _weighted_log_prob_t(D, params):
     return log_prob
 
 
+#: Half of log(smallest normal float64): exp of it is 1e-154, still normal
+#: after multiplying by any data value the M-step products meet.
+_LOG_FLOOR_FLOAT64 = np.log(np.finfo(np.float64).tiny) / 2
+
+
 def _normalise_t(log_prob, weights=None):
     """In place: log-probabilities (K, n) become (weighted) responsibilities.
 
@@ -187,6 +192,10 @@ def _normalise_t(log_prob, weights=None):
     """
     top = log_prob.max(axis=0)
     log_prob -= top
+    if log_prob.dtype == np.float64:
+        # NumPy's float64 exp falls back to a slow path (about 6x) for inputs
+        # whose result underflows; responsibilities below 1e-154 change no sum.
+        np.maximum(log_prob, _LOG_FLOOR_FLOAT64, out=log_prob)
     np.exp(log_prob, out=log_prob)
     total = log_prob.sum(axis=0)
     scale = np.reciprocal(total)
