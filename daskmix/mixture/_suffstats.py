@@ -221,6 +221,13 @@ class _Accumulator:
         self.sy += sy
         self.s2 += s2
 
+    def packed(self, layout, X, sample_weight):
+        """The chunk's packed statistics vector."""
+        return layout.pack(
+            nk=self.nk, sy=self.sy, s2=self.s2, loglik=self.loglik,
+            weight=_total_weight(X, sample_weight), nonfinite=0,
+        )
+
 
 def _row_weights(sample_weight, tile, dtype):
     if sample_weight is None:
@@ -236,7 +243,11 @@ def _count_nonfinite(X, check_finite):
     return int(np.count_nonzero(~np.isfinite(X)))
 
 
-def _nonfinite_stats(layout, count):
+def _nonfinite_stats(X, check_finite, layout):
+    """Statistics reporting only the non-finite count, or None if there is none."""
+    count = _count_nonfinite(X, check_finite)
+    if not count:
+        return None
     vector = np.zeros(layout.size)
     vector[-1] = count
     return vector
@@ -270,9 +281,9 @@ def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_sta
     -------
     stats : ndarray of shape (layout.size,)
     """
-    nonfinite = _count_nonfinite(X, check_finite)
-    if nonfinite:
-        return _nonfinite_stats(layout, nonfinite)
+    bad = _nonfinite_stats(X, check_finite, layout)
+    if bad is not None:
+        return bad
     covariance = params.covariance
     acc = _Accumulator(layout)
     for tile in _tiles(X.shape[0], layout.n_components):
@@ -285,10 +296,7 @@ def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_sta
         else:
             acc.loglik += float(np.dot(w.astype(np.float64), log_norm))
         acc.add(covariance, D, resp_t, params.centres)
-    return layout.pack(
-        nk=acc.nk, sy=acc.sy, s2=acc.s2, loglik=acc.loglik,
-        weight=_total_weight(X, sample_weight), nonfinite=0,
-    )
+    return acc.packed(layout, X, sample_weight)
 
 
 def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, centres,
@@ -318,9 +326,9 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
     -------
     stats : ndarray of shape (layout.size,)
     """
-    nonfinite = _count_nonfinite(X, check_finite)
-    if nonfinite:
-        return _nonfinite_stats(layout, nonfinite)
+    bad = _nonfinite_stats(X, check_finite, layout)
+    if bad is not None:
+        return bad
     centres = centres.astype(X.dtype, copy=False)
     shift = shift.astype(X.dtype, copy=False)
     acc = _Accumulator(layout)
@@ -330,10 +338,7 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
         if w is not None:
             resp_t = resp_t * w
         acc.add(covariance, covariance.prepare(X[tile], shift), resp_t, centres)
-    return layout.pack(
-        nk=acc.nk, sy=acc.sy, s2=acc.s2, loglik=0.0,
-        weight=_total_weight(X, sample_weight), nonfinite=0,
-    )
+    return acc.packed(layout, X, sample_weight)
 
 
 def chunk_log_prob_resp(X, params, what):
