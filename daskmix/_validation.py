@@ -44,8 +44,8 @@ _MIN_CHUNK_ROWS = 4096
 def default_chunk_rows(n_samples, n_features, n_workers=None):
     """Rows per chunk for in-memory input (NumPy arrays, pandas DataFrames).
 
-    Chunks of in-memory data are views, so their size does not cost memory;
-    it sets the scheduling. About four chunks per core balance the load on
+    Chunks of in-memory data are views (see ``_ReadOnlyRows``), so their size
+    does not cost memory; it sets the scheduling. About four chunks per core balance the load on
     the threaded scheduler, capped at 32 MB so a chunk stays a cheap unit of
     work to move or retry. The per-chunk temporaries that grow with the
     number of components are bounded separately, by the kernels' row tiles
@@ -146,6 +146,30 @@ def _check_dask_array(X, min_samples):
     return X
 
 
+class _ReadOnlyRows:
+    """An in-memory array as ``da.from_array`` sees it, minus ``copy``.
+
+    ``da.from_array`` copies any array that has a ``copy`` method (dask
+    2024.12 and later), which would double the memory of every fit and
+    prediction on NumPy input. This wrapper exposes only what ``from_array``
+    needs, so chunks are views of the caller's array; daskmix never writes
+    to them.
+
+    Parameters
+    ----------
+    array : ndarray
+    """
+
+    def __init__(self, array):
+        self._array = array
+        self.shape = array.shape
+        self.dtype = array.dtype
+        self.ndim = array.ndim
+
+    def __getitem__(self, key):
+        return self._array[key]
+
+
 def _from_numpy(X, min_samples):
     X = check_array(
         X,
@@ -155,7 +179,8 @@ def _from_numpy(X, min_samples):
     )
     rows = default_chunk_rows(X.shape[0], X.shape[1])
     return da.from_array(
-        X, chunks=(rows, -1), name="daskmix-input-" + uuid.uuid4().hex, asarray=False
+        _ReadOnlyRows(X), chunks=(rows, -1), name="daskmix-input-" + uuid.uuid4().hex,
+        asarray=False, meta=np.empty((0, 0), dtype=X.dtype),
     )
 
 

@@ -91,3 +91,15 @@ def test_information_criteria_count_every_stacked_sample(data, reference):
     cube = xr.DataArray(data.reshape(10, 12, 3), dims=("y", "x", "band"))
     assert_allclose(reference.bic(cube), reference.bic(data), rtol=1e-12)
     assert_allclose(reference.aic(cube), reference.aic(data), rtol=1e-12)
+
+
+def test_numpy_input_is_not_copied(data):
+    """Chunks of in-memory input are views of the caller's array."""
+    import dask
+
+    from daskmix._validation import check_input
+
+    X = np.ascontiguousarray(data)
+    array = check_input(GaussianMixture(), X, reset=True).array
+    blocks = dask.compute(*array.to_delayed().ravel(), scheduler="sync")
+    assert all(np.shares_memory(block, X) for block in blocks)
