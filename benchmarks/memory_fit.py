@@ -338,6 +338,32 @@ def _machine():
     return info
 
 
+def add_measurement_options(p, timeout):
+    """Options every memory benchmark shares (repeats, scheduler, sampling, output).
+
+    Parameters
+    ----------
+    p : argparse.ArgumentParser
+    timeout : float
+        Default seconds allowed per child process.
+    """
+    p.add_argument("--repeats", type=int, default=3,
+                   help="fresh subprocesses per case; medians are reported")
+    p.add_argument("--scheduler", default="threads", choices=["threads", "sync"],
+                   help="dask scheduler of the daskmix fits; threads is the local default")
+    p.add_argument("--blas-threads", type=int, default=0,
+                   help="BLAS threads per process, set through OPENBLAS/OMP/MKL_NUM_THREADS "
+                        "in the children's environment; 0 leaves it alone (daskmix limits "
+                        "BLAS to one thread per task under the threaded scheduler)")
+    p.add_argument("--sample-interval", type=float, default=0.01,
+                   help="seconds between psutil RSS samples")
+    p.add_argument("--phases", action="store_true",
+                   help="also report the sampled peak RSS during each dask.compute")
+    p.add_argument("--json", metavar="PATH", help="write every repeat's raw figures here")
+    p.add_argument("--timeout", type=float, default=timeout, help="seconds per child")
+    p.add_argument("--child", help=argparse.SUPPRESS)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -351,27 +377,13 @@ def main(argv=None):
                    choices=["full", "tied", "diag", "spherical"], help="covariance_type")
     p.add_argument("--max-iter", type=int, default=10,
                    help="EM iterations (tol=0, so exactly this many)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="fresh subprocesses per case; medians are reported")
-    p.add_argument("--scheduler", default="threads", choices=["threads", "sync"],
-                   help="dask scheduler of the daskmix fits; threads is the local default")
-    p.add_argument("--blas-threads", type=int, default=0,
-                   help="BLAS threads per process, set through OPENBLAS/OMP/MKL_NUM_THREADS "
-                        "in the children's environment; 0 leaves it alone (daskmix limits "
-                        "BLAS to one thread per task under the threaded scheduler)")
     p.add_argument("--bound-mb", type=float, default=600.0,
                    help="peak RSS bound for the --rows fit, in MB (10^6 bytes)")
     p.add_argument("--peer-rows", type=int, default=1_000_000,
                    help="rows of the daskmix vs scikit-learn comparison")
     p.add_argument("--no-peer", action="store_true",
                    help="skip the daskmix vs scikit-learn comparison")
-    p.add_argument("--sample-interval", type=float, default=0.01,
-                   help="seconds between psutil RSS samples")
-    p.add_argument("--phases", action="store_true",
-                   help="also report the sampled peak RSS during each dask.compute")
-    p.add_argument("--json", metavar="PATH", help="write every repeat's raw figures here")
-    p.add_argument("--timeout", type=float, default=1800.0, help="seconds per child")
-    p.add_argument("--child", help=argparse.SUPPRESS)
+    add_measurement_options(p, timeout=1800.0)
     args = p.parse_args(argv)
 
     if args.child:

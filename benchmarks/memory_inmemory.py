@@ -182,24 +182,11 @@ def main(argv=None):
                    choices=["daskmix", "sklearn"])
     p.add_argument("--max-iter", type=int, default=10,
                    help="EM iterations (tol=0, so exactly this many)")
-    p.add_argument("--repeats", type=int, default=3,
-                   help="fresh subprocesses per case; medians are reported")
-    p.add_argument("--scheduler", default="threads", choices=["threads", "sync"],
-                   help="dask scheduler of the daskmix fits")
-    p.add_argument("--blas-threads", type=int, default=0,
-                   help="BLAS threads per process (OPENBLAS/OMP/MKL_NUM_THREADS); "
-                        "0 leaves it alone")
     p.add_argument("--budget-mb", type=float, default=300.0,
                    help="bound on peak - (baseline + data size), in MB (10^6 bytes)")
     p.add_argument("--block-rows", type=int, default=125_000,
                    help="rows per block when generating the data")
-    p.add_argument("--sample-interval", type=float, default=0.01,
-                   help="seconds between psutil RSS samples")
-    p.add_argument("--phases", action="store_true",
-                   help="also report the sampled peak RSS during each dask.compute")
-    p.add_argument("--json", metavar="PATH", help="write every repeat's raw figures here")
-    p.add_argument("--timeout", type=float, default=3600.0, help="seconds per child")
-    p.add_argument("--child", help=argparse.SUPPRESS)
+    mf.add_measurement_options(p, timeout=3600.0)
     args = p.parse_args(argv)
 
     if args.child:

@@ -1,7 +1,8 @@
 """The one module that builds Dask graphs.
 
 Everything else in daskmix is plain NumPy or plain Python. Only public Dask
-APIs are used (``da.map_blocks``, ``da.reduction``, ``dask.compute``), and every
+APIs are used (``da.blockwise``, ``da.map_blocks``, ``da.reduction``,
+``dask.compute``), and every
 layer is named ``daskmix-...`` so the dashboard reads like the algorithm.
 
 A pass over the data has the shape::
@@ -76,7 +77,6 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **k
     stats : dask.array.Array of shape (size,)
         Lazy sum over all blocks.
     """
-    n_blocks = X.numblocks[0]
     with_weight = sample_weight is not None
     args = (X, "ij", _row_starts(X), "i")
     if with_weight:
