@@ -338,6 +338,27 @@ def _machine():
     return info
 
 
+def print_provenance(result):
+    """Print library versions, where daskmix came from and BLAS threads of one child.
+
+    Parameters
+    ----------
+    result : dict
+        One child's result (its "versions" and "blas" entries).
+
+    Returns
+    -------
+    str
+        The directory daskmix was imported from.
+    """
+    versions = dict(result["versions"])
+    daskmix_path = versions.pop("daskmix_path")
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
+    print(f"daskmix from {daskmix_path}: {_git_state(daskmix_path)}; BLAS: {result['blas']}")
+    print()
+    return daskmix_path
+
+
 def add_measurement_options(p, timeout):
     """Options every memory benchmark shares (repeats, scheduler, sampling, output).
 
@@ -432,12 +453,7 @@ def main(argv=None):
                 print("    note:", res["note"])
         rows.append((library, data_kind, n_rows, checked, results))
 
-    first = rows[0][4][0]
-    versions = dict(first["versions"])
-    daskmix_path = versions.pop("daskmix_path")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"daskmix from {daskmix_path}: {_git_state(daskmix_path)}; BLAS: {first['blas']}")
-    print()
+    daskmix_path = print_provenance(rows[0][4][0])
     header = (f"{'library':8s} {'data':9s} {'rows':>11s} {'data GB':>8s} {'chunk MB':>9s} "
               f"{'base MB':>8s} {'peak MB':>8s} {'sampler':>8s} {'peak-base':>9s} "
               f"{'fit s':>7s} {'iters':>5s}  bound")

@@ -231,12 +231,7 @@ def main(argv=None):
                     print("    note:", res["note"])
             rows.append((library, cov, results))
 
-    first = rows[0][2][0]
-    versions = dict(first["versions"])
-    daskmix_path = versions.pop("daskmix_path")
-    print("versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()))
-    print(f"daskmix from {daskmix_path}: {mf._git_state(daskmix_path)}; BLAS: {first['blas']}")
-    print()
+    daskmix_path = mf.print_provenance(rows[0][2][0])
     header = (f"{'library':8s} {'cov':5s} {'base MB':>8s} {'+data MB':>8s} {'peak MB':>8s} "
               f"{'sampler':>8s} {'overhead':>8s} {'peak-aft':>8s} {'fit s':>7s} {'iters':>5s} "
               f"{'lower bd':>9s}  budget")
