@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -124,27 +126,32 @@ def test_nonfinite_values_are_counted_only_when_asked():
     ] == 0
 
 
+@pytest.mark.parametrize("n_design", [1, 65, 561, 10_000])
 @pytest.mark.parametrize("n_components", [1, 32, 1024, 100_000])
-def test_tiles_bound_the_component_temporaries(n_components):
+def test_tiles_bound_the_temporaries(n_components, n_design):
     from daskmix.mixture._suffstats import tile_rows
 
-    rows = tile_rows(n_components)
+    rows = tile_rows(n_components, n_design)
     assert 256 <= rows <= 4096
     assert rows * n_components <= max(2**17, 256 * n_components)
+    assert rows * n_design <= max(2**20, 256 * n_design)
 
 
-def test_tiled_kernel_equals_one_big_tile(monkeypatch):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_tiled_kernel_equals_one_big_tile(monkeypatch, covariance_type, dtype):
     """Statistics do not depend on the tile size (tiles are summed exactly)."""
     import daskmix.mixture._suffstats as suffstats
 
-    covariance, params = random_params("full")
-    X = np.random.RandomState(3).randn(3000, 4) * 2 + 10
-    kernel = estep_params(covariance, params, np.float64)
+    covariance, params = random_params(covariance_type)
+    X = (np.random.RandomState(3).randn(3000, 4) * 2 + 10).astype(dtype)
+    kernel = estep_params(covariance, params, dtype)
     layout = StatsLayout(3, 4, covariance.second_moment_shape(3, 4))
+    monkeypatch.setattr(suffstats, "tile_rows", lambda n_components, n_design=1: 256)
     tiled = chunk_em_stats(X, None, kernel, layout)
-    monkeypatch.setattr(suffstats, "_tiles", lambda n, k: iter([slice(0, n)]))
+    monkeypatch.setattr(suffstats, "tile_rows", lambda n_components, n_design=1: 10**6)
     whole = chunk_em_stats(X, None, kernel, layout)
-    assert_allclose(tiled, whole, rtol=1e-10)
+    assert_allclose(tiled, whole, rtol=1e-10 if dtype == np.float64 else 1e-5)
 
 
 @pytest.mark.parametrize(
@@ -158,3 +165,26 @@ def test_default_chunk_rows(n_samples, n_features, expected):
     assert rows == expected
     assert rows % 4096 == 0
     assert rows * n_features <= max(2**22, 4096 * n_features)
+
+
+@pytest.mark.parametrize("what", ["stats", "score_samples"])
+def test_full_expanded_form_equals_direct_form(monkeypatch, what):
+    """float64 full tiles expand the quadratic form; it must agree with the direct one."""
+    import daskmix.mixture._covariance as covariance_module
+
+    covariance, params = random_params("full")
+    # far from the origin, where an expansion about zero would cancel badly
+    params = dataclasses.replace(params, means=params.means + 1e4)
+    X = np.random.RandomState(4).randn(500, 4) * 3 + 10 + 1e4
+    kernel = estep_params(covariance, params, np.float64)
+    layout = StatsLayout(3, 4, covariance.second_moment_shape(3, 4))
+
+    def evaluate():
+        if what == "stats":
+            return chunk_em_stats(X, None, kernel, layout)
+        return chunk_log_prob_resp(X, kernel, "score_samples")
+
+    expanded = evaluate()
+    monkeypatch.setattr(covariance_module, "_PAIRWISE_MAX_FEATURES", 0)
+    direct = evaluate()
+    assert_allclose(expanded, direct, rtol=1e-9)
