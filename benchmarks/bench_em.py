@@ -72,11 +72,18 @@ def initial_values(start, covariance_type):
 
 
 def iteration_flops(n_samples, n_features, n_components, covariance_type):
-    """FLOPs of the matrix products of one EM iteration (E-step plus M-step)."""
+    """FLOPs of the matrix products of one EM iteration (E-step plus M-step).
+
+    Counted as daskmix forms them: two products of the (n, k) responsibility
+    block with a design of ``2d + 1`` columns (diag) or ``d(d+1)/2 + d + 1``
+    columns (full: the expanded quadratic form in float64; the direct form
+    used in float32, a triangular product plus a rank-k update per
+    component, does the same count to within ``d`` per pair).
+    """
     n, d, k = n_samples, n_features, n_components
     if covariance_type == "full":
-        return 4 * n * k * d * d
-    return 8 * n * d * k
+        return 4 * n * k * (d * (d + 1) // 2 + d + 1)
+    return 4 * n * k * (2 * d + 1)
 
 
 def gemm_rate(dtype, size=2048, repeats=5):

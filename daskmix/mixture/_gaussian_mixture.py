@@ -133,6 +133,11 @@ class GaussianMixture(BaseMixture):
         The precision matrices (inverse covariances).
     precisions_cholesky_ : ndarray
         Cholesky factors of the precisions, ``precisions_ = U @ U.T``.
+    classes_ : ndarray of shape (n_components,)
+        The labels :meth:`predict` returns, ``0 .. n_components - 1``, one per
+        column of :meth:`predict_proba`. scikit-learn's ``GaussianMixture``
+        has no such attribute; wrappers that size ``predict_proba``'s output
+        from it (dask-ml's ``ParallelPostFit``) need it.
     converged_ : bool
         Whether the best initialisation converged.
     n_iter_ : int
@@ -330,6 +335,7 @@ class GaussianMixture(BaseMixture):
         self.covariances_ = params.covariances.astype(dtype)
         self.precisions_cholesky_ = params.prec_chol.astype(dtype)
         self.precisions_ = covariance.precisions_from_cholesky(params.prec_chol).astype(dtype)
+        self.classes_ = np.arange(self.n_components)
 
     def _row_outputs(self, data, output):
         kernel_params = estep_params(self._covariance, self._fitted_parameters(), data.dtype)
