@@ -1,6 +1,7 @@
 """daskmix: Gaussian mixture models on Dask with scikit-learn's API."""
 
 from daskmix._version import __version__
+from daskmix.decomposition import IncrementalPCA
 from daskmix.mixture import GaussianMixture
 
-__all__ = ["GaussianMixture", "__version__"]
+__all__ = ["GaussianMixture", "IncrementalPCA", "__version__"]

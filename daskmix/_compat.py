@@ -8,7 +8,7 @@ moves them breaks one file. Each entry says when it can go.
 # Private since scikit-learn 1.2 / 1.6; no public equivalent exists yet.
 # Remove when scikit-learn exposes parameter constraints publicly.
 from sklearn.base import _fit_context  # noqa: F401
-from sklearn.utils._param_validation import Interval, StrOptions  # noqa: F401
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions  # noqa: F401
 
 # Private since scikit-learn 1.6 (previously BaseEstimator methods).
 from sklearn.utils.validation import (  # noqa: F401

@@ -14,13 +14,15 @@ Dask fuses the per-chunk kernel into the reduction's first step, so on the
 dashboard a pass named ``gmm-estep`` shows as ``daskmix-gmm-estep-partial``
 (chunk kernels and first sums) and ``daskmix-gmm-estep-aggregate``.
 
-Chunk statistics are additive, so the combine step is a plain sum, done as a
-tree whose fan-in is ``split_every``.
+Chunk statistics are usually additive, so the combine step is a plain sum,
+done as a tree whose fan-in is ``split_every``; statistics that do not add
+(centred moments) pass their own associative ``merge`` to the same tree.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import dask
 import dask.array as da
@@ -50,8 +52,35 @@ def _sum_blocks(x, axis, keepdims):
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
-def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **kwargs):
-    """Apply ``kernel`` to every row block and sum the results in a tree.
+def _keep_blocks(x, axis, keepdims):
+    """The reduction's chunk step when a ``merge`` combines: the (1, P) row as is."""
+    return x
+
+
+def _merge_blocks(x, axis, keepdims, merge):
+    """Merge a stack of statistics vectors (m, P) with ``merge``.
+
+    Parameters
+    ----------
+    x : ndarray of shape (m, P)
+    axis : tuple
+        Always (0,); part of dask's combine signature.
+    keepdims : bool
+        True returns shape (1, P), False shape (P,).
+    merge : callable
+        ``merge(x) -> ndarray (P,)``.
+
+    Returns
+    -------
+    ndarray of shape (1, P) or (P,)
+    """
+    out = merge(x)
+    return out[None, :] if keepdims else out
+
+
+def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, merge=None,
+                  **kwargs):
+    """Apply ``kernel`` to every row block and sum (or ``merge``) the results in a tree.
 
     Parameters
     ----------
@@ -69,13 +98,17 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **k
         Layer name after ``daskmix-``, e.g. ``"gmm-estep"``.
     split_every : int or None
         Fan-in of the tree reduction; None lets dask's configuration decide.
+    merge : callable or None
+        ``merge(stacked (m, size)) -> ndarray (size,)``, an associative merge
+        of statistics that do not simply add (e.g. centred moments); None
+        sums.
     **kwargs
         Passed to ``kernel``; small NumPy parameters or plain objects.
 
     Returns
     -------
     stats : dask.array.Array of shape (size,)
-        Lazy sum over all blocks.
+        Lazy sum (or merge) over all blocks.
     """
     with_weight = sample_weight is not None
     args = (X, "ij", _row_starts(X), "i")
@@ -94,11 +127,15 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, **k
         token=PREFIX + name,
         **kwargs,
     )
+    if merge is None:
+        chunk = combine = _sum_blocks
+    else:
+        chunk, combine = _keep_blocks, functools.partial(_merge_blocks, merge=merge)
     return da.reduction(
         parts,
-        chunk=_sum_blocks,
-        aggregate=_sum_blocks,
-        combine=_sum_blocks,
+        chunk=chunk,
+        aggregate=combine,
+        combine=combine,
         axis=0,
         keepdims=False,
         dtype=np.float64,

@@ -170,21 +170,21 @@ class _ReadOnlyRows:
         return self._array[key]
 
 
-def _from_numpy(X, min_samples):
+def _from_numpy(X, min_samples, chunk_rows=None):
     X = check_array(
         X,
         dtype=[np.float64, np.float32],
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
     )
-    rows = default_chunk_rows(X.shape[0], X.shape[1])
+    rows = chunk_rows or default_chunk_rows(X.shape[0], X.shape[1])
     return da.from_array(
         _ReadOnlyRows(X), chunks=(rows, -1), name="daskmix-input-" + uuid.uuid4().hex,
         asarray=False, meta=np.empty((0, 0), dtype=X.dtype),
     )
 
 
-def check_input(estimator, X, *, reset, min_samples=1):
+def check_input(estimator, X, *, reset, min_samples=1, chunk_rows=None):
     """Validate ``X`` and turn it into a 2-D floating dask array.
 
     Sets (``reset=True``) or checks (``reset=False``) ``n_features_in_`` and
@@ -192,12 +192,17 @@ def check_input(estimator, X, *, reset, min_samples=1):
 
     Parameters
     ----------
-    estimator : BaseEstimator
+    estimator : BaseEstimator or None
+        None skips the feature bookkeeping, for inputs that do not live in
+        the feature space (e.g. the projections ``inverse_transform`` takes).
     X : array-like, dask array, (dask) DataFrame or xarray.DataArray
         Of shape (n_samples, n_features).
     reset : bool
         True in ``fit``, False in ``predict`` and friends.
     min_samples : int, default=1
+    chunk_rows : int or None, default=None
+        Rows per chunk for in-memory input; None uses ``default_chunk_rows``.
+        Dask input keeps its own chunks.
 
     Returns
     -------
@@ -210,17 +215,19 @@ def check_input(estimator, X, *, reset, min_samples=1):
         kind = "xarray"
     # scikit-learn reads names from pandas frames: give it an empty one
     names_from = pd.DataFrame(columns=X.columns) if _is_dask_dataframe(X) else X
-    _check_feature_names(estimator, names_from, reset=reset)
+    if estimator is not None:
+        _check_feature_names(estimator, names_from, reset=reset)
     if _is_dask_dataframe(X):
         logger.debug("computing partition lengths of a dask DataFrame")
         X = X.to_dask_array(lengths=True)
     if isinstance(X, da.Array):
         array = _check_dask_array(X, min_samples)
     else:
-        array = _from_numpy(X, min_samples)
+        array = _from_numpy(X, min_samples, chunk_rows)
         if kind == "dask":
             kind = "numpy"
-    _check_n_features(estimator, array, reset=reset)
+    if estimator is not None:
+        _check_n_features(estimator, array, reset=reset)
     return InputData(array=array, kind=kind, xarray_info=xarray_info)
 
 
