@@ -1,7 +1,8 @@
 """daskmix: Gaussian mixture models on Dask with scikit-learn's API."""
 
 from daskmix._version import __version__
+from daskmix.cluster import MiniBatchKMeans
 from daskmix.decomposition import IncrementalPCA
 from daskmix.mixture import GaussianMixture
 
-__all__ = ["GaussianMixture", "IncrementalPCA", "__version__"]
+__all__ = ["GaussianMixture", "IncrementalPCA", "MiniBatchKMeans", "__version__"]

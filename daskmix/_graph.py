@@ -176,16 +176,18 @@ def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
     )
 
 
-def _take_block_rows(block, indices, block_info=None):
-    start, stop = block_info[0]["array-location"][0]
-    lo, hi = np.searchsorted(indices, [start, stop])
-    return block[indices[lo:hi] - start]
+def _take_block_rows(block, local):
+    """Rows ``local`` (indices within the block) of one block."""
+    return block[local]
 
 
 def take_rows(X, indices):
     """Lazily gather the rows ``indices`` (sorted, unique) of ``X`` or of a 1-D array.
 
-    Each block selects its own rows, so only the gathered rows travel.
+    Each block selects its own rows, so only the gathered rows travel, and
+    each task carries only its own block's indices (as a chunk of a dask
+    array of block-local indices), so the graph grows with the number of
+    indices, not with indices x blocks.
 
     Parameters
     ----------
@@ -199,8 +201,15 @@ def take_rows(X, indices):
     indices = np.asarray(indices, dtype=np.int64)
     bounds = np.cumsum((0,) + X.chunks[0])
     counts = tuple(int(c) for c in np.diff(np.searchsorted(indices, bounds)))
-    return da.map_blocks(
-        _take_block_rows, X, indices=indices, chunks=(counts,) + X.chunks[1:],
+    # side="right" puts an index on the last block starting at or before it,
+    # which skips zero-length blocks
+    local = indices - bounds[np.searchsorted(bounds, indices, side="right") - 1]
+    local = da.from_array(local, chunks=(counts,),
+                          name=PREFIX + "row-index-" + tokenize(local, counts))
+    axes = "ijklmnop"[:X.ndim]
+    return da.blockwise(
+        _take_block_rows, axes, X, axes, local, axes[0],
+        adjust_chunks={axes[0]: counts}, align_arrays=False,
         dtype=X.dtype, meta=np.empty((0,) * X.ndim, dtype=X.dtype),
         token=PREFIX + "take-rows",
     )

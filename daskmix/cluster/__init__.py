@@ -1,1 +1,5 @@
-"""Clustering stages (k-means kernels; the public estimators come later)."""
+"""Clustering stages: mini-batch k-means and k-means|| seeding."""
+
+from daskmix.cluster._minibatch_kmeans import MiniBatchKMeans
+
+__all__ = ["MiniBatchKMeans"]
