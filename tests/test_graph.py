@@ -12,7 +12,7 @@ from dask.utils import key_split
 
 from daskmix import GaussianMixture, _graph
 from daskmix.mixture._covariance import get_covariance_type
-from daskmix.mixture._init import N_LLOYD_PASSES
+from daskmix.cluster._seeding import N_ROUNDS
 from daskmix.mixture._params import GaussianParams, estep_params
 from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats
 from tests.conftest import ComputeCounter
@@ -52,8 +52,9 @@ def test_one_compute_per_em_iteration(X):
 def test_kmeans_initialisation_has_a_bounded_number_of_passes(X):
     with ComputeCounter() as counter:
         gm = GaussianMixture(2, random_state=0).fit(X)
-    # row sample + Lloyd passes + statistics of the partition, then one per iteration
-    assert counter.count == 1 + N_LLOYD_PASSES + 1 + gm.n_iter_
+    # k-means||: first centre + rounds + candidate weights; the statistics of
+    # the partition; then one per iteration
+    assert counter.count == (1 + N_ROUNDS + 1) + 1 + gm.n_iter_
 
 
 class KeyRecorder(dask.callbacks.Callback):

@@ -7,42 +7,42 @@ component) with a bounded number of passes over the data:
 =====================  =======================================================
 ``init_params``        passes (each one ``dask.compute``)
 =====================  =======================================================
-``"kmeans"``           1 row sample + ``N_LLOYD_PASSES`` Lloyd passes + 1 pass
-                       for the statistics of the k-means partition
+``"kmeans"``           k-means|| (``N_ROUNDS + 2`` passes, see
+                       ``daskmix.cluster._seeding``) + 1 pass for the
+                       statistics of the k-means partition
 ``"k-means++"``        1 row sample (k-means++ seeding on the sample)
 ``"random"``           1 sample of 1,000 rows (a reference point) + 1 pass
 ``"random_from_data"`` 1 gather of ``n_components`` rows
 =====================  =======================================================
 
-The row sample holds ``max(10_000, 50 * n_components)`` rows drawn uniformly
-without replacement; on smaller data it is the whole data set.
+``"kmeans"`` seeds with daskmix's own k-means stage: k-means|| over all the
+rows, whose weighted candidates are reclustered (k-means++ and Lloyd) in the
+client. On 1,000,000 x 32 blobs it led EM to a 1.2% higher final
+log-likelihood than the earlier k-means on a 10,000-row sample followed by
+two full Lloyd passes, and full Lloyd passes after k-means|| changed nothing
+there, so there are none.
+
+The row sample of ``"k-means++"`` holds ``max(10_000, 50 * n_components)``
+rows drawn uniformly without replacement; on smaller data it is the whole
+data set.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans, kmeans_plusplus
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.cluster import kmeans_plusplus
 
 from daskmix import _graph
 from daskmix._random import counter_uniform
 from daskmix._validation import raise_if_nonfinite
-from daskmix.cluster._kmeans_kernels import (
-    OneHotNearest,
-    chunk_lloyd_stats,
-    lloyd_stats_size,
-    unpack_lloyd,
-)
+from daskmix.cluster._kmeans_kernels import OneHotNearest
+from daskmix.cluster._seeding import kmeans_parallel_init
 from daskmix.mixture._params import params_from_stats
 from daskmix.mixture._suffstats import StatsLayout, chunk_resp_stats
 
-__all__ = ["initial_params", "N_LLOYD_PASSES", "sample_size"]
-
-#: Full-data Lloyd passes after k-means on the row sample.
-N_LLOYD_PASSES = 2
+__all__ = ["initial_params", "sample_size"]
 
 
 def sample_size(n_samples, n_components):
@@ -212,27 +212,9 @@ def _params_from_points(ctx, points, total_weight):
 
 
 def _init_kmeans(ctx, rng):
-    size = sample_size(ctx.X.shape[0], ctx.n_components)
-    rows, weights, _ = _sample_rows(ctx, rng, size)
-    seed = rng.randint(np.iinfo(np.int32).max)
-    with warnings.catch_warnings():
-        # fewer distinct rows than clusters: empty components are re-seeded later
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        kmeans = KMeans(n_clusters=ctx.n_components, n_init=1, random_state=seed)
-        centres = kmeans.fit(rows, sample_weight=weights).cluster_centers_.astype(np.float64)
-    n_features = ctx.X.shape[1]
-    size = lloyd_stats_size(ctx.n_components, n_features)
-    for _ in range(N_LLOYD_PASSES):
-        stats = _graph.reduce_blocks(
-            ctx.X, ctx.sample_weight, chunk_lloyd_stats, size=size,
-            name="kmeans-lloyd", split_every=ctx.split_every,
-            centres=centres.astype(ctx.X.dtype), check_finite=True,
-        )
-        (vector,) = _graph.compute(stats)
-        counts, sums, _, nonfinite = unpack_lloyd(vector, ctx.n_components, n_features)
-        raise_if_nonfinite(nonfinite)
-        filled = counts > 0
-        centres[filled] = sums[filled] / counts[filled, None]
+    centres = kmeans_parallel_init(
+        ctx.X, ctx.sample_weight, ctx.n_components, rng, split_every=ctx.split_every
+    )
     resp_fn = OneHotNearest(centres.astype(ctx.X.dtype))
     return _stats_pass(ctx, resp_fn, centres.mean(axis=0), centres)
 
