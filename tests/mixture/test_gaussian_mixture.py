@@ -15,7 +15,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from daskmix import GaussianMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 from daskmix.mixture._params import DegenerateComponentWarning
-from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, as_dask
+from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, ComputeCounter, as_dask
 
 INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
@@ -255,3 +255,20 @@ def test_row_draws_are_distinct_and_cost_memory_of_the_sample_only(n_samples):
     assert rows.min() >= 0 and rows.max() < n_samples
     again = draw_rows(np.random.RandomState(0), n_samples, 500)
     assert_array_equal(rows, again)
+
+
+def test_subsample_then_warm_start_recipe_reaches_the_full_fit(blobs):
+    """The documented recipe: fit every tenth row, then all rows from there."""
+    X, _ = blobs
+    Xd = as_dask(X, (150,) * 4)
+    recipe = GaussianMixture(3, warm_start=True, random_state=0, tol=1e-8, max_iter=500)
+    recipe.fit(Xd[::10])
+    assert recipe.means_.shape == (3, 3)
+    with ComputeCounter() as counter:
+        recipe.fit(Xd)
+    assert counter.count == recipe.n_iter_  # no initialisation pass
+    direct = GaussianMixture(3, random_state=0, tol=1e-8, max_iter=500).fit(Xd)
+    assert recipe.lower_bound_ == pytest.approx(direct.lower_bound_, rel=1e-6)
+    order = np.argsort(recipe.means_[:, 0])
+    assert_allclose(recipe.means_[order], direct.means_[np.argsort(direct.means_[:, 0])],
+                    rtol=1e-4)
