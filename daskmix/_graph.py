@@ -31,7 +31,10 @@ import numpy as np
 from dask.base import get_scheduler, tokenize
 from threadpoolctl import threadpool_limits
 
-__all__ = ["reduce_blocks", "map_rows", "take_rows", "total", "compute", "PREFIX"]
+__all__ = [
+    "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
+    "compute", "PREFIX",
+]
 
 PREFIX = "daskmix-"
 
@@ -143,6 +146,88 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, mer
         name=PREFIX + name,
         meta=np.empty((0,), dtype=np.float64),
     )
+
+
+#: Most rows one task of :func:`reduce_row_range` processes.
+RANGE_TASK_ROWS = 2**14
+
+
+def _even_split(n_rows, max_rows):
+    """Sizes of the fewest near-equal pieces of ``n_rows`` rows, none over ``max_rows``.
+
+    Parameters
+    ----------
+    n_rows, max_rows : int
+
+    Returns
+    -------
+    tuple of int
+        Sizes summing to ``n_rows``, differing by at most one.
+    """
+    n_pieces = max(1, -(-int(n_rows) // int(max_rows)))
+    base, extra = divmod(int(n_rows), n_pieces)
+    return tuple(base + (i < extra) for i in range(n_pieces))
+
+
+def reduce_row_range(X, sample_weight, start, stop, kernel, *, size, name, split_every=None,
+                     task_rows=RANGE_TASK_ROWS, **kwargs):
+    """Apply ``kernel`` to the rows ``start:stop`` of ``X`` and sum the results.
+
+    The range is cut out lazily (``X[start:stop]``: a dask array read from
+    zarr, a memory map or any other lazy source reads only those rows) and
+    re-split into pieces of at most ``task_rows`` rows whose boundaries
+    depend on ``start``, ``stop`` and ``task_rows`` only, so the statistics
+    are the same whatever the chunks of ``X``, and a long range still runs
+    as parallel tasks. The slicing and re-splitting layers keep dask's
+    names (``getitem``, ``rechunk-*``); the kernel and the sum are named
+    ``daskmix-<name>``.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+        Chunked like ``X``'s rows.
+    start, stop : int
+        The rows, ``0 <= start < stop <= n_samples``.
+    kernel : callable
+        As for :func:`reduce_blocks`; ``row_start`` is relative to ``start``.
+    size : int
+        Length of the statistics vector.
+    name : str
+        Layer name after ``daskmix-``.
+    split_every : int or None
+    task_rows : int, default=RANGE_TASK_ROWS
+        Most rows per task.
+    **kwargs
+        Passed to ``kernel``.
+
+    Returns
+    -------
+    stats : dask.array.Array of shape (size,)
+    """
+    pieces = _even_split(stop - start, task_rows)
+    X = X[start:stop].rechunk({0: pieces})
+    if sample_weight is not None:
+        sample_weight = sample_weight[start:stop].rechunk((pieces,))
+    return reduce_blocks(X, sample_weight, kernel, size=size, name=name,
+                         split_every=split_every, **kwargs)
+
+
+def row_ranges(X, ranges):
+    """Lazily concatenate the row ranges ``X[a:b]`` for ``(a, b)`` in ``ranges``.
+
+    Only the chunks the ranges touch are read.
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, ...)
+    ranges : sequence of (int, int)
+
+    Returns
+    -------
+    dask.array.Array of shape (sum of b - a, ...)
+    """
+    return da.concatenate([X[int(a):int(b)] for a, b in ranges], axis=0)
 
 
 def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):

@@ -43,8 +43,14 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """The fitted parameters, for a warm start."""
 
     @abstractmethod
-    def _run(self, data, sample_weight, params, lower_bound, on_iteration):
-        """Run one initialisation to convergence; return an ``_em.RunResult``."""
+    def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
+             random_state, warm):
+        """Run one initialisation to convergence; return an ``_em.RunResult``.
+
+        ``params`` are initial parameters, the fitted ones (``warm=True``),
+        or what ``_resume`` returned; ``random_state`` is the fit's random
+        state, for algorithms that draw after the initialisation.
+        """
 
     @abstractmethod
     def _set_fitted(self, params, dtype):
@@ -53,6 +59,21 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _row_outputs(self, data, output):
         """Lazy row-wise ``output`` of the fitted model for ``data``."""
+
+    def _resume(self, data, sample_weight):
+        """An interrupted fit to continue: ``(start, lower_bound)``, or None.
+
+        When not None, the fit skips initialisation and passes ``start`` to
+        ``_run`` as its ``params``. None by default.
+        """
+        return None
+
+    def _fit_progress(self, data, description):
+        """The progress bar of one initialisation's run (``max_iter`` iterations)."""
+        return FitProgress(self.progress, self.max_iter, data.n_samples, description)
+
+    def _finish_fit(self, result):
+        """Publish what ``result`` holds beyond the standard attributes (nothing here)."""
 
     # ---- fitting -------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)
@@ -89,6 +110,43 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
             raise
         return self
 
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """Update the model with one more batch of data.
+
+        The first call initialises the model from ``X``; every call then
+        applies stepwise (online) EM updates: one with all of ``X`` for
+        in-memory input (NumPy, pandas, or xarray holding NumPy), one per
+        chunk, in order, for dask input. ``fit`` starts afresh; a
+        ``partial_fit`` after ``fit`` continues from the fitted model.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+            The batch. Dask input is never loaded into the client.
+        y : Ignored
+            Not used, present for API consistency by convention.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; a weight of 2 counts a row twice.
+
+        Returns
+        -------
+        self : object
+            The updated mixture.
+        """
+        snapshot = dict(self.__dict__)
+        try:
+            self._partial_fit(X, sample_weight)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(snapshot)
+            raise
+        return self
+
+    def _partial_fit(self, X, sample_weight):
+        """Stepwise updates with ``X``; see ``partial_fit``."""
+        raise NotImplementedError(f"{type(self).__name__} cannot learn incrementally.")
+
     def _fit(self, X, sample_weight):
         data = check_input(
             self, X, reset=True, min_samples=2
@@ -101,17 +159,19 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         weights = check_sample_weight(sample_weight, data)
         init_values = self._check_parameters(data.array.shape[1])
 
-        do_init = not (self.warm_start and hasattr(self, "converged_"))
+        resumed = self._resume(data, weights)
+        do_init = resumed is None and not (self.warm_start and hasattr(self, "converged_"))
         n_init = self.n_init if do_init else 1
         random_state = check_random_state(self.random_state)
         best = None
         for init in range(n_init):
             self._print_verbose_msg_init_beg(init)
-            with FitProgress(
-                self.progress, self.max_iter, data.n_samples,
-                f"{type(self).__name__} init {init + 1}/{n_init}",
+            with self._fit_progress(
+                data, f"{type(self).__name__} init {init + 1}/{n_init}"
             ) as bar:
-                if do_init:
+                if resumed is not None:
+                    params, lower_bound = resumed
+                elif do_init:
                     bar.phase(f"initialising ({self.init_params})")
                     params = self._initialize_parameters(
                         data, weights, random_state, init_values
@@ -126,7 +186,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
                     self._print_verbose_msg_iter_end(n_iter, change)
 
                 bar.start_iterations()
-                result = self._run(data, weights, params, lower_bound, on_iteration)
+                result = self._run(data, weights, params, lower_bound, on_iteration,
+                                   random_state=random_state, warm=not do_init)
             self._print_verbose_msg_init_end(result.lower_bound, result.converged)
             if best is None or result.lower_bound > best.lower_bound:
                 best = result
@@ -143,6 +204,7 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.lower_bound)
         self.lower_bounds_ = list(best.lower_bounds)
+        self._finish_fit(best)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):

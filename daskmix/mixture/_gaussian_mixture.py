@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,7 +12,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from daskmix import _graph
 from daskmix._compat import Interval, StrOptions
+from daskmix._progress import FitProgress
 from daskmix._validation import raise_if_nonfinite, wrap_rows
+from daskmix.mixture import _minibatch
 from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture._em import run_em
@@ -22,7 +25,7 @@ from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, chunk_log_pr
 __all__ = ["GaussianMixture"]
 
 #: Fitting algorithms available so far.
-ALGORITHMS = ("em",)
+ALGORITHMS = ("em", "minibatch")
 
 
 def _check_weights(weights, n_components):
@@ -113,8 +116,45 @@ class GaussianMixture(BaseMixture):
         the change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two verbose messages.
-    algorithm : {"em"}, default="em"
-        The fitting algorithm: ``"em"`` is exact batch EM.
+    algorithm : {"em", "minibatch"}, default="em"
+        The fitting algorithm of :meth:`fit`: ``"em"`` is exact batch EM,
+        one pass over the data per iteration; ``"minibatch"`` is stepwise
+        (online) EM, one update per batch of ``batch_size`` rows (see
+        Notes). :meth:`partial_fit` always makes stepwise updates.
+    batch_size : int or None, default=None
+        Rows per ``"minibatch"`` update. None means
+        ``max(32768, 10 * n_components)`` in ``fit``, and the rows of the
+        first update in ``partial_fit``. Batch ``i`` is rows
+        ``i * batch_size`` to ``(i + 1) * batch_size``; a batch size equal
+        to the chunk size (or a multiple of it) reads every chunk once per
+        pass.
+    step_decay : float in (0.5, 1], default=0.7
+        ``alpha`` of the step size ``(t + t0) ** -alpha`` of update ``t``
+        after the warm-up; smaller forgets old statistics faster.
+    step_offset : float >= 0 or "auto", default="auto"
+        ``t0`` of the step size. ``"auto"`` continues the warm-up smoothly:
+        ``(1 + t0) ** -alpha = m / (N + m)`` for ``m = batch_size`` and
+        the ``N`` rows of the warm-up, so the first step weighs the new
+        batch as pooling it would.
+    warmup_size : int >= 0 or "auto", default="auto"
+        Rows pooled at the initial parameters before the first update of
+        the parameters; ``"auto"`` is ``max(20, 2 * n_components *
+        (n_features + 1))``. A fit's warm-up is at most one pass.
+    max_no_improvement : int or None, default=10
+        ``"minibatch"`` stops after this many consecutive updates in which
+        the smoothed batch log-likelihood did not rise by more than ``tol``
+        above its best; None never stops early.
+    checkpoint_path : str, os.PathLike or None, default=None
+        With ``algorithm="minibatch"``: a ``.npz`` file where the fit's
+        state is saved atomically every ``checkpoint_every`` updates and at
+        the end. A ``fit`` that finds the file there continues from it
+        (after a crash, say) and ends where an uninterrupted fit ends; the
+        file must come from a fit with the same parameters and data shape,
+        otherwise ``fit`` raises. A finished fit's checkpoint gives back its
+        result without new updates: delete the file to start afresh, or
+        raise ``max_iter`` to train on. Needs ``n_init=1``.
+    checkpoint_every : int, default=100
+        Updates between two checkpoints.
     split_every : int or None, default=None
         Fan-in of the tree reduction of chunk statistics; None lets dask's
         configuration decide.
@@ -139,14 +179,29 @@ class GaussianMixture(BaseMixture):
         has no such attribute; wrappers that size ``predict_proba``'s output
         from it (dask-ml's ``ParallelPostFit``) need it.
     converged_ : bool
-        Whether the best initialisation converged.
+        Whether the best initialisation converged (``"minibatch"``: stopped
+        early; always False after :meth:`partial_fit`).
     n_iter_ : int
-        EM iterations of the best initialisation.
+        EM iterations of the best initialisation; for ``"minibatch"`` the
+        passes over the data begun, and :meth:`partial_fit` adds one per
+        call.
     lower_bound_ : float
         Mean log-likelihood of the training data at the last E-step of the
-        best initialisation.
+        best initialisation. For ``"minibatch"`` an estimate: the
+        exponentially weighted average of the batches' mean
+        log-likelihoods, each taken before the batch's update (evaluate
+        ``score(X)`` for the exact figure; it costs a pass). After
+        :meth:`partial_fit`: the mean log-likelihood of its ``X`` before its
+        updates.
     lower_bounds_ : list of float
-        The lower bound at every iteration of the best initialisation.
+        The lower bound at every iteration of the best initialisation
+        (``"minibatch"``: at the end of every pass, and where it stopped;
+        :meth:`partial_fit`: one per call).
+    n_steps_ : int
+        Stepwise updates made so far (only after a ``"minibatch"`` fit or
+        :meth:`partial_fit`).
+    n_samples_seen_ : int
+        Rows used by those updates, counted once per use.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -171,6 +226,21 @@ class GaussianMixture(BaseMixture):
     Statistics are accumulated in float64; float32 input stays float32 in
     the per-chunk work and in the fitted attributes.
 
+    ``algorithm="minibatch"`` (stepwise EM; Cappé and Moulines, 2009;
+    Liang and Klein, 2009) initialises on ``max(3 * batch_size, 10000,
+    50 * n_components)`` rows made of whole batches, not on the whole
+    data, then makes one update, and one ``dask.compute`` reading only
+    that batch's rows, per batch: it interpolates running per-sample sufficient statistics
+    towards the batch's and runs the M-step on them. Every pass visits
+    the batches in a new order drawn from ``random_state``; the result
+    does not depend on the chunking. ``max_iter`` counts passes. The
+    first ``warmup_size`` rows are pooled at the initial parameters
+    before any update. Early stopping watches an exponentially weighted
+    average of the batch log-likelihoods (``max_no_improvement``,
+    ``tol``). :meth:`partial_fit` makes the same updates: one per call on
+    in-memory input, one per chunk on dask input (as dask-ml's
+    ``Incremental`` expects); its first call initialises on its ``X``.
+
     Examples
     --------
     >>> import dask.array as da
@@ -184,6 +254,17 @@ class GaussianMixture(BaseMixture):
            [10.,  2.]])
     >>> gm.predict(X).compute().tolist() in ([0, 0, 0, 1, 1, 1], [1, 1, 1, 0, 0, 0])
     True
+
+    Mini-batch EM, three rows per update, and one more update per chunk:
+
+    >>> mb = GaussianMixture(n_components=2, algorithm="minibatch", batch_size=3,
+    ...                      random_state=0).fit(X)
+    >>> np.round(mb.means_[np.argsort(mb.means_[:, 0])], 3)
+    array([[ 1.,  2.],
+           [10.,  2.]])
+    >>> steps = mb.n_steps_
+    >>> mb.partial_fit(X).n_steps_ - steps
+    2
     """
 
     _parameter_constraints: dict = {
@@ -202,6 +283,13 @@ class GaussianMixture(BaseMixture):
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions(set(ALGORITHMS))],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "step_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
+        "warmup_size": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
+        "checkpoint_path": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "split_every": [Interval(Integral, 2, None, closed="left"), None],
         "progress": ["boolean"],
     }
@@ -224,6 +312,13 @@ class GaussianMixture(BaseMixture):
         verbose=0,
         verbose_interval=10,
         algorithm="em",
+        batch_size=None,
+        step_decay=0.7,
+        step_offset="auto",
+        warmup_size="auto",
+        max_no_improvement=10,
+        checkpoint_path=None,
+        checkpoint_every=100,
         split_every=None,
         progress=False,
     ):
@@ -242,6 +337,13 @@ class GaussianMixture(BaseMixture):
         self.verbose = verbose
         self.verbose_interval = verbose_interval
         self.algorithm = algorithm
+        self.batch_size = batch_size
+        self.step_decay = step_decay
+        self.step_offset = step_offset
+        self.warmup_size = warmup_size
+        self.max_no_improvement = max_no_improvement
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.split_every = split_every
         self.progress = progress
 
@@ -259,6 +361,7 @@ class GaussianMixture(BaseMixture):
     # ---- BaseMixture hooks ----------------------------------------------
     def _check_parameters(self, n_features):
         """Validated copies of the user's initial values (never stored on self)."""
+        _minibatch.check_checkpoint_use(self)
         k = self.n_components
         return {
             "weights": None if self.weights_init is None else _check_weights(self.weights_init, k),
@@ -271,10 +374,20 @@ class GaussianMixture(BaseMixture):
         }
 
     def _initialize_parameters(self, data, sample_weight, random_state, init_values):
+        X = data.array
+        if self.algorithm == "minibatch":
+            X, sample_weight = _minibatch.init_subset(
+                data, sample_weight, self.n_components,
+                _minibatch.batch_rows(self, data.n_samples), random_state,
+            )
+        return self._initial_parameters_on(X, sample_weight, random_state, init_values)
+
+    def _initial_parameters_on(self, X, sample_weight, random_state, init_values):
+        """Initial parameters from the rows ``X`` (a dask array) and the user's values."""
         covariance = self._covariance
         if any(value is None for value in init_values.values()):
             ctx = InitContext(
-                data.array, sample_weight, self.n_components, covariance,
+                X, sample_weight, self.n_components, covariance,
                 self.reg_covar, self.split_every,
             )
             params = initial_params(self.init_params, ctx, random_state)
@@ -299,7 +412,12 @@ class GaussianMixture(BaseMixture):
             as64(self.precisions_cholesky_),
         )
 
-    def _run(self, data, sample_weight, params, lower_bound, on_iteration):
+    def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
+             random_state=None, warm=False):
+        if self.algorithm == "minibatch":
+            return _minibatch.run_minibatch(
+                self, data, sample_weight, params, on_iteration, random_state, warm
+            )
         covariance = self._covariance
         layout = self._layout(data.array.shape[1])
         dtype = data.dtype
@@ -328,6 +446,28 @@ class GaussianMixture(BaseMixture):
             pass_fn, m_step_fn, params, lower_bound=lower_bound,
             max_iter=self.max_iter, tol=self.tol, on_iteration=on_iteration,
         )
+
+    def _resume(self, data, sample_weight):
+        resume = _minibatch.load_resume(self, data, sample_weight)
+        return None if resume is None else (resume, resume.cursor.stopping.ewa)
+
+    def _fit_progress(self, data, description):
+        if self.algorithm != "minibatch":
+            return super()._fit_progress(data, description)
+        n_samples = data.n_samples
+        return FitProgress(
+            self.progress, self.max_iter * _minibatch.steps_per_epoch(self, n_samples),
+            _minibatch.batch_rows(self, n_samples), description,
+        )
+
+    def _finish_fit(self, result):
+        if self.algorithm == "minibatch":
+            _minibatch.publish_state(self, result.state)
+        else:
+            _minibatch.forget_state(self)
+
+    def _partial_fit(self, X, sample_weight):
+        _minibatch.partial_fit(self, X, sample_weight)
 
     def _set_fitted(self, params, dtype):
         covariance = self._covariance

@@ -41,11 +41,11 @@ class GaussianParams:
     prec_chol: np.ndarray
 
 
-def estep_params(covariance, params, dtype):
+def estep_params(covariance, params, dtype, shift=None):
     """Kernel parameters for an E-step in ``dtype``.
 
-    The shift is the weighted mean of the means, i.e. the current estimate
-    of the data's mean, so shifted data are centred.
+    The shift is by default the weighted mean of the means, i.e. the current
+    estimate of the data's mean, so shifted data are centred.
 
     Parameters
     ----------
@@ -53,13 +53,17 @@ def estep_params(covariance, params, dtype):
         Covariance strategy class.
     params : GaussianParams
     dtype : numpy dtype
+    shift : ndarray of shape (n_features,) or None, default=None
+        A fixed shift instead (stepwise EM keeps one for the whole fit, so
+        statistics of different steps add up).
 
     Returns
     -------
     EStepParams
     """
-    weights = params.weights / params.weights.sum()
-    shift = weights @ params.means
+    if shift is None:
+        weights = params.weights / params.weights.sum()
+        shift = weights @ params.means
     with np.errstate(divide="ignore"):
         log_weights = np.log(params.weights)
     return EStepParams(

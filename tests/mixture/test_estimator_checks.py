@@ -16,7 +16,12 @@ EXPECTED_FAILURES = {}
 NOT_APPLICABLE = ("check_array_api_input",)
 
 _generated = parametrize_with_checks(
-    [GaussianMixture(random_state=0), GaussianMixture(covariance_type="diag", random_state=0)],
+    [
+        GaussianMixture(random_state=0),
+        GaussianMixture(covariance_type="diag", random_state=0),
+        # several mini-batches per pass on the checks' small data sets
+        GaussianMixture(algorithm="minibatch", batch_size=16, random_state=0),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILURES,
 ).mark
 _names, _params = _generated.args
