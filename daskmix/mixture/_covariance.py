@@ -224,6 +224,28 @@ class _CovarianceType:
         """
         raise NotImplementedError
 
+    @staticmethod
+    def second_moment_about_shift(s2, nk, sy, centres):
+        """The statistic of :meth:`moments` taken about the shift instead.
+
+        Statistics from different parameters (the steps of stepwise EM) only
+        add up about one common point. The types whose statistic is already
+        about the shift return it unchanged.
+
+        Parameters
+        ----------
+        s2 : ndarray of shape ``second_moment_shape``
+            As :meth:`moments` returned it for ``centres``.
+        nk : ndarray of shape (n_components,)
+        sy : ndarray of shape (n_components, n_features)
+        centres : ndarray of shape (n_components, n_features)
+
+        Returns
+        -------
+        ndarray of shape ``second_moment_shape``
+        """
+        return s2
+
     @classmethod
     def precision_cholesky(cls, covariances):
         """Precision Cholesky factors of ``covariances``.
@@ -653,6 +675,33 @@ class _PairwiseDesign:
         return sums[:, -1], sums[:, n_products : n_products + d], s2
 
 
+def _move_scatter(s2, nk, sy, centres, sign):
+    """Move per-component scatters between the shift and ``centres``, in place.
+
+    ``sum r (y - c)(y - c)' = sum r y y' - (sy c' + c sy') + nk c c'``: with
+    ``sign=-1`` this turns the scatter about the shift into the scatter
+    about ``c``, with ``sign=+1`` back.
+
+    Parameters
+    ----------
+    s2 : ndarray of shape (n_components, n_features, n_features)
+        Overwritten.
+    nk : ndarray of shape (n_components,)
+    sy : ndarray of shape (n_components, n_features)
+        ``sum r y`` about the shift.
+    centres : ndarray of shape (n_components, n_features)
+    sign : {-1.0, 1.0}
+
+    Returns
+    -------
+    s2 : ndarray of shape (n_components, n_features, n_features)
+    """
+    cross = sy[:, :, None] * centres[:, None, :]
+    s2 += sign * (cross + np.swapaxes(cross, 1, 2))
+    s2 -= sign * nk[:, None, None] * centres[:, :, None] * centres[:, None, :]
+    return s2
+
+
 class _FullCovariance(_CovarianceType):
     """Full covariance matrices.
 
@@ -691,12 +740,9 @@ class _FullCovariance(_CovarianceType):
     @staticmethod
     def moments(D, resp_t, centres):
         if isinstance(D, _PairwiseDesign):
+            # about the shift; centred on the current means, as the direct form is
             nk, sy, s2 = D.moments(resp_t)
-            # centre the scatter on the current means, as the direct form does
-            cross = sy[:, :, None] * centres[:, None, :]
-            s2 -= cross + np.swapaxes(cross, 1, 2)
-            s2 += nk[:, None, None] * centres[:, :, None] * centres[:, None, :]
-            return nk, sy, s2
+            return nk, sy, _move_scatter(s2, nk, sy, centres, -1.0)
         n_components, n_features = centres.shape
         s2 = np.empty((n_components, n_features, n_features), dtype=D.dtype)
         root = np.sqrt(resp_t)
@@ -707,6 +753,10 @@ class _FullCovariance(_CovarianceType):
             diff *= root[k][:, None]
             np.matmul(diff.T, diff, out=s2[k])
         return resp_t.sum(axis=1, dtype=np.float64), resp_t @ D, s2
+
+    @staticmethod
+    def second_moment_about_shift(s2, nk, sy, centres):
+        return _move_scatter(s2.copy(), nk, sy, centres, 1.0)
 
     @staticmethod
     def finalize(s2, nk, new_centres, old_centres, reg_covar):

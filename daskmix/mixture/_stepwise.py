@@ -216,16 +216,8 @@ def second_moment_about_shift(covariance, stats, centres):
     """A batch's second moment about the shift, from the one its kernel returned.
 
     Kernels may take the second moment about the current centres (``full``
-    does) or about the shift (the other types). Every covariance type's
-    ``finalize`` has the form ``s2 / nk - g(new_centres, old_centres) +
-    reg_covar``, where ``nk * g`` is the correction between the two
-    reference points; evaluating it with unit counts on centres scaled by
-    ``sqrt(nk)`` gives ``nk * g`` itself, so::
-
-        s2_shift = s2 - nk g(m, c) + nk g(m, 0),    m = sy / nk
-
-    which is ``s2 + sy c^T + c sy^T - nk c c^T`` for ``full`` and ``s2``
-    unchanged for the types whose ``g`` ignores ``old_centres``.
+    does) or about the shift (the other types); the covariance type moves it
+    (:meth:`second_moment_about_shift` of its strategy class).
 
     Parameters
     ----------
@@ -240,15 +232,7 @@ def second_moment_about_shift(covariance, stats, centres):
     -------
     s2 : ndarray of shape ``second_moment_shape``
     """
-    nk = stats["nk"]
-    root = np.sqrt(nk)[:, None]
-    scaled_mean = np.divide(stats["sy"], root, out=np.zeros_like(stats["sy"]), where=root > 0)
-    zero = np.zeros_like(stats["s2"])
-    ones = np.ones_like(nk)
-    about_centres = covariance.finalize(zero, ones, scaled_mean, root * centres, 0.0)
-    about_shift = covariance.finalize(zero, ones, scaled_mean, np.zeros_like(centres), 0.0)
-    # finalize(0, 1, ...) is -g: about_centres = -nk g(m, c), about_shift = -nk g(m, 0)
-    return stats["s2"] + (about_centres - about_shift)
+    return covariance.second_moment_about_shift(stats["s2"], stats["nk"], stats["sy"], centres)
 
 
 def _interpolate(old, new, eta):

@@ -188,3 +188,23 @@ def test_full_expanded_form_equals_direct_form(monkeypatch, what):
     monkeypatch.setattr(covariance_module, "_PAIRWISE_MAX_FEATURES", 0)
     direct = evaluate()
     assert_allclose(expanded, direct, rtol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+def test_second_moment_moves_to_the_shift(covariance_type, dtype):
+    """moments about the centres, moved to the shift, equal moments about the shift."""
+    covariance = get_covariance_type(covariance_type)
+    rng = np.random.RandomState(5)
+    Y = rng.randn(300, 4).astype(dtype)
+    resp_t = rng.dirichlet(np.ones(3), size=300).T.astype(dtype)
+    centres = rng.randn(3, 4).astype(dtype)
+    D = covariance.prepare(Y, np.zeros(4, dtype=dtype))
+    nk, sy, s2 = covariance.moments(D, resp_t, centres)
+    _, _, about_shift = covariance.moments(D, resp_t, np.zeros_like(centres))
+    moved = covariance.second_moment_about_shift(
+        np.asarray(s2, dtype=np.float64), np.asarray(nk, np.float64),
+        np.asarray(sy, np.float64), centres.astype(np.float64),
+    )
+    assert_allclose(moved, about_shift, rtol=1e-10 if dtype == np.float64 else 1e-4,
+                    atol=1e-10 if dtype == np.float64 else 1e-3)
