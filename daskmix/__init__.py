@@ -1,8 +1,16 @@
 """daskmix: Gaussian mixture models on Dask with scikit-learn's API."""
 
+from daskmix._model_io import ModelFileError, load
 from daskmix._version import __version__
 from daskmix.cluster import MiniBatchKMeans
 from daskmix.decomposition import IncrementalPCA
 from daskmix.mixture import GaussianMixture
 
-__all__ = ["GaussianMixture", "IncrementalPCA", "MiniBatchKMeans", "__version__"]
+__all__ = [
+    "GaussianMixture",
+    "IncrementalPCA",
+    "MiniBatchKMeans",
+    "ModelFileError",
+    "__version__",
+    "load",
+]

@@ -198,7 +198,9 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_rows=None):
     X : array-like, dask array, (dask) DataFrame or xarray.DataArray
         Of shape (n_samples, n_features).
     reset : bool
-        True in ``fit``, False in ``predict`` and friends.
+        True in ``fit``, False in ``predict`` and friends. For xarray input,
+        ``fit`` records the feature dimension (``_xarray_features``) and later
+        calls find the features by that name.
     min_samples : int, default=1
     chunk_rows : int or None, default=None
         Rows per chunk for in-memory input; None uses ``default_chunk_rows``.
@@ -211,7 +213,10 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_rows=None):
     kind = "dask"
     xarray_info = None
     if _xarray.is_dataarray(X):
-        X, xarray_info = _xarray.to_2d(X)
+        fitted = None if estimator is None or reset else getattr(
+            estimator, "_xarray_features", None
+        )
+        X, xarray_info = _xarray.to_2d(X, fitted)
         kind = "xarray"
     # scikit-learn reads names from pandas frames: give it an empty one
     names_from = pd.DataFrame(columns=X.columns) if _is_dask_dataframe(X) else X
@@ -228,7 +233,27 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_rows=None):
             kind = "numpy"
     if estimator is not None:
         _check_n_features(estimator, array, reset=reset)
+        if reset:
+            _remember_xarray_features(estimator, xarray_info)
     return InputData(array=array, kind=kind, xarray_info=xarray_info)
+
+
+def _remember_xarray_features(estimator, xarray_info):
+    """Record (or forget) the feature dimension of xarray training input.
+
+    Later xarray inputs are then matched to it by name: any order of
+    dimensions, and of feature labels, is accepted.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+    xarray_info : XarrayInfo or None
+        None for input that is not xarray.
+    """
+    if xarray_info is None:
+        estimator.__dict__.pop("_xarray_features", None)
+    else:
+        estimator._xarray_features = xarray_info.features
 
 
 def _is_dask_dataframe(X):

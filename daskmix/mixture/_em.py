@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["RunResult", "run_em"]
+__all__ = ["EMRun", "RunResult", "run_em"]
 
 
 @dataclass
@@ -33,6 +33,68 @@ class RunResult:
     lower_bounds: list = field(default_factory=list)
     n_iter: int = 0
     converged: bool = False
+
+
+class EMRun:
+    """One initialisation's EM, advanced one pass at a time.
+
+    :func:`run_em` drives one run to the end; a caller holding several runs
+    (model selection) advances them in lockstep, computing the passes of
+    all of them together.
+
+    Parameters
+    ----------
+    params : object
+        Starting parameters.
+    lower_bound : float
+        Lower bound before the first iteration (``-inf`` on a fresh start).
+    max_iter : int
+    tol : float
+    """
+
+    def __init__(self, params, *, lower_bound, max_iter, tol):
+        self.result = RunResult(params=params, lower_bound=lower_bound)
+        self.max_iter = max_iter
+        self.tol = tol
+
+    @property
+    def done(self):
+        """Whether the run converged or used its ``max_iter`` iterations."""
+        return self.result.converged or self.result.n_iter >= self.max_iter
+
+    @property
+    def first(self):
+        """Whether the next pass is the run's first."""
+        return self.result.n_iter == 0
+
+    def advance(self, stats, m_step_fn):
+        """Take the statistics of one pass: record the lower bound, run the M-step.
+
+        Parameters
+        ----------
+        stats : dict
+            Statistics of a pass at ``self.result.params``;
+            ``stats["loglik"] / stats["weight"]`` is the mean log-likelihood.
+        m_step_fn : callable
+            ``m_step_fn(stats, params) -> params``.
+
+        Returns
+        -------
+        n_iter : int
+        lower_bound : float
+        change : float
+            The change of the lower bound in this iteration.
+        """
+        result = self.result
+        previous = result.lower_bound
+        result.lower_bound = float(stats["loglik"] / stats["weight"])
+        result.params = m_step_fn(stats, result.params)
+        result.lower_bounds.append(result.lower_bound)
+        result.n_iter += 1
+        change = result.lower_bound - previous
+        if math.isfinite(change) and abs(change) < self.tol:
+            result.converged = True
+        return result.n_iter, result.lower_bound, change
 
 
 def run_em(pass_fn, m_step_fn, params, *, lower_bound, max_iter, tol, on_iteration):
@@ -59,17 +121,8 @@ def run_em(pass_fn, m_step_fn, params, *, lower_bound, max_iter, tol, on_iterati
     -------
     RunResult
     """
-    result = RunResult(params=params, lower_bound=lower_bound)
-    for n_iter in range(1, max_iter + 1):
-        previous = result.lower_bound
-        stats = pass_fn(result.params, n_iter == 1)
-        result.lower_bound = float(stats["loglik"] / stats["weight"])
-        result.params = m_step_fn(stats, result.params)
-        result.lower_bounds.append(result.lower_bound)
-        result.n_iter = n_iter
-        change = result.lower_bound - previous
-        on_iteration(n_iter, result.lower_bound, change)
-        if math.isfinite(change) and abs(change) < tol:
-            result.converged = True
-            break
-    return result
+    run = EMRun(params, lower_bound=lower_bound, max_iter=max_iter, tol=tol)
+    while not run.done:
+        stats = pass_fn(run.result.params, run.first)
+        on_iteration(*run.advance(stats, m_step_fn))
+    return run.result

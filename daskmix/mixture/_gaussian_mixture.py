@@ -13,14 +13,15 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from daskmix import _graph
 from daskmix._compat import Interval, StrOptions
 from daskmix._progress import FitProgress
-from daskmix._validation import raise_if_nonfinite, wrap_rows
+from daskmix._validation import wrap_rows
 from daskmix.mixture import _minibatch
 from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture._em import run_em
+from daskmix.mixture._exact_pass import ExactPass
 from daskmix.mixture._init import InitContext, initial_params
-from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
+from daskmix.mixture._params import GaussianParams, estep_params
+from daskmix.mixture._suffstats import StatsLayout, chunk_log_prob_resp
 
 __all__ = ["GaussianMixture"]
 
@@ -418,32 +419,15 @@ class GaussianMixture(BaseMixture):
             return _minibatch.run_minibatch(
                 self, data, sample_weight, params, on_iteration, random_state, warm
             )
-        covariance = self._covariance
-        layout = self._layout(data.array.shape[1])
-        dtype = data.dtype
+        exact = ExactPass.for_estimator(self, data.array.shape[1], data.dtype)
 
         def pass_fn(current, first):
-            kernel_params = estep_params(covariance, current, dtype)
-            stats = _graph.reduce_blocks(
-                data.array, sample_weight, chunk_em_stats, size=layout.size,
-                name="gmm-estep", split_every=self.split_every,
-                params=kernel_params, layout=layout, check_finite=first,
-            )
+            stats, kernel_params = exact.statistics(data.array, sample_weight, current, first)
             (vector,) = _graph.compute(stats)
-            unpacked = layout.unpack(vector)
-            raise_if_nonfinite(unpacked["nonfinite"])
-            unpacked["shift"] = kernel_params.shift.astype(np.float64)
-            unpacked["centres"] = kernel_params.centres.astype(np.float64)
-            return unpacked
-
-        def m_step_fn(stats, current):
-            return params_from_stats(
-                covariance, stats, stats["shift"], stats["centres"], self.reg_covar,
-                dtype, normalize_weights=True,
-            )
+            return exact.unpack(vector, kernel_params)
 
         return run_em(
-            pass_fn, m_step_fn, params, lower_bound=lower_bound,
+            pass_fn, exact.m_step, params, lower_bound=lower_bound,
             max_iter=self.max_iter, tol=self.tol, on_iteration=on_iteration,
         )
 
@@ -565,3 +549,22 @@ class GaussianMixture(BaseMixture):
         )
         y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
         return X, y
+
+    def save(self, path):
+        """Save the fitted model to ``path``; :func:`daskmix.load` reads it back.
+
+        The file holds the parameters, the fitted attributes and the state
+        ``partial_fit`` continues from, as an xarray Dataset with named
+        dimensions (``component``, ``feature``, ...), and no pickle: loading
+        it runs no code. The write is atomic: a save that fails or is killed
+        leaves any previous file at ``path`` intact.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            A netCDF-4 file (``model.nc``), or a zarr store: a path ending in
+            ``.zarr`` (needs the ``io`` extra), or an existing zarr directory.
+        """
+        from daskmix._model_io import save_model
+
+        save_model(self, path)

@@ -1,4 +1,4 @@
-"""The ``daskmix`` command line: ``daskmix demo`` end to end, its data and its errors."""
+"""``daskmix demo`` end to end, its data and its errors."""
 
 import re
 import subprocess
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from daskmix import cli
+from daskmix.cli import _scheduler, demo
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 
 #: A demo small enough for a test: 20,000 rows in 7 chunks, 4 blobs in 5 dimensions.
@@ -55,7 +56,7 @@ def test_demo_recovers_the_true_mixture(covariance_type):
 def test_demo_reports_no_dashboard_on_the_threaded_scheduler():
     result = run_cli("demo", *SMALL, "--max-iter", "1")
     assert result.returncode == 0, result.stderr
-    assert field(result.stdout, "dashboard") == cli.NO_DASHBOARD
+    assert field(result.stdout, "dashboard") == demo.NO_DASHBOARD
     assert field(result.stdout, "iterations") == "1"
 
 
@@ -96,9 +97,9 @@ def test_invalid_arguments_are_argparse_errors(argv, option, capsys):
 
 
 def test_lazy_blobs_builds_a_graph_without_computing():
-    mixture = cli.make_blob_mixture(3, 4, seed=0)
+    mixture = demo.make_blob_mixture(3, 4, seed=0)
     with dask.config.set(scheduler=_fail_scheduler):
-        X = cli.lazy_blobs(mixture, n_rows=10_001, chunk_rows=2_500, seed=0)
+        X = demo.lazy_blobs(mixture, n_rows=10_001, chunk_rows=2_500, seed=0)
     assert X.shape == (10_001, 4)
     assert X.chunks == ((2_500,) * 4 + (1,), (4,))
     assert X.dtype == np.float64
@@ -110,21 +111,21 @@ def _fail_scheduler(*args, **kwargs):
 
 
 def test_lazy_blobs_chunks_are_reproducible_and_independent():
-    mixture = cli.make_blob_mixture(3, 4, seed=0)
-    X = cli.lazy_blobs(mixture, n_rows=9_000, chunk_rows=3_000, seed=7)
+    mixture = demo.make_blob_mixture(3, 4, seed=0)
+    X = demo.lazy_blobs(mixture, n_rows=9_000, chunk_rows=3_000, seed=7)
     whole = X.compute()
     np.testing.assert_array_equal(X.blocks[2].compute(), whole[6_000:])
     np.testing.assert_array_equal(
-        cli.lazy_blobs(mixture, n_rows=9_000, chunk_rows=3_000, seed=7).compute(), whole
+        demo.lazy_blobs(mixture, n_rows=9_000, chunk_rows=3_000, seed=7).compute(), whole
     )
     assert not np.array_equal(whole[:3_000], whole[3_000:6_000])
-    other_seed = cli.lazy_blobs(mixture, n_rows=9_000, chunk_rows=3_000, seed=8)
+    other_seed = demo.lazy_blobs(mixture, n_rows=9_000, chunk_rows=3_000, seed=8)
     assert not np.array_equal(other_seed.compute(), whole)
 
 
 def test_lazy_blobs_follow_the_mixture():
-    mixture = cli.make_blob_mixture(3, 4, seed=0)
-    X = cli.lazy_blobs(mixture, n_rows=200_000, chunk_rows=50_000, seed=0)
+    mixture = demo.make_blob_mixture(3, 4, seed=0)
+    X = demo.lazy_blobs(mixture, n_rows=200_000, chunk_rows=50_000, seed=0)
     expected_mean = mixture.weights @ mixture.means
     np.testing.assert_allclose(X.mean(axis=0).compute(), expected_mean, atol=0.1)
 
@@ -134,10 +135,10 @@ def test_match_components_undoes_a_permutation():
     true_means = rng.normal(size=(5, 3)) * 10
     order = np.array([3, 0, 4, 1, 2])
     fitted = true_means[order] + 0.01
-    fitted_index, errors = cli.match_components(fitted, true_means)
+    fitted_index, errors = demo.match_components(fitted, true_means)
     np.testing.assert_array_equal(order[fitted_index], np.arange(5))
     np.testing.assert_allclose(errors, np.sqrt(3) * 0.01)
 
 
 def test_no_dashboard_without_a_distributed_client():
-    assert cli.active_dashboard() is None
+    assert _scheduler.active_dashboard() is None

@@ -1,4 +1,4 @@
-"""The ``daskmix`` command line.
+"""``daskmix demo``: a Gaussian mixture fitted to lazily generated data.
 
 ``daskmix demo`` fits a Gaussian mixture to a synthetic data set that exists
 only as a lazy dask array: every chunk is drawn inside its own task from a
@@ -12,18 +12,24 @@ how well the fitted means recover the true ones.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
 from daskmix import GaussianMixture
+from daskmix.cli._common import int_at_least, lines
+from daskmix.cli._scheduler import active_dashboard, start_local_cluster
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 
 __all__ = [
-    "main", "build_parser", "BlobMixture", "make_blob_mixture", "lazy_blobs",
+    "NO_DASHBOARD",
+    "BlobMixture",
+    "add_parser",
+    "lazy_blobs",
+    "make_blob_mixture",
     "match_components",
+    "run",
 ]
 
 #: Marker printed when the default threaded scheduler runs the demo.
@@ -35,44 +41,14 @@ NO_DASHBOARD = (
 
 
 # ---- argument parsing ------------------------------------------------------
-def _int_at_least(minimum):
-    """An argparse ``type`` accepting integers ``>= minimum``.
+def add_parser(commands):
+    """Add the ``demo`` subcommand.
 
     Parameters
     ----------
-    minimum : int
-
-    Returns
-    -------
-    callable
-        ``parse(text) -> int``; raises ``argparse.ArgumentTypeError``.
+    commands : argparse._SubParsersAction
+        The ``daskmix`` subcommands.
     """
-
-    def parse(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {minimum}"
-    return parse
-
-
-def build_parser():
-    """The ``daskmix`` argument parser with its subcommands.
-
-    Returns
-    -------
-    argparse.ArgumentParser
-    """
-    parser = argparse.ArgumentParser(
-        prog="daskmix",
-        description="Gaussian mixture models on Dask with scikit-learn's API.",
-    )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     demo = commands.add_parser(
         "demo",
         help="fit a mixture to a lazily generated synthetic data set",
@@ -83,25 +59,24 @@ def build_parser():
         ),
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    demo.add_argument("--rows", type=_int_at_least(2), default=2_000_000,
+    demo.add_argument("--rows", type=int_at_least(2), default=2_000_000,
                       help="number of rows (samples)")
-    demo.add_argument("--features", type=_int_at_least(1), default=16,
+    demo.add_argument("--features", type=int_at_least(1), default=16,
                       help="number of features")
-    demo.add_argument("--components", type=_int_at_least(1), default=8,
+    demo.add_argument("--components", type=int_at_least(1), default=8,
                       help="number of true blobs, and of components fitted")
     demo.add_argument("--covariance-type", choices=sorted(COVARIANCE_TYPES), default="diag",
                       help="covariance type of the fitted model")
-    demo.add_argument("--chunk-rows", type=_int_at_least(1), default=250_000,
+    demo.add_argument("--chunk-rows", type=int_at_least(1), default=250_000,
                       help="rows per dask chunk")
-    demo.add_argument("--seed", type=_int_at_least(0), default=0,
+    demo.add_argument("--seed", type=int_at_least(0), default=0,
                       help="seed of the synthetic data")
-    demo.add_argument("--max-iter", type=_int_at_least(1), default=100,
+    demo.add_argument("--max-iter", type=int_at_least(1), default=100,
                       help="maximum number of EM iterations")
     demo.add_argument("--dashboard", action="store_true",
                       help="start a distributed LocalCluster (2 workers) and print "
                            "its dashboard link")
-    demo.set_defaults(run=run_demo, check=_check_demo_args, parser=demo)
-    return parser
+    demo.set_defaults(run=run, check=_check_demo_args, parser=demo)
 
 
 def _check_demo_args(args):
@@ -233,37 +208,6 @@ def match_components(fitted_means, true_means):
     return fitted_index, distances[true_index, fitted_index]
 
 
-def active_dashboard():
-    """The dashboard link of the active ``distributed`` client, if any.
-
-    Returns
-    -------
-    str or None
-    """
-    if "distributed" not in sys.modules:  # no client can exist without the import
-        return None
-    from distributed import default_client
-
-    try:
-        return default_client().dashboard_link
-    except ValueError:
-        return None
-
-
-def start_local_cluster():
-    """Start a 2-worker ``distributed.LocalCluster`` and make it the default.
-
-    Returns
-    -------
-    distributed.Client
-        Close it (``client.close(); client.cluster.close()``) when done.
-    """
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0")
-    return Client(cluster)
-
-
 def _dashboard_note(link):
     """One line on where to watch the computation.
 
@@ -284,21 +228,6 @@ def _dashboard_note(link):
     return link
 
 
-def _lines(pairs):
-    """Aligned ``label: value`` lines.
-
-    Parameters
-    ----------
-    pairs : list of (str, object)
-
-    Returns
-    -------
-    list of str
-    """
-    width = max(len(label) for label, _ in pairs) + 1
-    return [f"  {label + ':':<{width}} {value}" for label, value in pairs]
-
-
 def _component_table(mixture, gm):
     """The per-component table and the largest mean error.
 
@@ -309,21 +238,21 @@ def _component_table(mixture, gm):
 
     Returns
     -------
-    lines : list of str
+    rows : list of str
     max_error : float
     """
     fitted_index, errors = match_components(gm.means_, mixture.means)
-    lines = ["  true  fitted  true weight  fitted weight  mean error  (mean std)"]
+    rows = ["  true  fitted  true weight  fitted weight  mean error  (mean std)"]
     for j, (k, error) in enumerate(zip(fitted_index, errors)):
-        lines.append(
+        rows.append(
             f"  {j:>4}  {k:>6}  {mixture.weights[j]:>11.4f}  {gm.weights_[k]:>13.4f}"
             f"  {error:>10.4f}  ({mixture.stds[j].mean():.2f})"
         )
-    return lines, float(errors.max())
+    return rows, float(errors.max())
 
 
 # ---- the demo --------------------------------------------------------------
-def run_demo(args):
+def run(args):
     """Run ``daskmix demo``: generate, fit, print the summary.
 
     Parameters
@@ -362,7 +291,7 @@ def _fit_and_report(args, dashboard):
     mixture = make_blob_mixture(args.components, args.features, args.seed)
     X = lazy_blobs(mixture, args.rows, args.chunk_rows, args.seed)
     print("daskmix demo: a Gaussian mixture fitted to a lazily generated dask array")
-    print("\n".join(_lines([
+    print(lines([
         ("rows", f"{X.shape[0]:,}"),
         ("features", X.shape[1]),
         ("true components", args.components),
@@ -370,7 +299,7 @@ def _fit_and_report(args, dashboard):
                    f"({X.chunks[0][0] * X.shape[1] * 8 / 2**20:.1f} MiB), "
                    "each drawn inside its task"),
         ("dashboard", dashboard),
-    ])), flush=True)
+    ]), flush=True)
 
     gm = GaussianMixture(
         n_components=args.components, covariance_type=args.covariance_type,
@@ -380,13 +309,13 @@ def _fit_and_report(args, dashboard):
     table, max_error = _component_table(mixture, gm)
     print(f"\nfit: GaussianMixture(n_components={args.components}, "
           f"covariance_type={args.covariance_type!r})")
-    print("\n".join(_lines([
+    print(lines([
         ("time", f"{fit_seconds:.1f} s (initialisation and {gm.n_iter_} EM passes)"),
         ("iterations", gm.n_iter_),
         ("converged", gm.converged_),
         ("lower bound", f"{gm.lower_bound_:.6f} (mean log-likelihood per row)"),
         ("BIC", f"{bic:.6g} (one more pass, {bic_seconds:.1f} s)"),
-    ])))
+    ]))
     print("\ncomponents, each true blob matched to one fitted component:")
     print("\n".join(table))
     print(f"\nmax mean error: {max_error:.6f}")
@@ -413,22 +342,3 @@ def _timed_fit(gm, X):
     start = time.perf_counter()
     bic = gm.bic(X)
     return fit_seconds, bic, time.perf_counter() - start
-
-
-def main(argv=None):
-    """Entry point of the ``daskmix`` command.
-
-    Parameters
-    ----------
-    argv : list of str, optional
-        Arguments after the program name; defaults to ``sys.argv[1:]``.
-
-    Returns
-    -------
-    int
-        The exit code. Invalid options exit with status 2 through argparse.
-    """
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    args.check(args)
-    return args.run(args)

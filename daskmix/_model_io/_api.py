@@ -1,0 +1,176 @@
+"""``estimator.save(path)`` and ``daskmix.load(path)``."""
+
+from __future__ import annotations
+
+import os
+
+from sklearn.utils.validation import check_is_fitted
+
+from daskmix._model_io._codecs import CODECS
+from daskmix._model_io._dataset import (
+    ModelFileError,
+    ModelReader,
+    ModelWriter,
+    check_header,
+)
+from daskmix._model_io._storage import read_dataset, write_dataset
+
+__all__ = ["load", "model_from_dataset", "model_to_dataset", "save_model"]
+
+
+def _codec_for(estimator):
+    """The codec of ``estimator``'s exact class.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+
+    Returns
+    -------
+    Codec
+
+    Raises
+    ------
+    TypeError
+        For a class no codec is registered for (a subclass included: its
+        extra state would be lost).
+    """
+    codec = CODECS.get(type(estimator).__name__)
+    if codec is None or codec.cls is not type(estimator):
+        raise TypeError(
+            f"daskmix cannot save a {type(estimator).__name__}; model files hold "
+            f"{', '.join(sorted(CODECS))}."
+        )
+    return codec
+
+
+def model_to_dataset(estimator):
+    """A fitted estimator as a model ``xarray.Dataset``.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture, MiniBatchKMeans or IncrementalPCA
+        Fitted.
+
+    Returns
+    -------
+    xarray.Dataset
+        Fitted arrays as variables over named dimensions; the parameters,
+        fitted scalars, format version and a checksum as attributes.
+
+    Raises
+    ------
+    sklearn.exceptions.NotFittedError
+        If ``estimator`` is not fitted.
+    ValueError
+        If a parameter cannot be stored (a callable or a random generator).
+    """
+    codec = _codec_for(estimator)
+    check_is_fitted(estimator)
+    writer = ModelWriter(type(estimator).__name__, estimator.get_params(deep=False))
+    codec.write(estimator, writer)
+    return writer.dataset()
+
+
+def model_from_dataset(dataset, source="<dataset>"):
+    """The estimator held by a model Dataset.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        As :func:`model_to_dataset` made it, loaded in memory.
+    source : str, default="<dataset>"
+        Where it came from, for messages.
+
+    Returns
+    -------
+    GaussianMixture, MiniBatchKMeans or IncrementalPCA
+        Fitted.
+
+    Raises
+    ------
+    ModelFileError
+        If the Dataset is not a daskmix model of a readable version, or its
+        content is damaged or inconsistent.
+    """
+    check_header(dataset.attrs, source)
+    reader = ModelReader(dataset, source)
+    codec = CODECS.get(reader.estimator_name)
+    if codec is None:
+        raise ModelFileError(
+            f"{source} holds a {reader.estimator_name!r}, which this daskmix cannot "
+            f"load (it loads {', '.join(sorted(CODECS))}). Upgrade daskmix."
+        )
+    known = codec.cls().get_params(deep=False)
+    unknown = sorted(set(reader.params) - set(known))
+    if unknown:
+        raise ModelFileError(
+            f"{source} sets the {codec.cls.__name__} parameters {unknown}, which this "
+            "daskmix does not have; the file comes from another daskmix version. "
+            "Upgrade daskmix."
+        )
+    estimator = codec.cls(**reader.params)
+    try:
+        estimator._validate_params()
+    except (TypeError, ValueError) as exc:
+        raise reader.corrupted(f"its parameters are invalid ({exc})") from None
+    codec.read(reader, estimator)
+    return estimator
+
+
+def save_model(estimator, path):
+    """Write a fitted estimator to ``path``, atomically.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture, MiniBatchKMeans or IncrementalPCA
+        Fitted.
+    path : str or os.PathLike
+        A netCDF file (any name, ``.nc`` by convention), or a zarr store
+        (a path ending in ``.zarr``, or an existing zarr directory).
+    """
+    write_dataset(model_to_dataset(estimator), path)
+
+
+def load(path):
+    """Load a model saved by ``estimator.save(path)``.
+
+    Reading a model file runs no code from it (there is no pickle in it),
+    so a file from an untrusted source can at worst fail to load.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A netCDF file, or a zarr store (a directory).
+
+    Returns
+    -------
+    GaussianMixture, MiniBatchKMeans or IncrementalPCA
+        Fitted.
+
+    Raises
+    ------
+    FileNotFoundError
+        If nothing is at ``path``.
+    ModelFileError
+        If the file is truncated, corrupted, not a daskmix model, or of a
+        newer format version.
+
+    See Also
+    --------
+    GaussianMixture.save, MiniBatchKMeans.save, IncrementalPCA.save
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> import numpy as np
+    >>> import daskmix
+    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=float)
+    >>> gm = daskmix.GaussianMixture(n_components=2, random_state=0).fit(X)
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.nc")
+    >>> gm.save(path)
+    >>> loaded = daskmix.load(path)
+    >>> bool((loaded.predict(X) == gm.predict(X)).all())
+    True
+    """
+    return model_from_dataset(read_dataset(path), source=os.fspath(path))

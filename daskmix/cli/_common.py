@@ -1,0 +1,178 @@
+"""Helpers every ``daskmix`` subcommand shares: option types, option groups, output lines."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = [
+    "INPUT_FORMATS",
+    "add_input_options",
+    "add_progress_option",
+    "add_scheduler_options",
+    "int_at_least",
+    "int_list",
+    "lines",
+    "positive_float",
+    "progress_enabled",
+]
+
+#: Input formats ``--format`` accepts.
+INPUT_FORMATS = ("npy", "zarr", "parquet", "csv")
+
+
+def int_at_least(minimum):
+    """An argparse ``type`` accepting integers ``>= minimum``.
+
+    Parameters
+    ----------
+    minimum : int
+
+    Returns
+    -------
+    callable
+        ``parse(text) -> int``; raises ``argparse.ArgumentTypeError``.
+    """
+
+    def parse(text):
+        """The integer in ``text``, checked."""
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def positive_float(text):
+    """An argparse ``type`` accepting floats ``>= 0``.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    float
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 0, got {text}")
+    return value
+
+
+def int_list(text):
+    """An argparse ``type`` for ``4``, ``2,4,8`` or ``1-6`` (integers >= 1).
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of int
+        Distinct, in the order given.
+    """
+    values = []
+    for part in text.split(","):
+        bounds = part.strip().split("-")
+        try:
+            numbers = [int(b) for b in bounds]
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected integers like 4, 2,4,8 or 1-6, got {text!r}"
+            ) from None
+        if len(numbers) == 2 and numbers[0] <= numbers[1]:
+            numbers = list(range(numbers[0], numbers[1] + 1))
+        elif len(numbers) != 1:
+            raise argparse.ArgumentTypeError(f"expected a range like 1-6, got {part!r}")
+        values.extend(n for n in numbers if n not in values)
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
+    return values
+
+
+def add_input_options(parser):
+    """Options describing how to read INPUT.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
+    group = parser.add_argument_group("input")
+    group.add_argument("--format", choices=INPUT_FORMATS, default=None,
+                       help="format of INPUT (default: from its name: .npy, .zarr, "
+                            ".parquet or .pq, .csv)")
+    group.add_argument("--columns", type=lambda text: [c.strip() for c in text.split(",")],
+                       default=None, metavar="A,B,...",
+                       help="parquet and csv: the feature columns (default: all, which "
+                            "must then be numeric)")
+    group.add_argument("--array", default=None, metavar="NAME",
+                       help="zarr: the array inside a group store")
+    group.add_argument("--chunk-rows", type=int_at_least(1), default=None, metavar="N",
+                       help="npy and zarr: rows per dask chunk (default: the store's "
+                            "chunks for zarr, about 4 chunks per core for npy); parquet "
+                            "and csv keep their partitions")
+
+
+def add_scheduler_options(parser):
+    """``--scheduler`` and ``--connect-timeout``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
+    group = parser.add_argument_group("scheduler")
+    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="address of a running Dask distributed scheduler, e.g. "
+                            "tcp://10.0.0.5:8786 (default: the local threaded scheduler)")
+    group.add_argument("--connect-timeout", type=positive_float, default=10.0,
+                       metavar="SECONDS", help="how long to try to reach the scheduler")
+
+
+def add_progress_option(parser):
+    """``--progress`` / ``--no-progress``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+    """
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="show a progress bar on stderr (default: when stderr is a "
+                             "terminal)")
+
+
+def progress_enabled(args):
+    """Whether to draw a progress bar.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    bool
+    """
+    return sys.stderr.isatty() if args.progress is None else args.progress
+
+
+def lines(pairs):
+    """Aligned ``label: value`` lines.
+
+    Parameters
+    ----------
+    pairs : list of (str, object)
+
+    Returns
+    -------
+    str
+    """
+    width = max(len(label) for label, _ in pairs) + 1
+    return "\n".join(f"  {label + ':':<{width}} {value}" for label, value in pairs)

@@ -1,0 +1,258 @@
+"""Open the INPUT of a command lazily: ``.npy``, zarr, parquet or CSV.
+
+Nothing is read here beyond metadata (the ``.npy`` header, zarr's metadata,
+parquet's schema, a sample of a CSV to infer its columns): every format
+becomes a dask array or a dask DataFrame whose chunks are read when a task
+needs them. DataFrames keep their column names, which become the model's
+``feature_names_in_``.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import numpy as np
+
+from daskmix.cli._common import INPUT_FORMATS
+from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
+from daskmix.cli._npy import NpyRows
+
+__all__ = ["describe", "guess_format", "open_input"]
+
+_SUFFIXES = {".npy": "npy", ".zarr": "zarr", ".parquet": "parquet", ".pq": "parquet",
+             ".csv": "csv", ".csv.gz": "csv", ".csv.bz2": "csv", ".csv.xz": "csv"}
+
+
+def guess_format(path):
+    """The input format of ``path`` from its name, or from a directory's content.
+
+    Parameters
+    ----------
+    path : str
+
+    Returns
+    -------
+    str or None
+        One of ``INPUT_FORMATS``; None when the name does not tell.
+    """
+    name = path.rstrip("/\\").lower()
+    for suffix, fmt in _SUFFIXES.items():
+        if name.endswith(suffix):
+            return fmt
+    if os.path.isdir(path):
+        if any(os.path.exists(os.path.join(path, m)) for m in ("zarr.json", ".zarray", ".zgroup")):
+            return "zarr"
+        if glob.glob(os.path.join(path, "*.parquet")):
+            return "parquet"
+    return None
+
+
+def _check_exists(path):
+    """Raise unless ``path`` (or, for a glob pattern, some file it matches) exists.
+
+    Parameters
+    ----------
+    path : str
+
+    Raises
+    ------
+    CLIError
+        ``EXIT_DATA``.
+    """
+    if glob.has_magic(path):
+        if not glob.glob(path):
+            raise CLIError(f"no file matches the INPUT pattern {path}", EXIT_DATA)
+    elif not os.path.exists(path):
+        raise CLIError(f"INPUT not found: {path}", EXIT_DATA)
+
+
+def _open_npy(path, chunk_rows):
+    """A ``.npy`` file as a dask array, memory-mapped a chunk at a time.
+
+    Parameters
+    ----------
+    path : str
+    chunk_rows : int or None
+
+    Returns
+    -------
+    dask.array.Array
+    """
+    import dask.array as da
+    from dask.base import tokenize
+
+    from daskmix._validation import default_chunk_rows
+
+    try:
+        rows = NpyRows(path)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"cannot read {path} as a .npy array ({exc})", EXIT_DATA) from None
+    if rows.ndim != 2:
+        raise CLIError(
+            f"{path} holds an array of shape {rows.shape}; daskmix needs 2 dimensions "
+            "(rows, features). Save it as X.reshape(len(X), -1).",
+            EXIT_DATA,
+        )
+    chunk_rows = chunk_rows or default_chunk_rows(*rows.shape)
+    stat = os.stat(rows.path)
+    return da.from_array(
+        rows, chunks=(chunk_rows, -1), asarray=False,
+        meta=np.empty((0, 0), dtype=rows.dtype),
+        name="daskmix-npy-" + tokenize(rows.path, stat.st_mtime_ns, stat.st_size),
+    )
+
+
+def _open_zarr(path, array, chunk_rows):
+    """A zarr array (or the array ``array`` of a group) as a dask array.
+
+    Parameters
+    ----------
+    path : str
+    array : str or None
+    chunk_rows : int or None
+        None keeps the store's row chunks.
+
+    Returns
+    -------
+    dask.array.Array
+        One chunk along the features.
+    """
+    import dask.array as da
+
+    try:
+        import zarr
+    except ImportError:
+        raise CLIError(
+            "reading zarr needs the zarr package: python -m pip install 'daskmix[io]'",
+            EXIT_DATA,
+        ) from None
+    try:
+        node = zarr.open(path, mode="r")
+    except Exception as exc:  # zarr raises several types for a path that is not a store
+        raise CLIError(f"cannot open {path} as a zarr store ({exc})", EXIT_DATA) from None
+    if array is None and isinstance(node, zarr.Group):
+        names = sorted(name for name, _ in node.arrays())
+        raise CLIError(
+            f"{path} is a zarr group; choose the array with --array (it holds: "
+            f"{', '.join(names) or 'no arrays'})",
+            EXIT_USAGE,
+        )
+    try:
+        X = da.from_zarr(path, component=array)
+    except Exception as exc:
+        raise CLIError(f"cannot read the array {array!r} of {path} ({exc})", EXIT_DATA) from None
+    if X.ndim != 2:
+        raise CLIError(f"{path} holds an array of shape {X.shape}; daskmix needs 2 "
+                       "dimensions (rows, features)", EXIT_DATA)
+    return X.rechunk({0: chunk_rows, 1: -1} if chunk_rows else {1: -1})
+
+
+def _open_frame(path, fmt, columns):
+    """Parquet or CSV files as a dask DataFrame of numeric columns.
+
+    Parameters
+    ----------
+    path : str
+        A file, a directory (parquet) or a glob pattern.
+    fmt : {"parquet", "csv"}
+    columns : list of str or None
+
+    Returns
+    -------
+    dask.dataframe.DataFrame
+    """
+    import dask.dataframe as dd
+
+    try:
+        if fmt == "parquet":
+            frame = dd.read_parquet(path, columns=columns)
+        else:
+            frame = dd.read_csv(path, usecols=columns)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CLIError(f"cannot read {path} as {fmt} ({type(exc).__name__}: {exc})",
+                       EXIT_DATA) from None
+    if columns is not None:
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            raise CLIError(f"{path} has no columns {missing}; it has {list(frame.columns)}",
+                           EXIT_DATA)
+        frame = frame[columns]
+    numeric = frame.select_dtypes(include="number").columns
+    other = [c for c in frame.columns if c not in set(numeric)]
+    if other:
+        raise CLIError(
+            f"{path} has non-numeric columns {other}; choose the feature columns with "
+            f"--columns {','.join(map(str, numeric))}",
+            EXIT_DATA,
+        )
+    return frame
+
+
+def open_input(args):
+    """INPUT as a lazy dask array or dask DataFrame.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        With ``input``, ``format``, ``columns``, ``array`` and ``chunk_rows``.
+
+    Returns
+    -------
+    dask.array.Array or dask.dataframe.DataFrame
+
+    Raises
+    ------
+    CLIError
+        ``EXIT_DATA`` for a missing or unreadable input, ``EXIT_USAGE`` when
+        the format cannot be told or an option does not fit it.
+    """
+    path = args.input
+    fmt = args.format or guess_format(path)
+    if fmt is None:
+        raise CLIError(
+            f"cannot tell the format of {path} from its name; pass --format "
+            f"{{{','.join(INPUT_FORMATS)}}}",
+            EXIT_USAGE,
+        )
+    _check_exists(path)
+    if fmt in ("npy", "zarr") and args.columns is not None:
+        raise CLIError(f"--columns applies to parquet and csv input, not {fmt}", EXIT_USAGE)
+    if fmt == "npy":
+        return _open_npy(path, args.chunk_rows)
+    if fmt == "zarr":
+        return _open_zarr(path, args.array, args.chunk_rows)
+    return _open_frame(path, fmt, args.columns)
+
+
+def describe(X):
+    """One line on what was opened.
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame
+
+    Returns
+    -------
+    str
+    """
+    if hasattr(X, "columns"):
+        names = ", ".join(map(str, X.columns))
+        return f"{len(X.columns)} columns ({names}) in {_count(X.npartitions, 'partition')}"
+    return (f"{X.shape[0]:,} rows x {X.shape[1]} features, {X.dtype}, "
+            f"{_count(X.numblocks[0], 'chunk')} of up to {max(X.chunks[0]):,} rows")
+
+
+def _count(n, noun):
+    """``"1 chunk"``, ``"3 chunks"``.
+
+    Parameters
+    ----------
+    n : int
+    noun : str
+
+    Returns
+    -------
+    str
+    """
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -1,0 +1,257 @@
+"""``daskmix fit INPUT``: fit a Gaussian mixture to a data file and save the model.
+
+With one ``--components`` value and one ``--covariance-type`` it fits that
+``GaussianMixture``; with several it fits them all together and keeps the
+best by ``--criterion`` (``daskmix.mixture.select_model``), printing the
+table of scores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+
+from daskmix import GaussianMixture
+from daskmix.cli._common import (
+    add_input_options,
+    add_progress_option,
+    add_scheduler_options,
+    int_at_least,
+    int_list,
+    lines,
+    positive_float,
+    progress_enabled,
+)
+from daskmix.cli._errors import EPILOG, EXIT_DATA, EXIT_USAGE, CLIError
+from daskmix.cli._inputs import describe, open_input
+from daskmix.cli._scheduler import connect
+from daskmix.cli._summary import component_table, model_lines
+from daskmix.mixture import select_model
+from daskmix.mixture._covariance import COVARIANCE_TYPES
+
+__all__ = ["add_parser", "run"]
+
+
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Defaults in the option help, and the exit-code epilogue as written."""
+
+
+def _choices(parameter):
+    """The string values ``GaussianMixture`` accepts for ``parameter``, now.
+
+    Read from its parameter constraints at run time, so that a new
+    algorithm or initialisation is offered as soon as the estimator has it.
+
+    Parameters
+    ----------
+    parameter : str
+
+    Returns
+    -------
+    list of str
+    """
+    options = set()
+    for constraint in GaussianMixture._parameter_constraints[parameter]:
+        options |= set(getattr(constraint, "options", ()))
+    return sorted(options)
+
+
+def _covariance_list(text):
+    """An argparse ``type`` for ``full`` or ``full,diag``.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    list of str
+    """
+    values = []
+    for value in (v.strip() for v in text.split(",")):
+        if value not in COVARIANCE_TYPES:
+            raise argparse.ArgumentTypeError(
+                f"invalid covariance type {value!r} (choose from "
+                f"{', '.join(sorted(COVARIANCE_TYPES))})"
+            )
+        if value not in values:
+            values.append(value)
+    return values
+
+
+def add_parser(commands):
+    """Add the ``fit`` subcommand.
+
+    Parameters
+    ----------
+    commands : argparse._SubParsersAction
+    """
+    parser = commands.add_parser(
+        "fit",
+        help="fit a Gaussian mixture to a data file and save the model",
+        description=(
+            "Fit daskmix.GaussianMixture to INPUT, read lazily chunk by chunk, and save "
+            "the model. Give several --components or --covariance-type values to fit "
+            "them all together and keep the best by --criterion."
+        ),
+        epilog=EPILOG,
+        formatter_class=_Formatter,
+    )
+    parser.add_argument("input", metavar="INPUT",
+                        help="the data: a .npy file, a zarr store, or parquet or CSV "
+                             "files (a glob pattern such as 'part-*.csv' is allowed)")
+    parser.add_argument("-o", "--output", metavar="MODEL", default=None,
+                        help="where to save the model: a netCDF file (.nc) or a zarr "
+                             "store (.zarr) (default: INPUT's name + .model.nc, in the "
+                             "current directory)")
+    model = parser.add_argument_group("model")
+    model.add_argument("-k", "--components", type=int_list, required=True, metavar="K",
+                       help="number of components: 4, a list 2,4,8 or a range 1-8")
+    model.add_argument("--covariance-type", type=_covariance_list, default=["full"],
+                       metavar="TYPE",
+                       help=f"one of {', '.join(sorted(COVARIANCE_TYPES))}, or a list")
+    model.add_argument("--criterion", choices=["bic", "aic"], default="bic",
+                       help="how to pick among several candidates (lower is better)")
+    model.add_argument("--algorithm", choices=_choices("algorithm"), default="em",
+                       help="exact EM, or mini-batch (stepwise) EM")
+    model.add_argument("--batch-size", type=int_at_least(1), default=None, metavar="N",
+                       help="rows per mini-batch update (--algorithm minibatch)")
+    model.add_argument("--init-params", choices=_choices("init_params"), default="kmeans",
+                       help="initialisation method")
+    model.add_argument("--n-init", type=int_at_least(1), default=1, metavar="N",
+                       help="initialisations; the best is kept")
+    model.add_argument("--max-iter", type=int_at_least(0), default=100, metavar="N",
+                       help="maximum EM iterations (passes for minibatch)")
+    model.add_argument("--tol", type=positive_float, default=1e-3,
+                       help="convergence threshold on the lower bound")
+    model.add_argument("--reg-covar", type=positive_float, default=1e-6,
+                       help="added to the diagonal of covariances")
+    model.add_argument("--random-state", type=int_at_least(0), default=0, metavar="SEED",
+                       help="seed of the initialisation (results do not depend on the "
+                            "chunking or the scheduler)")
+    model.add_argument("--checkpoint", default=None, metavar="PATH",
+                       help="--algorithm minibatch: save the fit's state to PATH as it "
+                            "goes, and resume from it if it exists")
+    add_input_options(parser)
+    add_scheduler_options(parser)
+    add_progress_option(parser)
+    parser.add_argument("--traceback", action="store_true",
+                        help="show the full traceback of an unexpected error")
+    parser.set_defaults(run=run, parser=parser)
+
+
+def _default_output(path):
+    """``INPUT``'s name without its suffix, plus ``.model.nc``, in the current directory.
+
+    Parameters
+    ----------
+    path : str
+        INPUT, possibly a glob pattern.
+
+    Returns
+    -------
+    str
+    """
+    name = os.path.basename(path.rstrip("/\\")) or "model"
+    for suffix in (".csv.gz", ".csv.bz2", ".csv.xz", ".npy", ".zarr", ".parquet", ".pq",
+                   ".csv"):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    name = name.replace("*", "").strip(".-_") or "model"
+    return f"{name}.model.nc"
+
+
+def _estimator_params(args):
+    """``GaussianMixture`` parameters from the options (all but the grid).
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    dict
+    """
+    params = dict(
+        init_params=args.init_params, n_init=args.n_init, max_iter=args.max_iter,
+        tol=args.tol, reg_covar=args.reg_covar, random_state=args.random_state,
+        progress=progress_enabled(args),
+    )
+    if args.algorithm != "em":
+        params.update(algorithm=args.algorithm, batch_size=args.batch_size,
+                      checkpoint_path=args.checkpoint)
+    elif args.batch_size is not None or args.checkpoint is not None:
+        raise CLIError("--batch-size and --checkpoint need --algorithm minibatch", EXIT_USAGE)
+    return params
+
+
+def _fit(X, args, params):
+    """Fit one model, or select among several; return it and the score table (or None).
+
+    Parameters
+    ----------
+    X : dask.array.Array or dask.dataframe.DataFrame
+    args : argparse.Namespace
+    params : dict
+
+    Returns
+    -------
+    model : GaussianMixture
+    scores : pandas.DataFrame or None
+    """
+    grid = len(args.components) > 1 or len(args.covariance_type) > 1
+    if grid and args.algorithm != "em":
+        raise CLIError("several --components or --covariance-type values are fitted by "
+                       "exact EM; drop --algorithm, or fit one model", EXIT_USAGE)
+    model = GaussianMixture(args.components[0], covariance_type=args.covariance_type[0],
+                            **params)
+    try:
+        model._validate_params()
+    except ValueError as exc:
+        raise CLIError(str(exc), EXIT_USAGE) from None
+    try:
+        if grid:
+            return select_model(X, args.components, args.covariance_type,
+                                criterion=args.criterion, **params)
+        return model.fit(X), None
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc), EXIT_DATA) from None
+
+
+def run(args):
+    """Run ``daskmix fit``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+
+    Returns
+    -------
+    int
+        The exit code, 0.
+    """
+    output = args.output or _default_output(args.input)
+    directory = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(directory):
+        raise CLIError(f"the directory of MODEL ({directory}) does not exist; create it "
+                       "first", EXIT_DATA)
+    params = _estimator_params(args)
+    X = open_input(args)
+    with connect(args.scheduler, args.connect_timeout):
+        start = time.perf_counter()
+        model, scores = _fit(X, args, params)
+        seconds = time.perf_counter() - start
+    try:
+        model.save(output)
+    except (OSError, ValueError) as exc:
+        raise CLIError(f"cannot save the model to {output} ({exc})", EXIT_DATA) from None
+    print(f"daskmix fit: {args.input}")
+    print(lines([("input", describe(X)), ("model", output), ("time", f"{seconds:.1f} s")]
+                + model_lines(model)))
+    if scores is not None:
+        print(f"\ncandidates (lowest {args.criterion} selected):")
+        print(scores.to_string(index=False))
+    print("\n" + "\n".join(component_table(model)))
+    return 0
