@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import warnings
 from numbers import Integral, Real
@@ -19,6 +18,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from daskmix import _graph, _xarray
 from daskmix._compat import Interval, StrOptions, _fit_context
+from daskmix._state import unchanged_on_error
 from daskmix._validation import (
     check_input,
     check_sample_weight,
@@ -52,27 +52,6 @@ ROUND_ELEMENTS = 2**22
 #: Steps in the first compute; each later compute doubles it, up to
 #: ``ROUND_ELEMENTS``, so an early stop wastes at most half a compute's rows.
 FIRST_ROUND_STEPS = 16
-
-
-@contextlib.contextmanager
-def _unchanged_on_error(estimator):
-    """Restore ``estimator``'s attributes if the block raises (no half-fitted state).
-
-    Parameters
-    ----------
-    estimator : BaseEstimator
-
-    Yields
-    ------
-    None
-    """
-    snapshot = dict(estimator.__dict__)
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(snapshot)
-        raise
 
 
 def _in_memory(data):
@@ -471,7 +450,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluster
         self : object
             Fitted estimator.
         """
-        with _unchanged_on_error(self):
+        with unchanged_on_error(self):
             self._fit(X, sample_weight)
         return self
 
@@ -686,7 +665,7 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluster
         self : object
             Updated estimator.
         """
-        with _unchanged_on_error(self):
+        with unchanged_on_error(self):
             self._partial_fit(X, sample_weight)
         return self
 

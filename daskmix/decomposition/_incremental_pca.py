@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from numbers import Integral
 
@@ -12,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from daskmix import _graph, _xarray
 from daskmix._compat import Interval, RealNotInt, _fit_context
+from daskmix._state import unchanged_on_error
 from daskmix._validation import check_input, raise_if_nonfinite, wrap_rows
 from daskmix.decomposition._pca_kernels import (
     chunk_inverse_transform,
@@ -25,27 +25,6 @@ from daskmix.decomposition._pca_kernels import (
 )
 
 __all__ = ["IncrementalPCA"]
-
-
-@contextlib.contextmanager
-def _unchanged_on_error(estimator):
-    """Restore ``estimator``'s attributes if the body raises.
-
-    Parameters
-    ----------
-    estimator : object
-
-    Yields
-    ------
-    None
-    """
-    snapshot = dict(estimator.__dict__)
-    try:
-        yield
-    except BaseException:
-        estimator.__dict__.clear()
-        estimator.__dict__.update(snapshot)
-        raise
 
 
 def _feature_axis(X):
@@ -252,7 +231,7 @@ class IncrementalPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self : object
             The fitted estimator.
         """
-        with _unchanged_on_error(self):
+        with unchanged_on_error(self):
             self._fit(X)
         return self
 
@@ -327,7 +306,7 @@ class IncrementalPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self : object
             The updated estimator.
         """
-        with _unchanged_on_error(self):
+        with unchanged_on_error(self):
             self._partial_fit(X)
         return self
 

@@ -21,6 +21,7 @@ from sklearn.utils.validation import check_is_fitted
 from daskmix import _graph
 from daskmix._compat import _fit_context
 from daskmix._progress import FitProgress
+from daskmix._state import unchanged_on_error
 from daskmix._validation import check_input, check_sample_weight
 
 __all__ = ["BaseMixture"]
@@ -101,13 +102,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The fitted mixture.
         """
-        snapshot = dict(self.__dict__)
-        try:
+        with unchanged_on_error(self):
             self._fit(X, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(snapshot)
-            raise
         return self
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -134,13 +130,8 @@ class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
         self : object
             The updated mixture.
         """
-        snapshot = dict(self.__dict__)
-        try:
+        with unchanged_on_error(self):
             self._partial_fit(X, sample_weight)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(snapshot)
-            raise
         return self
 
     def _partial_fit(self, X, sample_weight):
