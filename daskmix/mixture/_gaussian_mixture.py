@@ -68,6 +68,24 @@ def _check_precisions(precisions, covariance, n_components, n_features):
     return precisions
 
 
+
+def information_criteria(mean_score, n_samples, n_parameters):
+    """BIC and AIC of a model from its mean log-likelihood (lower is better).
+
+    Parameters
+    ----------
+    mean_score : float
+        Mean log-likelihood per sample.
+    n_samples, n_parameters : int
+
+    Returns
+    -------
+    bic, aic : float
+    """
+    log_likelihood = mean_score * n_samples
+    return (-2 * log_likelihood + n_parameters * math.log(n_samples),
+            -2 * log_likelihood + 2 * n_parameters)
+
 class GaussianMixture(BaseMixture):
     """Gaussian mixture fitted by EM on NumPy, Dask, pandas or xarray data.
 
@@ -502,7 +520,7 @@ class GaussianMixture(BaseMixture):
         bic : float
         """
         score, n_samples = self._mean_score_and_count(X)
-        return -2 * score * n_samples + self._n_parameters() * math.log(n_samples)
+        return information_criteria(score, n_samples, self._n_parameters())[0]
 
     def aic(self, X):
         """Akaike information criterion of the model on ``X`` (lower is better).
@@ -516,7 +534,7 @@ class GaussianMixture(BaseMixture):
         aic : float
         """
         score, n_samples = self._mean_score_and_count(X)
-        return -2 * score * n_samples + 2 * self._n_parameters()
+        return information_criteria(score, n_samples, self._n_parameters())[1]
 
     def sample(self, n_samples=1):
         """Draw samples from the fitted model.

@@ -11,7 +11,6 @@ shared pass scores every fitted candidate on the data.
 
 from __future__ import annotations
 
-import math
 import warnings
 from numbers import Integral
 
@@ -26,7 +25,7 @@ from daskmix._validation import InputData, check_input, check_sample_weight
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 from daskmix.mixture._em import EMRun
 from daskmix.mixture._exact_pass import ExactPass
-from daskmix.mixture._gaussian_mixture import GaussianMixture
+from daskmix.mixture._gaussian_mixture import GaussianMixture, information_criteria
 
 __all__ = ["select_model"]
 
@@ -177,23 +176,6 @@ def _publish(candidates, runs, data):
         candidate._finish_fit(result)
 
 
-def _information_criteria(mean_score, n_samples, n_parameters):
-    """BIC and AIC from the mean log-likelihood, as ``GaussianMixture.bic``/``aic``.
-
-    Parameters
-    ----------
-    mean_score : float
-    n_samples, n_parameters : int
-
-    Returns
-    -------
-    bic, aic : float
-    """
-    log_likelihood = mean_score * n_samples
-    return (-2 * log_likelihood + n_parameters * math.log(n_samples),
-            -2 * log_likelihood + 2 * n_parameters)
-
-
 def _score_table(candidates, data, criterion):
     """One shared pass scoring every fitted candidate; the table of scores.
 
@@ -214,7 +196,7 @@ def _score_table(candidates, data, criterion):
     rows = []
     for candidate, mean_score in zip(candidates, scores):
         n_parameters = candidate._n_parameters()
-        bic, aic = _information_criteria(float(mean_score), data.n_samples, n_parameters)
+        bic, aic = information_criteria(float(mean_score), data.n_samples, n_parameters)
         rows.append({
             "n_components": candidate.n_components,
             "covariance_type": candidate.covariance_type,
