@@ -68,7 +68,6 @@ def _check_precisions(precisions, covariance, n_components, n_features):
     return precisions
 
 
-
 def information_criteria(mean_score, n_samples, n_parameters):
     """BIC and AIC of a model from its mean log-likelihood (lower is better).
 
@@ -85,6 +84,7 @@ def information_criteria(mean_score, n_samples, n_parameters):
     log_likelihood = mean_score * n_samples
     return (-2 * log_likelihood + n_parameters * math.log(n_samples),
             -2 * log_likelihood + 2 * n_parameters)
+
 
 class GaussianMixture(BaseMixture):
     """Gaussian mixture fitted by EM on NumPy, Dask, pandas or xarray data.
