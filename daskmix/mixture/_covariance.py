@@ -346,7 +346,28 @@ class _CovarianceType:
         covariances[target] = covariances[source]
 
     @classmethod
-    def log_prob_t(cls, D, centres, prec_chol):
+    def log_normaliser(cls, prec_chol, n_features, log_weights=None):
+        """``log det(P)^(1/2) - d/2 log(2 pi)`` per component, plus ``log_weights``.
+
+        Parameters
+        ----------
+        prec_chol : ndarray of shape ``parameter_shape``
+        n_features : int
+        log_weights : ndarray of shape (n_components,) or None
+
+        Returns
+        -------
+        ndarray of shape (n_components,) or ()
+            A scalar for ``tied`` without ``log_weights``.
+        """
+        offset = cls.log_det_cholesky(prec_chol, n_features)
+        offset = offset - 0.5 * n_features * np.log(2 * np.pi)
+        if log_weights is not None:
+            offset = offset + np.asarray(log_weights, dtype=np.float64)
+        return np.asarray(offset, dtype=np.float64)
+
+    @classmethod
+    def log_prob_t(cls, D, centres, prec_chol, log_weights=None):
         """Log Gaussian densities, shape (n_components, n_samples).
 
         Parameters
@@ -356,11 +377,12 @@ class _CovarianceType:
         centres : ndarray of shape (n_components, n_features)
             Means in the same shifted coordinates.
         prec_chol : ndarray of shape ``parameter_shape``
+        log_weights : ndarray of shape (n_components,) or None, default=None
+            Added to each component's row (the weighted log-probabilities
+            of the E-step) in the same pass.
         """
-        n_features = centres.shape[1]
         sq = cls.squared_mahalanobis_t(D, centres, prec_chol)
-        log_det = cls.log_det_cholesky(prec_chol, n_features)
-        offset = np.asarray(log_det - 0.5 * n_features * np.log(2 * np.pi), dtype=sq.dtype)
+        offset = cls.log_normaliser(prec_chol, centres.shape[1], log_weights).astype(sq.dtype)
         sq *= -0.5
         sq += offset.reshape(-1, 1) if offset.ndim else offset
         return sq
@@ -425,15 +447,27 @@ class _DiagonalFamily(_CovarianceType):
         raise NotImplementedError
 
     @classmethod
-    def squared_mahalanobis_t(cls, D, centres, prec_chol):
+    def _quadratic_weights(cls, centres, prec_chol):
+        """``W`` with ``W @ D.T`` the squared Mahalanobis distances, float64."""
         d = centres.shape[1]
         centres = centres.astype(np.float64)
         p = cls._feature_precisions(prec_chol, d)
-        weights = np.concatenate(
+        return np.concatenate(
             [-2.0 * centres * p, p[:, : cls._n_squares(d)],
              np.sum(centres**2 * p, axis=1, keepdims=True)],
             axis=1,
         )
+
+    @classmethod
+    def squared_mahalanobis_t(cls, D, centres, prec_chol):
+        return cls._quadratic_weights(centres, prec_chol).astype(D.dtype) @ D.T
+
+    @classmethod
+    def log_prob_t(cls, D, centres, prec_chol, log_weights=None):
+        # -0.5 and the per-component offsets folded into the product's
+        # weights: the design's last column is ones
+        weights = -0.5 * cls._quadratic_weights(centres, prec_chol)
+        weights[:, -1] += cls.log_normaliser(prec_chol, centres.shape[1], log_weights)
         return weights.astype(D.dtype) @ D.T
 
     @classmethod

@@ -176,9 +176,7 @@ def estimate_weighted_log_prob(Y, params):
 
 
 def _weighted_log_prob_t(D, params):
-    log_prob = params.covariance.log_prob_t(D, params.centres, params.prec_chol)
-    log_prob += params.log_weights[:, None]
-    return log_prob
+    return params.covariance.log_prob_t(D, params.centres, params.prec_chol, params.log_weights)
 
 
 #: Half of log(smallest normal float64): exp of it is 1e-154, still normal
