@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from daskmix import _graph, _xarray
 from daskmix._compat import Interval, StrOptions, _fit_context
-from daskmix._state import unchanged_on_error
+from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import (
     check_input,
     check_sample_weight,
@@ -68,8 +68,8 @@ def _in_memory(data):
     return data.kind == "numpy" or (data.kind == "xarray" and not data.xarray_info.lazy)
 
 
-class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, ClusterMixin,
-                      BaseEstimator):
+class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                      ClusterMixin, BaseEstimator):
     """Mini-batch k-means on NumPy, Dask, pandas or xarray data.
 
     A drop-in for :class:`sklearn.cluster.MiniBatchKMeans`: the same
@@ -842,22 +842,3 @@ class MiniBatchKMeans(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Cluster
         _, inertia, nonfinite = unpack_nearest(vector, self.n_clusters)
         raise_if_nonfinite(nonfinite)
         return -float(inertia)
-
-    def save(self, path):
-        """Save the fitted model to ``path``; :func:`daskmix.load` reads it back.
-
-        The file holds the parameters, the fitted attributes and the state
-        ``partial_fit`` continues from, as an xarray Dataset with named
-        dimensions, and no pickle: loading it runs no code. The write is
-        atomic: a save that fails or is killed leaves any previous file at
-        ``path`` intact.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A netCDF-4 file (``model.nc``), or a zarr store: a path ending in
-            ``.zarr`` (needs the ``io`` extra), or an existing zarr directory.
-        """
-        from daskmix._model_io import save_model
-
-        save_model(self, path)

@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from daskmix import _graph, _xarray
 from daskmix._compat import Interval, RealNotInt, _fit_context
-from daskmix._state import unchanged_on_error
+from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, raise_if_nonfinite, wrap_rows
 from daskmix.decomposition._pca_kernels import (
     chunk_inverse_transform,
@@ -69,7 +69,8 @@ def _n_components_for_ratio(ratio, fraction):
     return min(count, len(ratio))
 
 
-class IncrementalPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
+                     BaseEstimator):
     """Principal component analysis of NumPy, Dask, pandas or xarray data.
 
     A drop-in for :class:`sklearn.decomposition.IncrementalPCA`: the same
@@ -557,22 +558,3 @@ class IncrementalPCA(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
-
-    def save(self, path):
-        """Save the fitted model to ``path``; :func:`daskmix.load` reads it back.
-
-        The file holds the parameters, the fitted attributes and the state
-        ``partial_fit`` continues from, as an xarray Dataset with named
-        dimensions, and no pickle: loading it runs no code. The write is
-        atomic: a save that fails or is killed leaves any previous file at
-        ``path`` intact.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A netCDF-4 file (``model.nc``), or a zarr store: a path ending in
-            ``.zarr`` (needs the ``io`` extra), or an existing zarr directory.
-        """
-        from daskmix._model_io import save_model
-
-        save_model(self, path)

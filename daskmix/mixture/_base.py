@@ -21,13 +21,13 @@ from sklearn.utils.validation import check_is_fitted
 from daskmix import _graph
 from daskmix._compat import _fit_context
 from daskmix._progress import FitProgress
-from daskmix._state import unchanged_on_error
+from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, check_sample_weight
 
 __all__ = ["BaseMixture"]
 
 
-class BaseMixture(DensityMixin, BaseEstimator, metaclass=ABCMeta):
+class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class for mixture models fitted on Dask collections."""
 
     # ---- hooks ---------------------------------------------------------

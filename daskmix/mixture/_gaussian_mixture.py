@@ -567,22 +567,3 @@ class GaussianMixture(BaseMixture):
         )
         y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
         return X, y
-
-    def save(self, path):
-        """Save the fitted model to ``path``; :func:`daskmix.load` reads it back.
-
-        The file holds the parameters, the fitted attributes and the state
-        ``partial_fit`` continues from, as an xarray Dataset with named
-        dimensions (``component``, ``feature``, ...), and no pickle: loading
-        it runs no code. The write is atomic: a save that fails or is killed
-        leaves any previous file at ``path`` intact.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            A netCDF-4 file (``model.nc``), or a zarr store: a path ending in
-            ``.zarr`` (needs the ``io`` extra), or an existing zarr directory.
-        """
-        from daskmix._model_io import save_model
-
-        save_model(self, path)
