@@ -179,6 +179,20 @@ class GaussianMixture(BaseMixture):
         configuration decide.
     progress : bool, default=False
         Show a progress bar (iterations, lower bound, rows/s) during ``fit``.
+    n_active : int, default=3
+        ``C'`` of ``algorithm="truncated"``: the number of components each
+        point keeps in its truncated posterior.
+    n_neighbors : int, default=15
+        ``G`` of ``algorithm="truncated"``: the size of each component's
+        neighbourhood (the component itself included) searched for better
+        candidates.
+    n_factors : int or None, default=None
+        ``H``, the number of factors of each component with
+        ``covariance_type="factor"`` (required there, ignored otherwise).
+    gamma : float in (0, 1], default=1.0
+        With ``algorithm="async"``: the fraction of data blocks whose
+        statistics must be fresh before an M-step (DEM's quorum). 1.0 waits
+        for every block and reproduces exact EM.
 
     Attributes
     ----------
@@ -311,6 +325,10 @@ class GaussianMixture(BaseMixture):
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "split_every": [Interval(Integral, 2, None, closed="left"), None],
         "progress": ["boolean"],
+        "n_active": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_factors": [Interval(Integral, 1, None, closed="left"), None],
+        "gamma": [Interval(Real, 0.0, 1.0, closed="right")],
     }
 
     def __init__(
@@ -340,6 +358,10 @@ class GaussianMixture(BaseMixture):
         checkpoint_every=100,
         split_every=None,
         progress=False,
+        n_active=3,
+        n_neighbors=15,
+        n_factors=None,
+        gamma=1.0,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -365,6 +387,10 @@ class GaussianMixture(BaseMixture):
         self.checkpoint_every = checkpoint_every
         self.split_every = split_every
         self.progress = progress
+        self.n_active = n_active
+        self.n_neighbors = n_neighbors
+        self.n_factors = n_factors
+        self.gamma = gamma
 
     @property
     def _covariance(self):
