@@ -28,6 +28,8 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg.blas import get_blas_funcs
 
+from daskmix.mixture._fused import diagonal_design
+
 __all__ = ["COVARIANCE_TYPES", "get_covariance_type", "IllDefinedCovarianceError"]
 
 _ILL_DEFINED_MESSAGE = (
@@ -430,17 +432,8 @@ class _DiagonalFamily(_CovarianceType):
 
     @classmethod
     def prepare(cls, X, shift):
-        n, d = X.shape
-        q = cls._n_squares(d)
-        D = np.empty((n, d + q + 1), dtype=X.dtype)
-        Y = D[:, :d]
-        np.subtract(X, shift, out=Y)
-        if q == d:
-            np.multiply(Y, Y, out=D[:, d : d + q])
-        else:
-            np.einsum("ij,ij->i", Y, Y, out=D[:, d])
-        D[:, -1] = 1
-        return D
+        d = X.shape[1]
+        return diagonal_design(X, shift, per_feature_squares=cls._n_squares(d) == d)
 
     @staticmethod
     def _feature_precisions(prec_chol, n_features):

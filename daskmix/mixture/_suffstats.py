@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
+from daskmix.mixture._fused import normalise_columns
 
 __all__ = [
     "StatsLayout",
@@ -187,7 +188,8 @@ _LOG_FLOOR_FLOAT64 = np.log(np.finfo(np.float64).tiny) / 2
 def _normalise_t(log_prob, weights=None):
     """In place: log-probabilities (K, n) become (weighted) responsibilities.
 
-    One fused log-sum-exp over the components (the first axis).
+    One fused log-sum-exp over the components (the first axis); see
+    :func:`daskmix.mixture._fused.normalise_columns`.
 
     Parameters
     ----------
@@ -199,19 +201,10 @@ def _normalise_t(log_prob, weights=None):
     -------
     log_norm : ndarray of shape (n_samples,)
     """
-    top = log_prob.max(axis=0)
-    log_prob -= top
-    if log_prob.dtype == np.float64:
-        # NumPy's float64 exp falls back to a slow path (about 6x) for inputs
-        # whose result underflows; responsibilities below 1e-154 change no sum.
-        np.maximum(log_prob, _LOG_FLOOR_FLOAT64, out=log_prob)
-    np.exp(log_prob, out=log_prob)
-    total = log_prob.sum(axis=0)
-    scale = np.reciprocal(total)
-    if weights is not None:
-        scale *= weights
-    log_prob *= scale
-    return top + np.log(total)
+    # NumPy's float64 exp falls back to a slow path (about 6x) for inputs
+    # whose result underflows; responsibilities below 1e-154 change no sum.
+    floor = _LOG_FLOOR_FLOAT64 if log_prob.dtype == np.float64 else -np.inf
+    return normalise_columns(log_prob, weights, floor)
 
 
 class _Accumulator:
