@@ -33,7 +33,7 @@ from threadpoolctl import threadpool_limits
 
 __all__ = [
     "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
-    "compute", "PREFIX",
+    "compute", "PREFIX", "LostDataError",
 ]
 
 PREFIX = "daskmix-"
@@ -335,6 +335,45 @@ def _blas_threads(collections, scheduler):
     return contextlib.nullcontext()
 
 
+class LostDataError(RuntimeError):
+    """Data a fit needs was lost with a worker and cannot be recomputed.
+
+    Raised by :func:`compute` when the ``distributed`` scheduler cancels a
+    computation because some of its input lived only in a worker's memory
+    (``client.scatter``, or a dask array built on such futures) and that
+    worker is gone. Data the scheduler can rebuild from a source (a file, a
+    zarr store, ``da.from_array``, also after ``X.persist()``) is recomputed
+    on the remaining workers instead, and the fit goes on.
+    """
+
+
+def _lost_data_error(exc):
+    """The daskmix error for a ``distributed`` cancellation, or None for another error.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    LostDataError or None
+    """
+    # "lost dependencies" when the data was lost before the graph was
+    # submitted, "already forgotten" when the scheduler released it since
+    if type(exc).__name__ != "FutureCancelledError" or not any(
+        word in str(exc.reason) for word in ("lost", "forgotten")
+    ):
+        return None
+    return LostDataError(
+        f"the computation was cancelled by the Dask scheduler ({exc.reason}): part of the "
+        "input lived only in the memory of a worker that is gone (data placed with "
+        "client.scatter, or futures made into a dask array) and cannot be recomputed. "
+        "Build the input from its source instead (da.from_zarr, dd.read_parquet, "
+        "da.from_array, ...), and call .persist() on it if it should stay in the "
+        "workers' memory: the scheduler then recomputes lost chunks from the source."
+    )
+
+
 def compute(*collections, scheduler=None):
     """``dask.compute`` with daskmix's policies: one call, no BLAS oversubscription.
 
@@ -348,6 +387,19 @@ def compute(*collections, scheduler=None):
     -------
     tuple
         Computed values, one per argument.
+
+    Raises
+    ------
+    LostDataError
+        If a ``distributed`` worker holding input that cannot be recomputed
+        (scattered data) was lost.
     """
     with _blas_threads(collections, scheduler):
-        return dask.compute(*collections, scheduler=scheduler)
+        try:
+            return dask.compute(*collections, scheduler=scheduler)
+        except Exception as exc:
+            lost = _lost_data_error(exc)
+            if lost is None:
+                raise
+            raise lost from exc
+

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import urllib.parse
+import urllib.request
 
 __all__ = [
     "INPUT_FORMATS",
@@ -12,7 +15,9 @@ __all__ = [
     "add_scheduler_options",
     "int_at_least",
     "int_list",
+    "is_url",
     "lines",
+    "local_path",
     "positive_float",
     "progress_enabled",
 ]
@@ -130,9 +135,12 @@ def add_scheduler_options(parser):
     parser : argparse.ArgumentParser
     """
     group = parser.add_argument_group("scheduler")
-    group.add_argument("--scheduler", default=None, metavar="ADDRESS",
+    group.add_argument("--scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"),
+                       metavar="ADDRESS",
                        help="address of a running Dask distributed scheduler, e.g. "
-                            "tcp://10.0.0.5:8786 (default: the local threaded scheduler)")
+                            "tcp://10.0.0.5:8786 (default: $DASK_SCHEDULER_ADDRESS if "
+                            "set, as dask-kubernetes' DaskJob sets it; else the local "
+                            "threaded scheduler)")
     group.add_argument("--connect-timeout", type=positive_float, default=10.0,
                        metavar="SECONDS", help="how long to try to reach the scheduler")
 
@@ -161,6 +169,42 @@ def progress_enabled(args):
     bool
     """
     return sys.stderr.isatty() if args.progress is None else args.progress
+
+
+def local_path(text):
+    """``text`` with a ``file://`` URL turned into the local path it names.
+
+    Parameters
+    ----------
+    text : str
+        A path or a URL.
+
+    Returns
+    -------
+    str
+        ``file:///data/x.npy`` gives ``/data/x.npy``; anything else is
+        returned as it is.
+    """
+    if text.lower().startswith("file://"):
+        return urllib.request.url2pathname(urllib.parse.urlsplit(text).path)
+    return text
+
+
+def is_url(text):
+    """Whether ``text`` is a URL of a remote store (``s3://``, ``gs://``, ``https://``, ...).
+
+    ``file://`` URLs are not remote: pass them through :func:`local_path` first.
+
+    Parameters
+    ----------
+    text : str
+
+    Returns
+    -------
+    bool
+    """
+    scheme, sep, _ = text.partition("://")
+    return bool(sep) and scheme.replace("+", "").replace("-", "").isalnum()
 
 
 def lines(pairs):

@@ -5,6 +5,13 @@ parquet's schema, a sample of a CSV to infer its columns): every format
 becomes a dask array or a dask DataFrame whose chunks are read when a task
 needs them. DataFrames keep their column names, which become the model's
 ``feature_names_in_``.
+
+INPUT is a local path, a ``file://`` URL, or the URL of a remote store that
+fsspec reads (``s3://``, ``gs://``, ``abfs://``, ``https://``, ...; each
+needs its fsspec backend installed: s3fs, gcsfs, adlfs, aiohttp) for zarr,
+parquet and CSV. The tasks that read chunks run wherever dask runs them: on
+a distributed cluster, a local path must be on a file system every worker
+mounts, and a URL must be reachable, with credentials, from every worker.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import os
 
 import numpy as np
 
-from daskmix.cli._common import INPUT_FORMATS
+from daskmix.cli._common import INPUT_FORMATS, is_url, local_path
 from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._npy import NpyRows
 
@@ -46,6 +53,33 @@ def guess_format(path):
         if glob.glob(os.path.join(path, "*.parquet")):
             return "parquet"
     return None
+
+
+def _check_remote(path):
+    """Raise unless the remote INPUT ``path`` (a URL, maybe a glob pattern) exists.
+
+    Parameters
+    ----------
+    path : str
+
+    Raises
+    ------
+    CLIError
+        ``EXIT_DATA``, naming the missing fsspec backend if that is the problem.
+    """
+    import fsspec
+
+    try:
+        fs, root = fsspec.core.url_to_fs(path)
+    except (ImportError, ValueError) as exc:  # unknown protocol, or its backend missing
+        raise CLIError(f"cannot read {path}: {exc}", EXIT_DATA) from None
+    try:
+        found = fs.glob(root) if glob.has_magic(root) else fs.exists(root)
+    except Exception as exc:  # noqa: BLE001  (each backend raises its own errors)
+        raise CLIError(f"cannot reach INPUT {path} ({type(exc).__name__}: {exc})",
+                       EXIT_DATA) from None
+    if not found:
+        raise CLIError(f"INPUT not found: {path}", EXIT_DATA)
 
 
 def _check_exists(path):
@@ -207,7 +241,7 @@ def open_input(args):
         ``EXIT_DATA`` for a missing or unreadable input, ``EXIT_USAGE`` when
         the format cannot be told or an option does not fit it.
     """
-    path = args.input
+    path = local_path(args.input)
     fmt = args.format or guess_format(path)
     if fmt is None:
         raise CLIError(
@@ -215,7 +249,17 @@ def open_input(args):
             f"{{{','.join(INPUT_FORMATS)}}}",
             EXIT_USAGE,
         )
-    _check_exists(path)
+    if is_url(path):
+        if fmt == "npy":
+            raise CLIError(
+                f"a .npy INPUT is memory-mapped and must be a local path (on a cluster: "
+                f"a file system every worker mounts), not {path}; store the data as "
+                "zarr or parquet to read it from object storage",
+                EXIT_USAGE,
+            )
+        _check_remote(path)
+    else:
+        _check_exists(path)
     if fmt in ("npy", "zarr") and args.columns is not None:
         raise CLIError(f"--columns applies to parquet and csv input, not {fmt}", EXIT_USAGE)
     if fmt == "npy":

@@ -19,7 +19,9 @@ from daskmix.cli._common import (
     add_scheduler_options,
     int_at_least,
     int_list,
+    is_url,
     lines,
+    local_path,
     positive_float,
     progress_enabled,
 )
@@ -100,11 +102,16 @@ def add_parser(commands):
     )
     parser.add_argument("input", metavar="INPUT",
                         help="the data: a .npy file, a zarr store, or parquet or CSV "
-                             "files (a glob pattern such as 'part-*.csv' is allowed)")
+                             "files (a glob pattern such as 'part-*.csv' is allowed); a "
+                             "local path, a file:// URL, or for zarr, parquet and CSV "
+                             "the URL of object storage (s3://, gs://, https://, ...; "
+                             "needs the matching fsspec backend, e.g. s3fs)")
     parser.add_argument("-o", "--output", metavar="MODEL", default=None,
                         help="where to save the model: a netCDF file (.nc) or a zarr "
-                             "store (.zarr) (default: INPUT's name + .model.nc, in the "
-                             "current directory)")
+                             "store (.zarr), on a local path or file:// URL (mount a "
+                             "volume, or copy the file to object storage afterwards) "
+                             "(default: INPUT's name + .model.nc, in the current "
+                             "directory)")
     model = parser.add_argument_group("model")
     model.add_argument("-k", "--components", type=int_list, required=True, metavar="K",
                        help="number of components: 4, a list 2,4,8 or a range 1-8")
@@ -232,7 +239,14 @@ def run(args):
     int
         The exit code, 0.
     """
-    output = args.output or _default_output(args.input)
+    output = local_path(args.output or _default_output(args.input))
+    if is_url(output):
+        raise CLIError(
+            f"--output must be a local path or a file:// URL, not {output}: daskmix "
+            "writes the model file on this machine (in a Kubernetes Job, a mounted "
+            "volume); copy it to object storage afterwards if needed",
+            EXIT_USAGE,
+        )
     directory = os.path.dirname(os.path.abspath(output))
     if not os.path.isdir(directory):
         raise CLIError(f"the directory of MODEL ({directory}) does not exist; create it "

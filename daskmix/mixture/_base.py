@@ -8,6 +8,7 @@ parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -254,9 +255,11 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """Mean log-likelihood of ``X`` (computed) and its number of samples."""
         check_is_fitted(self)
         data = check_input(self, X, reset=False)
-        scores = self._row_outputs(data, "score_samples")
-        (mean,) = _graph.compute(scores.mean())
-        return float(mean), data.n_samples
+        # the lazy dask scores whatever the input, summed as a named reduction
+        lazy = dataclasses.replace(data, kind="dask", xarray_info=None)
+        scores = self._row_outputs(lazy, "score_samples")
+        (total,) = _graph.compute(_graph.total(scores, "gmm-score"))
+        return float(total) / data.n_samples, data.n_samples
 
     def predict(self, X):
         """Most probable component of each sample.
