@@ -20,7 +20,7 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in ("index", "user-guide", "out-of-core", "benchmarks", "api"):
+    for page in ("index", "user-guide", "out-of-core", "kubernetes", "benchmarks", "api"):
         assert (out / f"{page}.html").is_file(), page
     api = (out / "api.html").read_text()
     for name in ("daskmix.GaussianMixture", "daskmix.MiniBatchKMeans", "daskmix.IncrementalPCA",
