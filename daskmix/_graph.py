@@ -33,7 +33,8 @@ from threadpoolctl import threadpool_limits
 
 __all__ = [
     "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
-    "compute", "PREFIX", "LostDataError",
+    "compute", "PREFIX", "LostDataError", "map_row_blocks", "map_state_reduce",
+    "persist_and_compute",
 ]
 
 PREFIX = "daskmix-"
@@ -403,3 +404,167 @@ def compute(*collections, scheduler=None):
                 raise
             raise lost from exc
 
+
+# ---- passes that carry per-row state (truncated EM's K(n)) ----------------
+
+
+def _apply_row_block(X, row_start, *, row_func, **kwargs):
+    return row_func(X, int(row_start[0]), **kwargs)
+
+
+def map_row_blocks(X, func, *, name, n_columns, dtype, **kwargs):
+    """Lazily apply ``func(X_block, row_start, **kwargs)`` to every row block.
+
+    Like :func:`map_rows`, but ``func`` also receives the global index of
+    the block's first row (for draws keyed by row).
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+    func : callable
+        Returns an array of shape (n_block, n_columns).
+    name : str
+        Layer name after ``daskmix-``.
+    n_columns : int
+    dtype : numpy dtype
+    **kwargs
+        Passed to ``func``.
+
+    Returns
+    -------
+    dask.array.Array of shape (n_samples, n_columns)
+    """
+    return da.blockwise(
+        _apply_row_block, "ij", X, "ij", _row_starts(X), "i", row_func=func,
+        adjust_chunks={"j": n_columns}, align_arrays=False, dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype), token=PREFIX + name, **kwargs,
+    )
+
+
+def _only_block(x):
+    """The block of an index contracted with ``concatenate=False`` (one chunk: a list of one)."""
+    while isinstance(x, list):
+        (x,) = x
+    return x
+
+
+def _apply_state_kernel(X, row_start, state, *rest, kernel, with_weight, **kwargs):
+    # the feature and state-column indices are contracted over one chunk
+    # each; concatenate=False hands those blocks over without a copy
+    X, state = _only_block(X), _only_block(state)
+    sample_weight = rest[0] if with_weight else None
+    out = np.empty(1, dtype=object)
+    out[0] = kernel(X, sample_weight, state, int(row_start[0]), **kwargs)
+    return out
+
+
+def _new_state(part):
+    return part[0][0]
+
+
+def _stats_of_part(part, axis, keepdims):
+    return part[0][1]
+
+
+def _merge_objects(parts, axis, keepdims, merge):
+    return merge(parts if isinstance(parts, list) else [parts])
+
+
+def _merge_objects_final(parts, axis, keepdims, merge):
+    out = np.empty((), dtype=object)
+    out[()] = _merge_objects(parts, axis, keepdims, merge)
+    return out
+
+
+def map_state_reduce(X, sample_weight, state, kernel, *, merge, name, split_every=None,
+                     **kwargs):
+    """One pass that updates per-row state and tree-reduces per-block statistics.
+
+    Every block ``i`` runs ``kernel(X_i, w_i, state_i, row_start, **kwargs)
+    -> (new_state_i, stats_i)`` once; the new state stays chunked like
+    ``X``'s rows, and the statistics (any Python objects, e.g. sparse
+    records of variable length) are merged in a tree by ``merge``. Compute
+    both together with :func:`persist_and_compute`, so every block runs
+    once. Layers: ``daskmix-<name>`` (the kernel), ``daskmix-<name>-state``
+    and ``daskmix-<name>-stats`` (``-partial`` / ``-aggregate``).
+
+    Parameters
+    ----------
+    X : dask.array.Array of shape (n_samples, n_features)
+        One chunk along the features.
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+    state : dask.array.Array of shape (n_samples, n_state)
+        Chunked like ``X``'s rows, one chunk along columns.
+    kernel : callable
+        ``w_i`` is the block's 1-D float weights or None.
+    merge : callable
+        ``merge(list of stats) -> stats``, associative.
+    name : str
+        Layer name after ``daskmix-``.
+    split_every : int or None
+    **kwargs
+        Passed to ``kernel``.
+
+    Returns
+    -------
+    new_state : dask.array.Array of shape (n_samples, n_state)
+    stats : dask.array.Array of shape (), dtype object
+        Holds the merged statistics object.
+    """
+    with_weight = sample_weight is not None
+    state = state.rechunk({0: X.chunks[0], 1: -1})
+    args = (X, "ij", _row_starts(X), "i", state, "ik")
+    if with_weight:
+        args += (sample_weight, "i")
+    parts = da.blockwise(
+        _apply_state_kernel, "i", *args, kernel=kernel, with_weight=with_weight,
+        adjust_chunks={"i": 1}, align_arrays=False, concatenate=False, dtype=object,
+        meta=np.empty((0,), dtype=object), token=PREFIX + name, **kwargs,
+    )
+    new_state = da.map_blocks(
+        _new_state, parts, new_axis=[1], chunks=(X.chunks[0], state.chunks[1]),
+        dtype=state.dtype, meta=np.empty((0, 0), dtype=state.dtype),
+        token=PREFIX + name + "-state",
+    )
+    stats = da.reduction(
+        parts, chunk=_stats_of_part,
+        combine=functools.partial(_merge_objects, merge=merge),
+        aggregate=functools.partial(_merge_objects_final, merge=merge),
+        axis=0, keepdims=False, concatenate=False, dtype=object,
+        split_every=split_every, name=PREFIX + name + "-stats",
+        meta=np.empty((), dtype=object),
+    )
+    return new_state, stats
+
+
+def persist_and_compute(state, result, scheduler=None):
+    """Persist ``state`` and compute ``result`` from one execution of their graph.
+
+    On the local schedulers the persisted state is a dask array of
+    concrete in-memory blocks; on ``distributed`` it stays in the workers'
+    memory (and is recomputed from its inputs if a worker is lost).
+
+    Parameters
+    ----------
+    state : dask collection
+    result : dask collection
+        Small; brought to the client.
+    scheduler : str, callable or None
+
+    Returns
+    -------
+    state : dask collection
+        Persisted.
+    value : object
+        The computed ``result``.
+    """
+    with _blas_threads([state, result], scheduler):
+        try:
+            state, result = dask.persist(state, result, scheduler=scheduler)
+            (value,) = dask.compute(result, scheduler=scheduler)
+        except Exception as exc:
+            lost = _lost_data_error(exc)
+            if lost is None:
+                raise
+            raise lost from exc
+    return state, value

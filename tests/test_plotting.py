@@ -18,6 +18,7 @@ from sklearn.datasets import make_blobs  # noqa: E402
 from daskmix import GaussianMixture, IncrementalPCA, plotting  # noqa: E402
 from daskmix.mixture import select_model  # noqa: E402
 from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type  # noqa: E402
+from tests._covariance_cases import covariance_settings  # noqa: E402
 from daskmix.mixture._dims import dense_covariances  # noqa: E402
 from tests.conftest import as_dask  # noqa: E402
 
@@ -96,7 +97,7 @@ def _on_contour(ellipse, mean, cov, n_std):
 @pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
 def test_ellipses_are_the_projected_contours(data, tmp_path, covariance_type):
     _, X_dask = data
-    gm = GaussianMixture(4, covariance_type=covariance_type, random_state=0).fit(X_dask)
+    gm = GaussianMixture(4, random_state=0, **covariance_settings(covariance_type)).fit(X_dask)
     ax = plotting.plot_ellipses(gm, X_dask, projection=(0, 1), n_std=2.0, max_points=700)
     ellipses = [p for p in ax.patches if isinstance(p, Ellipse)]
     assert len(ellipses) == 4

@@ -11,6 +11,7 @@ from numpy.testing import assert_allclose
 
 from daskmix import GaussianMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES
+from tests._covariance_cases import covariance_settings
 from tests.conftest import as_dask
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
@@ -33,7 +34,7 @@ def data():
 
 
 def fit(X, covariance_type, init_params):
-    return GaussianMixture(3, covariance_type=covariance_type, init_params=init_params,
+    return GaussianMixture(3, init_params=init_params, **covariance_settings(covariance_type),
                            random_state=0).fit(as_dask(X, (250,) * 12))
 
 

@@ -389,8 +389,11 @@ CODECS = {
             Field("lower_bounds_", ("iteration",), kind="list"),
             Field("converged_"), Field("n_iter_"), Field("lower_bound_"),
             Field("n_steps_", optional=True), Field("n_samples_seen_", optional=True),
+            # covariance_type="factor" only
+            Field("loadings_", ("component", "feature", "factor"), optional=True),
+            Field("noise_variance_", _CF, optional=True),
         ],
-        sizes=lambda est: {"component": est.n_components},
+        sizes=lambda est: {"component": est.n_components, "factor": est.n_factors},
         extras=[_StepwiseExtra()],
     ),
     "MiniBatchKMeans": Codec(

@@ -347,6 +347,79 @@ class _CovarianceType:
         """Give component ``target`` the covariance of ``source``, in place."""
         covariances[target] = covariances[source]
 
+    # ---- hooks for types whose fit-time parameters differ from the public ones
+    # (``factor``); the defaults are what every other type does.
+
+    #: Fitted attributes only this type sets (removed when another type is fitted).
+    extra_attributes = ()
+    #: Whether statistics taken at different parameters can be pooled
+    #: (:meth:`second_moment_about_shift`), as stepwise EM and ``partial_fit`` do.
+    supports_stepwise = True
+
+    @classmethod
+    def for_estimator(cls, estimator):
+        """The strategy for ``estimator``'s settings (a type with settings binds them).
+
+        Parameters
+        ----------
+        estimator : GaussianMixture
+
+        Returns
+        -------
+        type or instance
+            The class itself here.
+        """
+        return cls
+
+    @classmethod
+    def check_settings(cls, estimator, n_features):
+        """Raise ``ValueError`` for estimator settings this type cannot fit (none here)."""
+
+    @classmethod
+    def initial_type(cls):
+        """The type whose covariances the initialisation computes (this one here)."""
+        return cls
+
+    @classmethod
+    def from_initial(cls, covariances, prec_chol):
+        """Fit-time ``(covariances, prec_chol)`` from those of :meth:`initial_type`."""
+        return covariances, prec_chol
+
+    @classmethod
+    def update(cls, s2, nk, sy, old_centres, reg_covar):
+        """M-step: new centres (weighted means) and :meth:`finalize`'s covariances.
+
+        Parameters
+        ----------
+        s2 : ndarray of shape ``second_moment_shape``
+        nk : ndarray of shape (n_components,)
+        sy : ndarray of shape (n_components, n_features)
+        old_centres : ndarray of shape (n_components, n_features)
+        reg_covar : float
+
+        Returns
+        -------
+        new_centres : ndarray of shape (n_components, n_features)
+        covariances : ndarray of shape ``parameter_shape``
+        """
+        new_centres = sy / nk[:, None]
+        return new_centres, cls.finalize(s2, nk, new_centres, old_centres, reg_covar)
+
+    @classmethod
+    def fitted_attributes(cls, covariances, prec_chol):
+        """Public fitted attributes (name -> float64 array) of fit-time parameters."""
+        return {
+            "covariances_": covariances,
+            "precisions_cholesky_": prec_chol,
+            "precisions_": cls.precisions_from_cholesky(prec_chol),
+        }
+
+    @classmethod
+    def params_from_fitted(cls, estimator):
+        """Fit-time ``(covariances, prec_chol)``, float64, of a fitted estimator."""
+        return (np.asarray(estimator.covariances_, dtype=np.float64),
+                np.asarray(estimator.precisions_cholesky_, dtype=np.float64))
+
     @classmethod
     def log_normaliser(cls, prec_chol, n_features, log_weights=None):
         """``log det(P)^(1/2) - d/2 log(2 pi)`` per component, plus ``log_weights``.
@@ -456,19 +529,53 @@ class _DiagonalFamily(_CovarianceType):
         return cls._quadratic_weights(centres, prec_chol).astype(D.dtype) @ D.T
 
     @classmethod
-    def log_prob_t(cls, D, centres, prec_chol, log_weights=None):
-        # -0.5 and the per-component offsets folded into the product's
-        # weights: the design's last column is ones
+    def log_prob_weights(cls, centres, prec_chol, log_weights=None):
+        """Folded weights ``W``: the log densities of a design ``D`` are ``W @ D.T``.
+
+        The factor -0.5 and the per-component offsets are folded in (the
+        design's last column is ones). Truncated EM evaluates single
+        (row, component) pairs as dot products of these rows.
+
+        Parameters
+        ----------
+        centres : ndarray of shape (n_components, n_features)
+        prec_chol : ndarray of shape ``parameter_shape``
+        log_weights : ndarray of shape (n_components,) or None
+
+        Returns
+        -------
+        ndarray of shape (n_components, n_design), float64
+        """
         weights = -0.5 * cls._quadratic_weights(centres, prec_chol)
         weights[:, -1] += cls.log_normaliser(prec_chol, centres.shape[1], log_weights)
-        return weights.astype(D.dtype) @ D.T
+        return weights
+
+    @classmethod
+    def log_prob_t(cls, D, centres, prec_chol, log_weights=None):
+        return cls.log_prob_weights(centres, prec_chol, log_weights).astype(D.dtype) @ D.T
+
+    @classmethod
+    def moments_from_product(cls, both, n_features):
+        """``nk``, ``sy`` and ``s2`` from the product ``resp_t @ D``.
+
+        Parameters
+        ----------
+        both : ndarray of shape (n_components, n_design)
+            Responsibilities times the design, however computed (truncated
+            EM sums it over sparse pairs).
+        n_features : int
+
+        Returns
+        -------
+        nk, sy, s2 : as :meth:`moments`
+        """
+        d = n_features
+        s2 = both[:, d:-1]
+        return both[:, -1], both[:, :d], (s2[:, 0] if cls._n_squares(d) == 1 else s2)
 
     @classmethod
     def moments(cls, D, resp_t, centres):
-        d = centres.shape[1]
-        both = resp_t @ D
-        s2 = both[:, d:-1]
-        return both[:, -1], both[:, :d], (s2[:, 0] if cls._n_squares(d) == 1 else s2)
+        return cls.moments_from_product(resp_t @ D, centres.shape[1])
 
     @classmethod
     def precision_cholesky(cls, covariances):
@@ -931,9 +1038,13 @@ class _TiedCovariance(_CovarianceType):
         return rng.multivariate_normal(mean, covariances, int(n))
 
 
+# after the classes above, which it subclasses
+from daskmix.mixture._factor import _FactorCovariance
+
 COVARIANCE_TYPES = {
     cls.name: cls
-    for cls in (_FullCovariance, _TiedCovariance, _DiagCovariance, _SphericalCovariance)
+    for cls in (_FullCovariance, _TiedCovariance, _DiagCovariance, _SphericalCovariance,
+                _FactorCovariance)
 }
 
 

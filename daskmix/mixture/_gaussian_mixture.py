@@ -14,7 +14,7 @@ from daskmix import _graph
 from daskmix._compat import Interval, StrOptions
 from daskmix._progress import FitProgress
 from daskmix._validation import wrap_rows
-from daskmix.mixture import _minibatch
+from daskmix.mixture import _async, _minibatch, _truncated
 from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture._em import run_em
@@ -26,7 +26,7 @@ from daskmix.mixture._suffstats import StatsLayout, chunk_log_prob_resp
 __all__ = ["GaussianMixture"]
 
 #: Fitting algorithms available so far.
-ALGORITHMS = ("em", "minibatch")
+ALGORITHMS = ("em", "minibatch", "truncated", "async")
 
 
 def _check_weights(weights, n_components):
@@ -100,11 +100,15 @@ class GaussianMixture(BaseMixture):
     ----------
     n_components : int, default=1
         The number of mixture components.
-    covariance_type : {"full", "tied", "diag", "spherical"}, default="full"
+    covariance_type : {"full", "tied", "diag", "spherical", "factor"}, default="full"
         ``"full"``: each component has its own general covariance matrix;
         ``"tied"``: all components share one general covariance matrix;
         ``"diag"``: each component has its own diagonal covariance matrix;
-        ``"spherical"``: each component has its own single variance.
+        ``"spherical"``: each component has its own single variance;
+        ``"factor"``: each component is a factor analyser with covariance
+        ``Lambda_k Lambda_k' + Psi_k``, ``n_factors`` loadings and a
+        diagonal noise (a mixture of factor analysers; see Notes). Needs
+        ``n_factors`` and ``algorithm="em"``.
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood.
     reg_covar : float, default=1e-6
@@ -124,7 +128,10 @@ class GaussianMixture(BaseMixture):
         User-provided initial precisions; shape (n_components,) for
         ``"spherical"``, (n_features, n_features) for ``"tied"``,
         (n_components, n_features) for ``"diag"`` and
-        (n_components, n_features, n_features) for ``"full"``.
+        (n_components, n_features, n_features) for ``"full"`` and
+        ``"factor"`` (whose starting loadings and noise are then the
+        probabilistic-PCA form of each inverse: exact when it is itself a
+        factor covariance with isotropic noise).
     random_state : int, RandomState instance or None, default=None
         Seeds the initialisation. Results do not depend on the chunking, the
         scheduler or the number of workers.
@@ -135,11 +142,21 @@ class GaussianMixture(BaseMixture):
         the change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two verbose messages.
-    algorithm : {"em", "minibatch"}, default="em"
+    algorithm : {"em", "minibatch", "truncated", "async"}, default="em"
         The fitting algorithm of :meth:`fit`: ``"em"`` is exact batch EM,
         one pass over the data per iteration; ``"minibatch"`` is stepwise
         (online) EM, one update per batch of ``batch_size`` rows (see
         Notes). :meth:`partial_fit` always makes stepwise updates.
+        ``"truncated"`` is truncated variational EM (v-GMM; ``spherical``,
+        ``diag`` and ``full``): one pass per iteration in which each point
+        evaluates only the components near its ``n_active`` best ones, so
+        an iteration costs about ``n_active * n_neighbors`` evaluations per
+        point whatever ``n_components`` (see Notes).
+        ``"async"`` is asynchronous distributed EM (DEM): the chunks'
+        E-steps run as ``distributed`` futures (a ``Client`` must exist)
+        and an M-step runs once a fraction ``gamma`` of the chunks has
+        reported, so a slow worker does not hold up every iteration (see
+        Notes).
     batch_size : int or None, default=None
         Rows per ``"minibatch"`` update. None means
         ``max(32768, 10 * n_components)`` in ``fit``, and the rows of the
@@ -188,11 +205,13 @@ class GaussianMixture(BaseMixture):
         candidates.
     n_factors : int or None, default=None
         ``H``, the number of factors of each component with
-        ``covariance_type="factor"`` (required there, ignored otherwise).
+        ``covariance_type="factor"`` (required there, ``1 <= H <
+        n_features``; ignored otherwise).
     gamma : float in (0, 1], default=1.0
         With ``algorithm="async"``: the fraction of data blocks whose
         statistics must be fresh before an M-step (DEM's quorum). 1.0 waits
-        for every block and reproduces exact EM.
+        for every block and reproduces exact EM; the blocks are the chunks
+        of ``X``.
 
     Attributes
     ----------
@@ -201,11 +220,17 @@ class GaussianMixture(BaseMixture):
     means_ : ndarray of shape (n_components, n_features)
         The mean of each mixture component.
     covariances_ : ndarray
-        The covariance of each mixture component (shape as for ``precisions_init``).
+        The covariance of each mixture component (shape as for ``precisions_init``;
+        for ``"factor"`` the dense ``loadings_ @ loadings_.T + diag(noise_variance_)``).
     precisions_ : ndarray
         The precision matrices (inverse covariances).
     precisions_cholesky_ : ndarray
         Cholesky factors of the precisions, ``precisions_ = U @ U.T``.
+    loadings_ : ndarray of shape (n_components, n_features, n_factors)
+        ``Lambda_k`` of each component (only with ``covariance_type="factor"``).
+    noise_variance_ : ndarray of shape (n_components, n_features)
+        The diagonal ``Psi_k`` of each component (only with
+        ``covariance_type="factor"``).
     classes_ : ndarray of shape (n_components,)
         The labels :meth:`predict` returns, ``0 .. n_components - 1``, one per
         column of :meth:`predict_proba`. scikit-learn's ``GaussianMixture``
@@ -235,6 +260,10 @@ class GaussianMixture(BaseMixture):
         :meth:`partial_fit`).
     n_samples_seen_ : int
         Rows used by those updates, counted once per use.
+    n_evaluations_ : ndarray of shape (n_iter_,), dtype int64
+        Only after an ``algorithm="truncated"`` fit: the (point, component)
+        log-joint evaluations of each iteration of the best initialisation,
+        ``sum_n |S(n)|`` (exact EM makes ``n_samples * n_components``).
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -259,6 +288,46 @@ class GaussianMixture(BaseMixture):
     Statistics are accumulated in float64; float32 input stays float32 in
     the per-chunk work and in the fitted attributes.
 
+    ``covariance_type="factor"`` (a mixture of factor analysers;
+    Ghahramani and Hinton, 1996) evaluates each log-density with the
+    Woodbury identity and the matrix determinant lemma, at
+    ``O(n_features * n_factors)`` per row and component instead of
+    ``O(n_features**2)``, and
+    its M-step is exact EM with the factors as hidden variables (the joint
+    update of loadings and mean, then the noise), so the log-likelihood
+    never decreases. ``reg_covar`` is a floor on the noise variances, not
+    an addition. The initialisation computes full covariances (memory
+    ``n_components * n_features**2`` per chunk for that one pass) and
+    starts each component from their probabilistic-PCA form.
+    ``n_parameters`` (for :meth:`bic` and :meth:`aic`) counts
+    ``n_features * (n_factors + 1) - n_factors * (n_factors - 1) / 2``
+    per component's covariance (the loadings up to a rotation). The
+    fitted ``covariances_``, ``precisions_`` and ``precisions_cholesky_``
+    are dense, as for ``"full"``.
+
+    ``algorithm="truncated"`` (Salwig et al., JMLR 2026; Forster and
+    Lücke, 2018) keeps, for each point, the ``n_active`` components of its
+    truncated posterior ``K(n)`` (an int32 dask array chunked like the
+    rows, persisted between passes), and for each component ``c`` a
+    neighbourhood ``g_c`` of ``n_neighbors`` components. Each iteration is
+    one pass and one compute: a point evaluates the union of ``g_c`` over
+    ``c`` in ``K(n)`` plus one random component, keeps the ``n_active``
+    best and contributes the M-step statistics of their softmax; the root
+    runs exact EM's M-step and re-estimates ``g_c`` (the components with
+    the smallest estimated KL divergence from ``c``) from sparse pair
+    statistics merged up the reduction tree. ``lower_bound_`` and
+    ``lower_bounds_`` hold the truncated free energy per sample (a lower
+    bound of the mean log-likelihood that never decreases between
+    iterations up to ``reg_covar`` and re-seeding); ``n_evaluations_`` the
+    evaluations. ``K(n)`` starts as each point's ``n_active`` most probable
+    components at the initial parameters (one exact E-step's evaluations,
+    inside the first pass) and ``g_c`` as the nearest means; up to five
+    E-only warm-up passes then let ``g_c`` settle. ``n_active=n_components``
+    is exact EM. The random
+    candidates are keyed by (``random_state``, pass, row), so the result
+    does not depend on the chunking or the scheduler. :meth:`predict`,
+    :meth:`score` and the other row-wise methods use the full posterior.
+
     ``algorithm="minibatch"`` (stepwise EM; Cappé and Moulines, 2009;
     Liang and Klein, 2009) initialises on ``max(3 * batch_size, 10000,
     50 * n_components)`` rows made of whole batches, not on the whole
@@ -273,6 +342,22 @@ class GaussianMixture(BaseMixture):
     ``tol``). :meth:`partial_fit` makes the same updates: one per call on
     in-memory input, one per chunk on dask input (as dask-ml's
     ``Incremental`` expects); its first call initialises on its ``X``.
+
+    ``algorithm="async"`` (DEM; Srivastava, DePalma and Liu, 2019) needs
+    the default ``distributed`` client. It persists ``X`` on the workers
+    for the run (unless it already is persisted; the cluster needs memory
+    for all of ``X``), runs one E-step task per chunk as a future, keeps
+    each chunk's latest statistics, and runs an M-step on their sum once
+    ``ceil(gamma * n_chunks)`` chunks have reported since the previous
+    one; chunks that have not reported contribute statistics computed at
+    older parameters. ``n_iter_`` and ``max_iter`` count M-steps. It stops
+    when the lower bound (summed over the chunks' latest statistics)
+    changed by less than ``tol`` since the oldest parameters a chunk's
+    statistics still come from, then evaluates every chunk at the current
+    parameters and makes a last M-step, so ``lower_bound_`` is exact, as
+    in exact EM. ``gamma=1`` is exact EM (the same fit, to rounding);
+    with ``gamma < 1`` the result depends on the order in which the tasks
+    finish.
 
     Examples
     --------
@@ -394,7 +479,7 @@ class GaussianMixture(BaseMixture):
 
     @property
     def _covariance(self):
-        return get_covariance_type(self.covariance_type)
+        return get_covariance_type(self.covariance_type).for_estimator(self)
 
     def _layout(self, n_features):
         return StatsLayout(
@@ -407,6 +492,10 @@ class GaussianMixture(BaseMixture):
     def _check_parameters(self, n_features):
         """Validated copies of the user's initial values (never stored on self)."""
         _minibatch.check_checkpoint_use(self)
+        _async.check_client(self)
+        self._covariance.check_settings(self, n_features)
+        if self.algorithm == "truncated":
+            _truncated.check_settings(self)
         k = self.n_components
         return {
             "weights": None if self.weights_init is None else _check_weights(self.weights_init, k),
@@ -430,9 +519,11 @@ class GaussianMixture(BaseMixture):
     def _initial_parameters_on(self, X, sample_weight, random_state, init_values):
         """Initial parameters from the rows ``X`` (a dask array) and the user's values."""
         covariance = self._covariance
+        # the type whose covariances initialise this one (itself, but for "factor")
+        init_type = covariance.initial_type()
         if any(value is None for value in init_values.values()):
             ctx = InitContext(
-                X, sample_weight, self.n_components, covariance,
+                X, sample_weight, self.n_components, init_type,
                 self.reg_covar, self.split_every,
             )
             params = initial_params(self.init_params, ctx, random_state)
@@ -444,17 +535,17 @@ class GaussianMixture(BaseMixture):
         if init_values["means"] is not None:
             means = init_values["means"]
         if init_values["precisions"] is not None:
-            prec_chol = covariance.precision_cholesky_from_precisions(init_values["precisions"])
-            covariances = covariance.covariances_from_cholesky(prec_chol)
+            prec_chol = init_type.precision_cholesky_from_precisions(init_values["precisions"])
+            covariances = init_type.covariances_from_cholesky(prec_chol)
         else:
-            prec_chol = covariance.precision_cholesky(covariances)
+            prec_chol = init_type.precision_cholesky(covariances)
+        covariances, prec_chol = covariance.from_initial(covariances, prec_chol)
         return GaussianParams(weights, means, covariances, prec_chol)
 
     def _fitted_parameters(self):
         as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
         return GaussianParams(
-            as64(self.weights_), as64(self.means_), as64(self.covariances_),
-            as64(self.precisions_cholesky_),
+            as64(self.weights_), as64(self.means_), *self._covariance.params_from_fitted(self)
         )
 
     def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
@@ -463,6 +554,13 @@ class GaussianMixture(BaseMixture):
             return _minibatch.run_minibatch(
                 self, data, sample_weight, params, on_iteration, random_state, warm
             )
+        if self.algorithm == "truncated":
+            return _truncated.run_truncated(
+                self, data, sample_weight, params, lower_bound, on_iteration, random_state
+            )
+        if self.algorithm == "async":
+            return _async.run_async_fit(self, data, sample_weight, params, lower_bound,
+                                        on_iteration)
         exact = ExactPass.for_estimator(self, data.array.shape[1], data.dtype)
 
         def pass_fn(current, first):
@@ -493,17 +591,29 @@ class GaussianMixture(BaseMixture):
             _minibatch.publish_state(self, result.state)
         else:
             _minibatch.forget_state(self)
+        if self.algorithm == "truncated":
+            self.n_evaluations_ = np.asarray(result.n_evaluations, dtype=np.int64)
+        else:
+            self.__dict__.pop("n_evaluations_", None)
 
     def _partial_fit(self, X, sample_weight):
+        if not self._covariance.supports_stepwise:
+            raise ValueError(
+                f"covariance_type={self.covariance_type!r} does not support stepwise EM "
+                "(partial_fit): fit it with algorithm='em'."
+            )
         _minibatch.partial_fit(self, X, sample_weight)
 
     def _set_fitted(self, params, dtype):
         covariance = self._covariance
         self.weights_ = params.weights.astype(dtype)
         self.means_ = params.means.astype(dtype)
-        self.covariances_ = params.covariances.astype(dtype)
-        self.precisions_cholesky_ = params.prec_chol.astype(dtype)
-        self.precisions_ = covariance.precisions_from_cholesky(params.prec_chol).astype(dtype)
+        for other in COVARIANCE_TYPES.values():
+            for name in other.extra_attributes:
+                self.__dict__.pop(name, None)
+        for name, value in covariance.fitted_attributes(params.covariances,
+                                                        params.prec_chol).items():
+            setattr(self, name, np.asarray(value).astype(dtype))
         self.classes_ = np.arange(self.n_components)
 
     def _row_outputs(self, data, output):

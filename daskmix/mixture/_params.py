@@ -30,9 +30,11 @@ class GaussianParams:
     weights : ndarray of shape (n_components,)
     means : ndarray of shape (n_components, n_features)
     covariances : ndarray
-        Shape set by the covariance type.
+        Shape set by the covariance type (its fit-time parameters: for
+        ``factor``, loadings and noise variances packed together, not the
+        dense matrices the estimator publishes).
     prec_chol : ndarray
-        Same shape as ``covariances``.
+        Same shape as ``covariances`` (``factor``: its Woodbury factors).
     """
 
     weights: np.ndarray
@@ -107,8 +109,8 @@ def params_from_stats(covariance, stats, shift, old_centres, reg_covar, dtype, *
     """
     eps = 10 * np.finfo(dtype).eps
     nk = stats["nk"] + eps
-    new_centres = stats["sy"] / nk[:, None]
-    covariances = covariance.finalize(stats["s2"], nk, new_centres, old_centres, reg_covar)
+    new_centres, covariances = covariance.update(stats["s2"], nk, stats["sy"], old_centres,
+                                                 reg_covar)
     weights = nk / (nk.sum() if normalize_weights else stats["weight"])
     params = GaussianParams(weights, shift + new_centres, covariances, None)
     empty = np.flatnonzero(stats["nk"] <= np.finfo(np.float64).eps * stats["weight"])

@@ -10,6 +10,7 @@ from scipy.stats import multivariate_normal
 from daskmix import GaussianMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture._dims import dense_covariances, shape_dims
+from tests._covariance_cases import covariance_settings
 
 
 @pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
@@ -26,7 +27,7 @@ def test_dims_name_every_axis_of_the_parameters(covariance_type):
 def test_dense_covariances_give_the_model_density(blobs, covariance_type):
     """scipy's density with the expanded matrices is the model's own score_samples."""
     X, _ = blobs
-    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    gm = GaussianMixture(3, random_state=0, **covariance_settings(covariance_type)).fit(X)
     dense = dense_covariances(gm._covariance, gm.covariances_, 3, X.shape[1])
     assert dense.shape == (3, X.shape[1], X.shape[1])
     density = sum(w * multivariate_normal(m, c).pdf(X)

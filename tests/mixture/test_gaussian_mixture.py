@@ -15,6 +15,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from daskmix import GaussianMixture
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 from daskmix.mixture._params import DegenerateComponentWarning
+from tests._covariance_cases import covariance_settings
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, ComputeCounter, as_dask
 
 INIT_PARAMS = ["kmeans", "k-means++", "random", "random_from_data"]
@@ -35,7 +36,7 @@ def assert_same_fit(a, b, rtol=1e-8):
 def test_result_does_not_depend_on_chunking(blobs, covariance_type, init_params):
     X, _ = blobs
     fits = [
-        GaussianMixture(N_COMPONENTS, covariance_type=covariance_type,
+        GaussianMixture(N_COMPONENTS, **covariance_settings(covariance_type),
                         init_params=init_params, random_state=0).fit(as_dask(X, chunks))
         for chunks in CHUNK_LAYOUTS.values()
     ]
@@ -99,7 +100,7 @@ def test_integer_sample_weights_equal_repeated_rows(blobs, covariance_type):
     X, _ = blobs
     counts = np.random.RandomState(0).randint(0, 4, size=len(X))
     init = dict(means_init=X[[0, 1, 2]], weights_init=np.full(3, 1 / 3))
-    kw = dict(covariance_type=covariance_type, init_params="random_from_data", **init)
+    kw = dict(init_params="random_from_data", **covariance_settings(covariance_type), **init)
     weighted = GaussianMixture(N_COMPONENTS, random_state=0, **kw).fit(
         as_dask(X, (150,) * 4), sample_weight=counts
     )
@@ -150,7 +151,8 @@ def test_convergence_warning_when_max_iter_is_too_small(blobs):
 @pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
 def test_sample_draws_from_the_model(blobs, covariance_type):
     X, _ = blobs
-    gm = GaussianMixture(N_COMPONENTS, covariance_type=covariance_type, random_state=0).fit(X)
+    gm = GaussianMixture(N_COMPONENTS, random_state=0,
+                         **covariance_settings(covariance_type)).fit(X)
     Xs, ys = gm.sample(20_000)
     assert Xs.shape == (20_000, X.shape[1])
     assert_allclose(np.bincount(ys, minlength=3) / 20_000, gm.weights_, atol=0.02)
@@ -165,7 +167,7 @@ def test_duplicate_points_and_constant_features_do_not_crash():
     X = np.repeat(rng.randn(4, 3), 50, axis=0)
     X[:, 2] = 5.0  # a constant feature
     for covariance_type in sorted(COVARIANCE_TYPES):
-        gm = GaussianMixture(4, covariance_type=covariance_type, random_state=0)
+        gm = GaussianMixture(4, random_state=0, **covariance_settings(covariance_type))
         gm.fit(as_dask(X, (50,) * 4))
         assert np.all(np.isfinite(gm.means_))
         assert np.all(np.isfinite(gm.precisions_cholesky_))

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from tests._covariance_cases import SKLEARN_TYPES
 from tests.conftest import N_COMPONENTS, as_dask
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_", "precisions_cholesky_")
@@ -46,7 +46,7 @@ def assert_same_model(ours, reference, rtol):
 
 
 @pytest.mark.parametrize("split_every", [2, None])
-@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_matches_sklearn_float64(blobs, chunk_layout, covariance_type, split_every):
     X, _ = blobs
     init = initial_values(X, covariance_type)
@@ -58,7 +58,7 @@ def test_matches_sklearn_float64(blobs, chunk_layout, covariance_type, split_eve
     assert_same_model(ours, reference, rtol=1e-6)
 
 
-@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_matches_sklearn_float32(blobs, chunk_layout, covariance_type):
     X, _ = blobs
     init = initial_values(X, covariance_type)
@@ -71,7 +71,7 @@ def test_matches_sklearn_float32(blobs, chunk_layout, covariance_type):
     assert_same_model(ours, reference, rtol=2e-4)
 
 
-@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_numpy_input_matches_sklearn(blobs, covariance_type):
     X, _ = blobs
     init = initial_values(X, covariance_type)
@@ -136,7 +136,7 @@ def test_random_from_data_tied_starts_from_the_drawn_points(blobs):
     assert_allclose(ours.means_, X[drawn], rtol=1e-12)
 
 
-@pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
+@pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_float32_fit_agrees_with_float64_fit(covariance_type):
     """On well-conditioned data far from the origin, float32 keeps float32 precision.
 

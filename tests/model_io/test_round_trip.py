@@ -14,6 +14,7 @@ import daskmix
 from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans
 from daskmix._model_io import FORMAT, VERSION, model_to_dataset
 from daskmix.mixture._covariance import COVARIANCE_TYPES
+from tests._covariance_cases import covariance_settings
 from tests.conftest import as_dask
 from tests.model_io._support import assert_same_state
 
@@ -34,7 +35,7 @@ def round_trip(estimator, path):
 @pytest.mark.parametrize("covariance_type", sorted(COVARIANCE_TYPES))
 def test_gaussian_mixture_round_trip_is_exact(blobs, covariance_type, path):
     X, _ = blobs
-    gm = GaussianMixture(3, covariance_type=covariance_type, random_state=0).fit(X)
+    gm = GaussianMixture(3, random_state=0, **covariance_settings(covariance_type)).fit(X)
     loaded = round_trip(gm, path)
     assert_same_state(gm, loaded)
     assert loaded.get_params() == gm.get_params()

@@ -1,0 +1,427 @@
+"""Asynchronous distributed EM (``algorithm="async"``): the policy.
+
+DEM (Srivastava, DePalma and Liu, 2019) runs the E-step of every data block
+as an independent task and the M-step as soon as a fraction ``gamma`` of the
+blocks has reported, on the latest statistics of every block: the blocks
+that have not reported yet contribute their cached, older statistics
+(incremental EM; Neal and Hinton, 1998). A slow worker then delays only its
+own blocks' refreshes, not every M-step. This module owns that policy and
+nothing else; the tasks run through :class:`daskmix._futures.BlockTasks`
+(``distributed`` futures), the statistics are exact EM's
+(:func:`~daskmix.mixture._suffstats.chunk_em_stats`) and so is the M-step
+(:func:`~daskmix.mixture._params.params_from_stats`).
+
+* **Blocks** are the chunks of ``X``, persisted on the workers.
+* **Cache.** Each block's latest statistics vector, with the version of the
+  parameters it was computed at, and the running total ``S`` that the M-step
+  reads: a report replaces its block's vector ``s_j`` and ``S += s_j' - s_j``.
+  ``S`` is recomputed from the cache once every ``n_blocks`` reports (at every
+  M-step when ``gamma=1``) so that rounding does not accumulate.
+* **One shift for the fit.** Statistics computed at different parameters add
+  up only about a common point: the kernels subtract the fit's fixed shift
+  (the weighted mean of the starting means) and second moments are moved to
+  it (:func:`block_stats_about_shift`), as stepwise EM does.
+* **Rounds.** The first M-step waits for every block at the starting
+  parameters. After that, an M-step runs once ``q = ceil(gamma * n_blocks)``
+  blocks have reported since the previous one, whatever parameters they used;
+  the blocks that reported are resubmitted at the new parameters, the others
+  keep running and are used stale when they report. With ``gamma=1``
+  (``q = n_blocks``) every M-step sees every block at the current parameters:
+  exact EM, to rounding.
+* **Lower bound.** At each M-step: the cached log-likelihoods summed over
+  the blocks, per unit weight. When every block is at the current
+  parameters (every M-step with ``gamma=1``, the first and the last with
+  ``gamma < 1``) this is exact EM's lower bound, the mean log-likelihood of
+  the parameters of the E-step; otherwise an estimate in which some blocks
+  were evaluated at older parameters (it need not increase monotonically).
+* **Stopping.** After ``max_iter`` M-steps, or once the lower bound
+  changed by less than ``tol`` since the M-step that produced the oldest
+  parameters still in the cache: over a window in which every block has
+  been refreshed at least once (about one pass when the workers keep pace,
+  longer behind a straggler; for ``gamma=1`` the previous M-step, exact
+  EM's rule). Unless the M-step that met the test saw every block at one
+  version, one final synchronous round follows (stale tasks cancelled, every
+  block evaluated at the current parameters) and its M-step ends the fit, so
+  ``lower_bound_`` is always exact. The round of the last allowed M-step is
+  synchronous too.
+* **Lagging tasks.** When a block's task has been running for more than
+  ``MAX_LAG_PASSES`` passes' worth of M-steps (``ceil(n_blocks / q)``
+  M-steps a pass), the next round is synchronous: it waits for every block
+  at the current parameters and submits nothing else meanwhile. The
+  cluster then drains, which lets work that a constant stream of new
+  E-steps starves run: after a worker dies, the scheduler's recomputation
+  of its blocks is queued (root tasks wait for a free worker slot) and the
+  blocks' E-steps wait for it. A worker more than that much slower than
+  the others costs one synchronous round every ``MAX_LAG_PASSES`` passes.
+* **Determinism.** ``gamma=1`` is deterministic for a ``random_state``.
+  With ``gamma < 1`` which statistics are stale at each M-step depends on
+  the order in which tasks finish, so results vary from run to run within
+  the tolerance of the fit (statistical, not bitwise, reproducibility).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from daskmix._errors import raise_if_nonfinite
+from daskmix.mixture._em import RunResult
+from daskmix.mixture._params import estep_params, params_from_stats
+from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats
+
+__all__ = [
+    "AsyncModel",
+    "BlockCache",
+    "block_stats_about_shift",
+    "check_client",
+    "quorum",
+    "run_async",
+    "run_async_fit",
+]
+
+#: A task still running after about this many passes' worth of M-steps
+#: (``ceil(n_blocks / q)`` M-steps each) makes the next round synchronous
+#: (see the module docstring).
+MAX_LAG_PASSES = 10
+
+#: What needs a client, in error messages.
+_PURPOSE = 'algorithm="async"'
+
+
+def quorum(gamma, n_blocks):
+    """Fresh reports an M-step waits for: ``ceil(gamma * n_blocks)``, at least 1.
+
+    Parameters
+    ----------
+    gamma : float in (0, 1]
+    n_blocks : int
+
+    Returns
+    -------
+    int
+    """
+    # round first: 0.3 * 10 is 3.0000000000000004 in floating point
+    return max(1, min(int(n_blocks), math.ceil(round(gamma * n_blocks, 9))))
+
+
+def block_stats_about_shift(X, sample_weight, params, layout, check_finite=False, row_start=0):
+    """A block's E-step statistics, second moments about the shift (a chunk kernel).
+
+    :func:`~daskmix.mixture._suffstats.chunk_em_stats`, with the second
+    moment moved from the centres the kernel used to ``params.shift``, so
+    that the statistics of blocks evaluated at different parameters (all
+    with the same shift) add up.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    sample_weight : ndarray of shape (n_samples, 1) or None
+    params : EStepParams
+    layout : StatsLayout
+    check_finite : bool, default=False
+    row_start : int, default=0
+        Unused; part of the chunk-kernel signature.
+
+    Returns
+    -------
+    stats : ndarray of shape (layout.size,)
+    """
+    vector = chunk_em_stats(X, sample_weight, params, layout, check_finite=check_finite)
+    stats = layout.unpack(vector)
+    s2 = params.covariance.second_moment_about_shift(
+        stats["s2"], stats["nk"], stats["sy"], params.centres.astype(np.float64)
+    )
+    if s2 is stats["s2"]:
+        return vector
+    stats["s2"] = s2
+    return layout.pack(**stats)
+
+
+class BlockCache:
+    """Every block's latest statistics, their versions and their running total.
+
+    Parameters
+    ----------
+    n_blocks : int
+    size : int
+        Length of a statistics vector.
+    """
+
+    def __init__(self, n_blocks, size):
+        self.vectors = np.zeros((int(n_blocks), int(size)))
+        self.versions = np.full(int(n_blocks), -1, dtype=np.int64)
+        self._total = np.zeros(int(size))
+        self._since_refresh = 0
+
+    def put(self, block, version, vector):
+        """Replace ``block``'s statistics by ``vector``, computed at ``version``.
+
+        Parameters
+        ----------
+        block, version : int
+        vector : ndarray of shape (size,)
+        """
+        self._total += vector - self.vectors[block]
+        self.vectors[block] = vector
+        self.versions[block] = version
+        self._since_refresh += 1
+
+    def all_at(self, version):
+        """Whether every block's statistics were computed at ``version``."""
+        return bool(np.all(self.versions == version))
+
+    def oldest(self):
+        """The oldest version any block's statistics were computed at."""
+        return int(self.versions.min())
+
+    def total(self):
+        """The sum of the cached vectors (recomputed exactly every ``n_blocks`` puts).
+
+        Returns
+        -------
+        ndarray of shape (size,)
+        """
+        if self._since_refresh >= len(self.vectors):
+            self._total = self.vectors.sum(axis=0)
+            self._since_refresh = 0
+        return self._total.copy()
+
+
+@dataclass(frozen=True)
+class AsyncModel:
+    """The E-step arguments and the M-step of one asynchronous run.
+
+    Attributes
+    ----------
+    covariance : type
+        Covariance strategy class.
+    layout : StatsLayout
+    reg_covar : float
+    dtype : numpy dtype
+        The data's dtype.
+    shift : ndarray of shape (n_features,)
+        The fit's fixed shift, float64 holding a value exact in ``dtype``.
+    """
+
+    covariance: type
+    layout: StatsLayout
+    reg_covar: float
+    dtype: np.dtype
+    shift: np.ndarray
+
+    @classmethod
+    def for_estimator(cls, estimator, params, n_features, dtype):
+        """The model of a ``GaussianMixture``'s settings, shifted by ``params``' mean.
+
+        Parameters
+        ----------
+        estimator : GaussianMixture
+        params : GaussianParams
+            Starting parameters; the shift is their weighted mean of means.
+        n_features : int
+        dtype : numpy dtype
+
+        Returns
+        -------
+        AsyncModel
+        """
+        covariance = estimator._covariance
+        layout = StatsLayout(
+            estimator.n_components, n_features,
+            covariance.second_moment_shape(estimator.n_components, n_features),
+        )
+        weights = params.weights / params.weights.sum()
+        shift = (weights @ params.means).astype(dtype).astype(np.float64)
+        return cls(covariance, layout, float(estimator.reg_covar), np.dtype(dtype), shift)
+
+    def kernel_kwargs(self, params, first):
+        """Arguments of :func:`block_stats_about_shift` at ``params``.
+
+        Parameters
+        ----------
+        params : GaussianParams
+        first : bool
+            Count non-finite values (the first E-step of each block).
+
+        Returns
+        -------
+        dict
+        """
+        return dict(
+            params=estep_params(self.covariance, params, self.dtype, shift=self.shift),
+            layout=self.layout, check_finite=first,
+        )
+
+    def m_step(self, vector):
+        """New parameters from summed statistics (second moments about the shift).
+
+        Parameters
+        ----------
+        vector : ndarray of shape (layout.size,)
+
+        Returns
+        -------
+        params : GaussianParams
+        stats : dict
+            The unpacked statistics.
+
+        Raises
+        ------
+        ValueError
+            If an E-step found NaN or infinity in the data.
+        """
+        stats = self.layout.unpack(vector)
+        raise_if_nonfinite(stats["nonfinite"])
+        centres = np.zeros_like(stats["sy"])
+        params = params_from_stats(self.covariance, stats, self.shift, centres,
+                                   self.reg_covar, self.dtype, normalize_weights=True)
+        return params, stats
+
+
+def _settled(history, oldest, tol):
+    """Whether the lower bound changed by less than ``tol`` since M-step ``oldest``.
+
+    Parameters
+    ----------
+    history : list of float
+        The lower bound before the first M-step, then after each one.
+    oldest : int
+        The oldest parameter version in the cache (version ``v`` is the
+        output of M-step ``v``; 0 the starting parameters).
+    tol : float
+
+    Returns
+    -------
+    bool
+    """
+    change = history[-1] - history[oldest]
+    return math.isfinite(change) and abs(change) < tol
+
+
+def run_async(tasks, model, params, *, gamma, lower_bound, max_iter, tol, on_iteration):
+    """Asynchronous EM over the blocks of ``tasks`` until convergence or ``max_iter``.
+
+    Parameters
+    ----------
+    tasks : BlockTasks
+        Or any object with its ``n_blocks``, ``submit(block, tag, **kwargs)``,
+        ``running()``, ``cancel(blocks)`` and ``next_report()``; the tags
+        are parameter versions.
+    model : AsyncModel
+    params : GaussianParams
+        Starting parameters.
+    gamma : float in (0, 1]
+        Fraction of the blocks whose fresh reports an M-step waits for.
+    lower_bound : float
+        Lower bound before the first M-step (``-inf`` on a fresh start).
+    max_iter : int
+        Most M-steps.
+    tol : float
+    on_iteration : callable
+        ``on_iteration(n_iter, lower_bound, change)`` after every M-step;
+        ``change`` is the change since the previous M-step.
+
+    Returns
+    -------
+    RunResult
+        ``n_iter`` counts M-steps; ``lower_bound`` is exact (see the module
+        docstring).
+    """
+    result = RunResult(params=params, lower_bound=lower_bound)
+    if max_iter <= 0:
+        return result
+    n_blocks = tasks.n_blocks
+    needed = quorum(gamma, n_blocks)
+    always_synchronous = needed >= n_blocks
+    max_lag = MAX_LAG_PASSES * -(-n_blocks // needed)
+    cache = BlockCache(n_blocks, model.layout.size)
+    history = [lower_bound]
+    version, synchronous, finishing = 0, True, False
+    kwargs = model.kernel_kwargs(params, first=True)
+    for block in range(n_blocks):
+        tasks.submit(block, version, **kwargs)
+    reported = set()  # blocks reported since the last M-step: idle until resubmitted
+    while True:
+        block, tag, vector = tasks.next_report()
+        cache.put(block, tag, vector)
+        reported.add(block)
+        exact = cache.all_at(version)
+        if not (exact if synchronous else len(reported) >= needed):
+            continue
+        result.params, stats = model.m_step(cache.total())
+        lb = float(stats["loglik"] / stats["weight"])
+        result.n_iter += 1
+        result.lower_bound = lb
+        result.lower_bounds.append(lb)
+        change = lb - history[-1]
+        history.append(lb)
+        on_iteration(result.n_iter, lb, change)
+        settled = _settled(history, cache.oldest(), tol)
+        if finishing or (settled and exact):
+            result.converged = True
+            return result
+        if result.n_iter >= max_iter:
+            return result
+        version += 1
+        finishing = settled
+        running = tasks.running()
+        lagging = any(tag < version - max_lag for tag in running.values())
+        synchronous = (always_synchronous or settled or lagging
+                       or result.n_iter == max_iter - 1)
+        if synchronous:
+            stale = [b for b, tag in running.items() if tag < version]
+            tasks.cancel(stale)
+            reported.update(stale)  # resubmitted below with the others
+        kwargs = model.kernel_kwargs(result.params, first=False)
+        for block in sorted(reported):
+            tasks.submit(block, version, **kwargs)
+        reported = set()
+
+
+def check_client(estimator):
+    """Raise early if ``algorithm="async"`` has no ``distributed`` client to run on.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture
+
+    Raises
+    ------
+    daskmix._futures.NoClientError
+        Saying how to start a client, or to use ``algorithm="em"``.
+    """
+    if estimator.algorithm == "async":
+        from daskmix import _futures
+
+        _futures.client_for(_PURPOSE)
+
+
+def run_async_fit(estimator, data, sample_weight, params, lower_bound, on_iteration):
+    """One initialisation's asynchronous EM for a ``GaussianMixture``.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture
+    data : InputData
+    sample_weight : dask.array.Array of shape (n_samples,) or None
+    params : GaussianParams
+        Starting parameters.
+    lower_bound : float
+    on_iteration : callable
+
+    Returns
+    -------
+    RunResult
+    """
+    from daskmix import _futures
+
+    client = _futures.client_for(_PURPOSE)
+    model = AsyncModel.for_estimator(estimator, params, data.array.shape[1], data.dtype)
+    with _futures.BlockTasks(client, data.array, sample_weight, block_stats_about_shift,
+                             name="estep") as tasks:
+        return run_async(
+            tasks, model, params, gamma=estimator.gamma, lower_bound=lower_bound,
+            max_iter=estimator.max_iter, tol=estimator.tol, on_iteration=on_iteration,
+        )

@@ -1,0 +1,364 @@
+"""Truncated variational EM (v-GMM): ``GaussianMixture(algorithm="truncated")``.
+
+Salwig, Kahlke, Hirschberger, Forster and Lücke, "Sublinear Variational
+Optimization of Gaussian Mixture Models with Millions to Billions of
+Parameters" (JMLR 27, 2026; arXiv 2501.12299), after Forster and Lücke
+(AISTATS 2018) and Lücke's truncated variational EM.
+
+Each point ``n`` keeps a set ``K(n)`` of ``n_active`` components (``C'``);
+its posterior is truncated to them, ``q_n(c) ∝ p(x_n, c)`` for ``c`` in
+``K(n)``. Each component ``c`` keeps a neighbourhood ``g_c`` of at most
+``n_neighbors`` components (``G``, ``c`` itself first). One iteration is one
+pass over the data:
+
+1. every point searches ``S(n) = (union of g_c over c in K(n)) + one
+   random component``, evaluates its log-joints there (``|S(n)| <= C' G +
+   1`` evaluations instead of ``n_components``), keeps the ``C'`` best as
+   its new ``K(n)`` and emits the M-step moments of the softmax over them,
+   the truncated free energy ``sum_n log sum_{c in K(n)} p(x_n, c)`` and,
+   for its best component ``c``, the pairs ``(c, k)`` for ``k`` in ``S(n)``
+   with ``l_nc - l_nk``;
+2. the root sums the blocks' results (tree-reduced; the pairs are sparse
+   records merged by key, never a table over all pairs of components),
+   runs the M-step of exact EM on the moments (``_exact_pass.ExactPass``,
+   the same ``finalize`` maths), and sets ``g_c`` to ``c`` and the
+   ``G - 1`` components ``k`` with the smallest estimated
+   ``KL(p(x|c) || p(x|k))``: the mean of ``l_nc - l_nk`` plus ``log pi_k -
+   log pi_c`` (the priors cancel).
+
+Since ``c`` is always in ``g_c``, ``K(n)`` is a subset of ``S(n)``, so the
+new ``K(n)`` is never worse than the old one, and the free energy does not
+decrease from one iteration to the next (up to ``reg_covar``, re-seeding
+and rounding). With ``n_active == n_components`` every point keeps every
+component and the algorithm is exact EM.
+
+Initialisation: the parameters come from the estimator's ``init_params``
+(as for exact EM); ``K(n)`` starts as each point's ``n_active`` most
+probable components at those parameters (one exact E-step's worth of
+evaluations, done as matrix products inside the first pass: a random
+``K(n)``, as vamm starts from, needs many passes to repair, measured 2%
+lower final log-likelihood at 256 components), and ``g_c`` as ``c`` and the
+``G - 1`` nearest means. Then E-only warm-up passes (the M-step skipped;
+as vamm) let ``g_c`` settle, until the free energy per sample changes by
+less than ``tol`` or after :data:`WARMUP_MAX_PASSES` passes; they are
+skipped when ``n_active == n_components``. The random candidates are drawn
+from a counter-based generator keyed by (seed, pass, global row), so the
+result does not depend on the chunking, the scheduler or the number of
+threads.
+
+Components that lose all their mass (or whose covariance becomes singular)
+are re-seeded by the M-step of exact EM (split of the heaviest component);
+here each re-seeded component and the component it was split from are
+also put into each other's neighbourhood, so that points can reach it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from daskmix import _graph
+from daskmix.mixture._em import EMRun, RunResult
+from daskmix.mixture._exact_pass import ExactPass
+from daskmix.mixture._params import estep_params
+from daskmix.mixture._truncated_block import (
+    PassInputs,
+    initial_active_block,
+    merge_block_stats,
+    truncated_block,
+)
+from daskmix.mixture._truncated_kernels import smallest_per_component
+from daskmix.mixture._truncated_pairs import get_pair_evaluator
+
+__all__ = [
+    "N_RANDOM",
+    "WARMUP_MAX_PASSES",
+    "TruncatedResult",
+    "check_settings",
+    "initial_neighbours",
+    "link_reseeded",
+    "run_truncated",
+    "update_neighbours",
+]
+
+#: Random candidates per point and pass (the papers' ``E``).
+N_RANDOM = 1
+#: Most E-only warm-up passes before the EM phase.
+WARMUP_MAX_PASSES = 5
+#: Passes a fit can make before the keys of the random draws would wrap.
+_PASS_KEY_SPAN = 2**24
+
+
+@dataclass
+class TruncatedResult(RunResult):
+    """A run's outcome plus the truncated algorithm's counters.
+
+    Attributes
+    ----------
+    n_evaluations : list of int
+        ``sum_n |S(n)|`` in each EM iteration.
+    n_warmup_passes : int
+        E-only passes before the first iteration.
+    """
+
+    n_evaluations: list = field(default_factory=list)
+    n_warmup_passes: int = 0
+
+
+def check_settings(estimator):
+    """Raise if the estimator's settings do not allow ``algorithm="truncated"``.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter to change.
+    """
+    get_pair_evaluator(estimator.covariance_type)
+    if estimator.n_active > estimator.n_components:
+        raise ValueError(
+            f"n_active={estimator.n_active} is larger than n_components="
+            f"{estimator.n_components}: each point keeps n_active distinct components. "
+            "Set n_active <= n_components (n_active == n_components is exact EM)."
+        )
+
+
+def initial_neighbours(means, n_neighbors):
+    """``g_c = {c}`` plus the ``n_neighbors - 1`` components with the nearest means.
+
+    Squared Euclidean distances between the means (var-GMM-X's measure),
+    computed a slab of components at a time; the first pass replaces them
+    with the KL-based neighbourhoods.
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_components, n_features)
+    n_neighbors : int
+
+    Returns
+    -------
+    ndarray of shape (n_components, min(n_neighbors, n_components)), int32
+        Nearest first, ties broken by index.
+    """
+    n_components = len(means)
+    width = min(n_neighbors, n_components)
+    out = np.empty((n_components, width), dtype=np.int32)
+    out[:, 0] = np.arange(n_components)
+    if width == 1:
+        return out
+    squares = np.einsum("ij,ij->i", means, means)
+    slab = max(1, 2**22 // n_components)
+    for start in range(0, n_components, slab):
+        rows = np.arange(start, min(start + slab, n_components))
+        distances = squares[rows, None] - 2.0 * means[rows] @ means.T + squares[None, :]
+        distances[np.arange(len(rows)), rows] = np.inf  # not itself
+        ids = np.broadcast_to(np.arange(n_components), distances.shape)
+        order = np.lexsort((ids, distances), axis=1)[:, : width - 1]
+        out[rows, 1:] = order
+    return out
+
+
+def update_neighbours(neighbours, keys, sums, counts, log_weights):
+    """New neighbourhoods from the merged pair records (KL measure).
+
+    ``g_c`` becomes ``c`` followed by the (at most ``G - 1``) components
+    ``k`` with the smallest ``sums / counts + log pi_k - log pi_c``, ties
+    broken by index; a component without records keeps its neighbourhood.
+
+    Parameters
+    ----------
+    neighbours : ndarray of shape (n_components, G), int32
+    keys : ndarray of int64
+        ``c * n_components + k``.
+    sums, counts : ndarray of float64
+    log_weights : ndarray of shape (n_components,)
+        The log-weights the pass used.
+
+    Returns
+    -------
+    ndarray of shape (n_components, G), int32
+    """
+    n_components, width = neighbours.shape
+    if width == 1 or width == n_components or keys.size == 0:
+        return neighbours
+    order = np.argsort(keys, kind="stable")  # merged records come sorted: no work
+    keys, sums, counts = keys[order], sums[order], counts[order]
+    c, k = np.divmod(keys, n_components)
+    score = sums / counts + log_weights[k] - log_weights[c]
+    out = neighbours.copy()
+    smallest_per_component(c, k, score, width - 1, out)
+    return out
+
+
+def _reseeded(params, nk):
+    """Components whose weight the M-step's re-seeding changed (both halves of a split)."""
+    expected = nk / nk.sum()
+    return np.flatnonzero(~np.isclose(params.weights, expected, rtol=1e-9, atol=0.0))
+
+
+def link_reseeded(neighbours, means, changed):
+    """Put each re-seeded component and its nearest re-seeded partner into each other's ``g``.
+
+    Parameters
+    ----------
+    neighbours : ndarray of shape (n_components, G), int32
+    means : ndarray of shape (n_components, n_features)
+    changed : ndarray of int
+        Components whose weights were changed by re-seeding.
+
+    Returns
+    -------
+    ndarray of shape (n_components, G), int32
+    """
+    if changed.size == 0 or neighbours.shape[1] == 1:
+        return neighbours
+    out = neighbours.copy()
+    for c in changed:
+        partners = changed[changed != c] if changed.size > 1 else np.delete(
+            np.arange(len(means)), c)
+        j = int(partners[np.argmin(np.sum((means[partners] - means[c]) ** 2, axis=1))])
+        for a, b in ((j, c), (c, j)):
+            row = [int(x) for x in out[a, 1:] if x >= 0 and x != b]
+            out[a, 1:] = -1
+            merged = [b] + row
+            out[a, 1 : 1 + min(len(merged), out.shape[1] - 1)] = merged[: out.shape[1] - 1]
+    return out
+
+
+class _TruncatedPasses:
+    """The passes of one run: parameters, ``g_c`` and ``K(n)`` go in, statistics come out.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture
+    data : InputData
+    sample_weight : dask.array.Array or None
+    params : GaussianParams
+        The initial parameters (initial ``K(n)`` and ``g_c`` are taken from them).
+    random_state : numpy.random.RandomState
+    """
+
+    def __init__(self, estimator, data, sample_weight, params, random_state):
+        self.X = data.array
+        self.sample_weight = sample_weight
+        self.exact = ExactPass.for_estimator(estimator, data.array.shape[1], data.dtype)
+        self.covariance = estimator._covariance
+        self.evaluator = get_pair_evaluator(estimator.covariance_type)
+        self.n_components = int(estimator.n_components)
+        self.split_every = estimator.split_every
+        self.seed = int(random_state.randint(np.iinfo(np.int32).max)) * _PASS_KEY_SPAN
+        self.neighbours = initial_neighbours(params.means, int(estimator.n_neighbors))
+        # lazy: computed by the first pass, in the same graph
+        self.active = _graph.map_row_blocks(
+            self.X, initial_active_block, name="truncated-init-active",
+            n_columns=int(estimator.n_active), dtype=np.int32,
+            params=estep_params(self.covariance, params, self.X.dtype),
+            n_active=int(estimator.n_active),
+        )
+        self.n_passes = 0
+
+    def run_pass(self, params, with_moments):
+        """One pass at ``params``: updates ``K(n)``; returns the statistics.
+
+        Parameters
+        ----------
+        params : GaussianParams
+        with_moments : bool
+            False for a warm-up pass (no M-step moments).
+
+        Returns
+        -------
+        dict
+            ``ExactPass.unpack``'s statistics (``loglik`` is the truncated
+            free energy) plus ``evaluations`` and ``pairs`` (keys, sums,
+            counts) and the ``log_weights`` the pass used.
+        """
+        kernel_params = estep_params(self.covariance, params, self.X.dtype)
+        inputs = PassInputs(
+            covariance=self.covariance, evaluator=self.evaluator,
+            tables=self.evaluator.tables(self.covariance, kernel_params),
+            shift=kernel_params.shift, neighbours=self.neighbours,
+            random_key=self.seed + self.n_passes, n_random=N_RANDOM,
+            layout=self.exact.layout, with_moments=with_moments,
+            check_finite=self.n_passes == 0,
+        )
+        new_active, merged = _graph.map_state_reduce(
+            self.X, self.sample_weight, self.active, truncated_block,
+            merge=merge_block_stats, name="truncated-estep", split_every=self.split_every,
+            inputs=inputs,
+        )
+        self.active, value = _graph.persist_and_compute(new_active, merged)
+        self.n_passes += 1
+        block = value[()]
+        stats = self.exact.unpack(block.vector, kernel_params)
+        stats["evaluations"] = int(block.evaluations)
+        stats["pairs"] = (block.keys, block.sums, block.counts)
+        with np.errstate(divide="ignore"):
+            stats["log_weights"] = np.log(params.weights)
+        return stats
+
+    def update_neighbours(self, stats):
+        """``g_c`` from a pass's pair records."""
+        self.neighbours = update_neighbours(self.neighbours, *stats["pairs"],
+                                            stats["log_weights"])
+
+    def m_step(self, stats, params):
+        """Exact EM's M-step, then the neighbourhoods (and links to re-seeded components)."""
+        new = self.exact.m_step(stats, params)
+        self.update_neighbours(stats)
+        nk = stats["nk"] + 10 * np.finfo(self.exact.dtype).eps
+        self.neighbours = link_reseeded(self.neighbours, new.means, _reseeded(new, nk))
+        return new
+
+
+def run_truncated(estimator, data, sample_weight, params, lower_bound, on_iteration,
+                  random_state):
+    """One initialisation's truncated-EM fit.
+
+    Parameters
+    ----------
+    estimator : GaussianMixture
+    data : InputData
+    sample_weight : dask.array.Array or None
+    params : GaussianParams
+        Initial (or warm-start) parameters.
+    lower_bound : float
+        Lower bound before the first iteration.
+    on_iteration : callable
+        ``on_iteration(n_iter, lower_bound, change)``.
+    random_state : numpy.random.RandomState
+        Draws the key of the random candidates.
+
+    Returns
+    -------
+    TruncatedResult
+    """
+    check_settings(estimator)
+    passes = _TruncatedPasses(estimator, data, sample_weight, params, random_state)
+    n_warmup = 0
+    if estimator.n_active < estimator.n_components and estimator.max_iter > 0:
+        previous = -np.inf
+        for n_warmup in range(1, WARMUP_MAX_PASSES + 1):
+            stats = passes.run_pass(params, with_moments=False)
+            passes.update_neighbours(stats)
+            energy = float(stats["loglik"] / stats["weight"])
+            if abs(energy - previous) < estimator.tol:
+                break
+            previous = energy
+    run = EMRun(params, lower_bound=lower_bound, max_iter=estimator.max_iter,
+                tol=estimator.tol)
+    evaluations = []
+    while not run.done:
+        stats = passes.run_pass(run.result.params, with_moments=True)
+        evaluations.append(stats["evaluations"])
+        on_iteration(*run.advance(stats, passes.m_step))
+    result = run.result
+    return TruncatedResult(
+        params=result.params, lower_bound=result.lower_bound,
+        lower_bounds=result.lower_bounds, n_iter=result.n_iter,
+        converged=result.converged, n_evaluations=evaluations, n_warmup_passes=n_warmup,
+    )

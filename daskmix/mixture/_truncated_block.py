@@ -1,0 +1,277 @@
+"""One block's share of a truncated-EM pass, and the merge of block results.
+
+Pure NumPy (the loops are in ``_truncated_kernels``); no dask import. A
+block receives the pass's global inputs (:class:`PassInputs`: parameters,
+neighbourhoods, random key) and its rows' ``K(n)``, and returns its rows'
+new ``K(n)`` and a :class:`BlockStats`: everything the root needs, all of
+it additive:
+
+* the M-step's moments from the truncated responsibilities, packed as
+  exact EM packs them (``_suffstats.StatsLayout``: ``nk``, ``sy``, ``s2``,
+  then ``loglik`` holding the truncated free energy, ``weight`` and the
+  non-finite count);
+* the number of (point, component) evaluations, ``sum_n |S(n)|``;
+* the neighbourhood statistics as sparse records ``(key = c * K + k, sum
+  of w (l_nc - l_nk), sum of w)``, sorted by key, aggregated inside the
+  block and merged by key up the reduction tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from daskmix._random import counter_uniform
+from daskmix.mixture import _truncated_kernels as kernels
+from daskmix.mixture._suffstats import _count_nonfinite, _tiles, _weighted_log_prob_t
+
+__all__ = [
+    "BlockStats",
+    "PassInputs",
+    "initial_active_block",
+    "merge_block_stats",
+    "random_candidates",
+    "truncated_block",
+]
+
+#: Rows per tile: the search-space temporaries of a tile (ids and
+#: log-joints, 12 bytes per candidate) stay near 2 MB.
+TILE_ROWS = 4096
+
+
+@dataclass(frozen=True, eq=False)
+class PassInputs:
+    """What every block of one pass receives.
+
+    Attributes
+    ----------
+    covariance : type
+        Covariance strategy class.
+    evaluator : type
+        Pair evaluator (``_truncated_pairs``).
+    tables : tuple of ndarray
+        The evaluator's per-component arrays.
+    shift : ndarray of shape (n_features,)
+        In the data's dtype.
+    neighbours : ndarray of shape (n_components, n_neighbors), int32
+        ``g_c`` (``g_c[0] == c``, padded with -1).
+    random_key : int
+        Key of this pass's random candidates (see :func:`random_candidates`).
+    n_random : int
+        Random candidates per row.
+    layout : StatsLayout
+    with_moments : bool
+        False for the E-only warm-up passes.
+    check_finite : bool
+        Count non-finite values (the first pass).
+    """
+
+    covariance: type
+    evaluator: type
+    tables: tuple
+    shift: np.ndarray
+    neighbours: np.ndarray
+    random_key: int
+    n_random: int
+    layout: object
+    with_moments: bool
+    check_finite: bool
+
+    def __dask_tokenize__(self):
+        return ("daskmix-truncated-inputs", self.covariance.name, self.evaluator.__name__,
+                self.tables, self.shift, self.neighbours, self.random_key, self.n_random,
+                self.layout, self.with_moments, self.check_finite)
+
+
+@dataclass
+class BlockStats:
+    """Additive results of one or more blocks.
+
+    Attributes
+    ----------
+    vector : ndarray of shape (layout.size,)
+        Packed moments, free energy (``loglik``), weight, non-finite count.
+    evaluations : int
+        ``sum_n |S(n)|``.
+    keys : ndarray of int64
+        Sorted pair keys ``c * n_components + k``.
+    sums, counts : ndarray of float64
+        Per key: ``sum w (l_nc - l_nk)`` and ``sum w`` over the rows whose
+        best component is ``c`` and whose search space holds ``k``.
+    """
+
+    vector: np.ndarray
+    evaluations: int
+    keys: np.ndarray
+    sums: np.ndarray
+    counts: np.ndarray
+
+
+def random_candidates(random_key, row_start, n_rows, n_random, n_components):
+    """The random candidates of rows ``row_start ..``, keyed by global row.
+
+    Counter-based (``_random.counter_uniform``): the draws of a row depend
+    on ``random_key`` and its global index only, not on the chunking, the
+    scheduler or the order in which blocks run.
+
+    Parameters
+    ----------
+    random_key : int
+    row_start, n_rows, n_random, n_components : int
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_random), int32
+    """
+    u = counter_uniform(random_key, row_start, n_rows, n_random)
+    return np.minimum((u * n_components).astype(np.int32), n_components - 1)
+
+
+def initial_active_block(X, row_start, *, params, n_active):
+    """Initial ``K(n)`` of one block: each row's ``n_active`` most probable components.
+
+    One exact E-step's worth of evaluations (``n_components`` per row, as
+    matrix products through the covariance type's ``log_prob_t``), once per
+    fit: the truncated passes then start from the best truncation for the
+    initial parameters instead of a random one, which random candidates
+    and neighbourhoods would need many passes to repair.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    row_start : int
+        Unused (part of the row-block signature).
+    params : EStepParams
+    n_active : int
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_active), int32
+        Best first; ties broken by component index.
+    """
+    n_components = params.centres.shape[0]
+    out = np.empty((X.shape[0], n_active), dtype=np.int32)
+    for tile in _tiles(X, params.covariance, n_components):
+        log_prob_t = _weighted_log_prob_t(params.covariance.prepare(X[tile], params.shift),
+                                          params)
+        kernels.top_per_column(log_prob_t, out[tile])
+    return out
+
+
+def _empty_stats(layout, nonfinite=0):
+    vector = np.zeros(layout.size)
+    vector[-1] = nonfinite
+    empty = np.empty(0)
+    return BlockStats(vector, 0, np.empty(0, dtype=np.int64), empty, empty.copy())
+
+
+def truncated_block(X, sample_weight, active, row_start, inputs):
+    """One block's E-step (and moments) of a truncated-EM pass.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    sample_weight : ndarray of shape (n_rows,) or None
+    active : ndarray of shape (n_rows, n_active), int32
+        The rows' ``K(n)`` from the previous pass.
+    row_start : int
+        Global index of the block's first row.
+    inputs : PassInputs
+
+    Returns
+    -------
+    new_active : ndarray of shape (n_rows, n_active), int32
+    stats : BlockStats
+    """
+    layout = inputs.layout
+    n_rows, n_active = active.shape
+    n_components = layout.n_components
+    new_active = np.empty_like(active)
+    bad = _count_nonfinite(X, inputs.check_finite)
+    if bad or n_rows == 0:
+        new_active[...] = active
+        return new_active, _empty_stats(layout, bad)
+    evaluator, covariance = inputs.evaluator, inputs.covariance
+    width = n_active * inputs.neighbours.shape[1] + inputs.n_random
+    acc = (evaluator.new_moments(covariance, n_components, layout.n_features)
+           if inputs.with_moments else None)
+    table = kernels.PairTable(n_components)
+    # Rows grouped by their previous best component (first in K(n)): the
+    # rows of a tile then share search spaces, so the components' weights
+    # and factors, their moments and their pair-table regions stay in cache.
+    order = np.argsort(active[:, 0], kind="stable")
+    randoms = random_candidates(inputs.random_key, row_start, n_rows, inputs.n_random,
+                                n_components)
+    row_weights = (np.ones(n_rows) if sample_weight is None
+                   else np.asarray(sample_weight, dtype=np.float64))
+    free_energy = 0.0
+    evaluations = 0
+    # per-tile buffers, allocated once per block
+    tile_rows = min(TILE_ROWS, n_rows)
+    space_buffer = np.empty((tile_rows, width), dtype=np.int32)
+    counts_buffer = np.empty(tile_rows, dtype=np.int64)
+    log_joints_buffer = np.empty((tile_rows, width))
+    active_buffer = np.empty((tile_rows, n_active), dtype=np.int32)
+    resp_buffer = np.empty((tile_rows, n_active))
+    rows_buffer = np.empty((tile_rows, X.shape[1]), dtype=X.dtype)
+    for start in range(0, n_rows, TILE_ROWS):
+        rows_of_tile = order[start : start + TILE_ROWS]
+        rows = len(rows_of_tile)
+        space, counts = space_buffer[:rows], counts_buffer[:rows]
+        log_joints, tile_active, resp = (log_joints_buffer[:rows], active_buffer[:rows],
+                                         resp_buffer[:rows])
+        kernels.search_space(active[rows_of_tile], inputs.neighbours, randoms[rows_of_tile],
+                             space, counts)
+        tile_X = np.take(X, rows_of_tile, axis=0, out=rows_buffer[:rows])
+        design = evaluator.design(covariance, tile_X, inputs.shift)
+        evaluator.log_joints(design, inputs.tables, space, counts, log_joints)
+        energy, count, *pool = kernels.select(
+            space, counts, log_joints, row_weights[rows_of_tile], tile_active, resp,
+            *table.arrays,
+        )
+        table.replace_pool(*pool)
+        new_active[rows_of_tile] = tile_active
+        free_energy += energy
+        evaluations += count
+        if acc is not None:
+            evaluator.add_moments(design, inputs.tables, tile_active, resp, acc)
+    if acc is not None:
+        nk, sy, s2 = evaluator.finish_moments(covariance, acc, layout.n_features)
+    else:
+        nk = sy = s2 = 0.0
+    total_weight = float(n_rows if sample_weight is None
+                         else np.sum(sample_weight, dtype=np.float64))
+    vector = layout.pack(nk=np.broadcast_to(nk, (n_components,)),
+                         sy=np.broadcast_to(sy, (n_components, layout.n_features)),
+                         s2=np.broadcast_to(s2, layout.s2_shape), loglik=free_energy,
+                         weight=total_weight, nonfinite=0)
+    keys, sums, counts = table.records()
+    return new_active, BlockStats(vector, int(evaluations), keys, sums, counts)
+
+
+def merge_block_stats(parts):
+    """Merge the results of several blocks (sum; records merged by key).
+
+    Parameters
+    ----------
+    parts : list of BlockStats
+
+    Returns
+    -------
+    BlockStats
+    """
+    if len(parts) == 1:
+        return parts[0]
+    vector = np.sum([p.vector for p in parts], axis=0)
+    evaluations = sum(int(p.evaluations) for p in parts)
+    keys = np.concatenate([p.keys for p in parts])
+    # each part is sorted: a stable sort (timsort) merges the runs
+    order = np.argsort(keys, kind="stable")
+    keys = keys[order]
+    if keys.size == 0:
+        return BlockStats(vector, evaluations, keys, np.empty(0), np.empty(0))
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    sums = np.add.reduceat(np.concatenate([p.sums for p in parts])[order], starts)
+    counts = np.add.reduceat(np.concatenate([p.counts for p in parts])[order], starts)
+    return BlockStats(vector, evaluations, keys[starts], sums, counts)

@@ -1,0 +1,150 @@
+"""Per-covariance-type evaluation of (point, component) pairs for truncated EM.
+
+Exact EM evaluates every component on every row of a tile with one matrix
+product (``_covariance.py``). Truncated EM evaluates only the pairs of each
+row's search space, and accumulates the M-step's moments only over the
+pairs of its truncated posterior. A *pair evaluator* does both for one
+family of covariance types, reusing the covariance class's own maths (its
+design, folded weights, normalisers, moments layout and ``finalize``), so
+no formula is written twice:
+
+``FoldedPairs`` (``diag``, ``spherical``)
+    The design ``[y, q(y), 1]`` of ``_DiagonalFamily.prepare`` and the
+    folded weights of ``log_prob_weights``: a pair is one dot product of
+    ``2 D + 1`` (``diag``) or ``D + 2`` (``spherical``) numbers, and the
+    moments are ``resp_t @ design`` summed over sparse pairs, split by
+    ``moments_from_product`` exactly as the dense product is.
+``CholeskyPairs`` (``full``)
+    ``y - mu_c`` times the upper precision factor, O(D^2 / 2) per pair;
+    the moments are ``nk``, ``sum r y`` and the scatter centred on the
+    current means, the layout ``_FullCovariance.moments`` returns.
+
+A new covariance type (``factor``, say) plugs in by registering its own
+evaluator in :data:`PAIR_EVALUATORS`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from daskmix.mixture import _truncated_kernels as kernels
+
+__all__ = ["PAIR_EVALUATORS", "CholeskyPairs", "FoldedPairs", "get_pair_evaluator"]
+
+
+class FoldedPairs:
+    """Pairs of the diagonal family: one dot product per pair."""
+
+    @staticmethod
+    def tables(covariance, params):
+        """Per-component arrays the blocks need, from E-step parameters.
+
+        Parameters
+        ----------
+        covariance : type
+            Covariance strategy class.
+        params : EStepParams
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(weights,)``, float64 of shape (n_components, n_design).
+        """
+        return (np.ascontiguousarray(covariance.log_prob_weights(
+            params.centres, params.prec_chol, params.log_weights)),)
+
+    @staticmethod
+    def design(covariance, X, shift):
+        """The tile's design (``covariance.prepare``)."""
+        return covariance.prepare(X, shift)
+
+    @staticmethod
+    def log_joints(design, tables, space, counts, out):
+        """Fill ``out`` with the log-joints of the pairs of ``space``."""
+        kernels.folded_log_joints(design, tables[0], space, counts, out)
+
+    @staticmethod
+    def new_moments(covariance, n_components, n_features):
+        """Zeroed float64 accumulators of one block's moments."""
+        width = covariance.design_width(n_features, np.float64)
+        return (np.zeros((n_components, width)),)
+
+    @staticmethod
+    def add_moments(design, tables, active, resp, acc):
+        """Add the tile's moments of the pairs ``(n, K(n))`` to ``acc``."""
+        kernels.folded_moments(design, active, resp, acc[0])
+
+    @staticmethod
+    def finish_moments(covariance, acc, n_features):
+        """``nk, sy, s2`` as ``covariance.moments`` returns them."""
+        return covariance.moments_from_product(acc[0], n_features)
+
+
+class CholeskyPairs:
+    """Pairs of full covariances: a triangular product per pair."""
+
+    @staticmethod
+    def tables(covariance, params):
+        centres = np.ascontiguousarray(params.centres, dtype=np.float64)
+        prec_chol = np.asarray(params.prec_chol, dtype=np.float64)
+        factors_t = np.ascontiguousarray(np.swapaxes(prec_chol, 1, 2))
+        offsets = covariance.log_normaliser(prec_chol, centres.shape[1], params.log_weights)
+        return centres, factors_t, np.ascontiguousarray(offsets, dtype=np.float64)
+
+    tables.__doc__ = FoldedPairs.tables.__doc__
+
+    @staticmethod
+    def design(covariance, X, shift):
+        """The shifted rows ``X - shift``."""
+        return X - shift
+
+    @staticmethod
+    def log_joints(design, tables, space, counts, out):
+        centres, factors_t, offsets = tables
+        kernels.cholesky_log_joints(design, centres, factors_t, offsets, space, counts, out)
+
+    @staticmethod
+    def new_moments(covariance, n_components, n_features):
+        return (np.zeros(n_components), np.zeros((n_components, n_features)),
+                np.zeros((n_components, n_features, n_features)))
+
+    @staticmethod
+    def add_moments(design, tables, active, resp, acc):
+        kernels.cholesky_moments(design, tables[0], active, resp, *acc)
+
+    @staticmethod
+    def finish_moments(covariance, acc, n_features):
+        nk, sy, scatter = acc
+        lower = np.tril_indices(n_features, -1)
+        scatter = scatter.copy()
+        scatter[:, lower[0], lower[1]] = scatter[:, lower[1], lower[0]]
+        return nk, sy, scatter
+
+
+#: Covariance type name -> pair evaluator.
+PAIR_EVALUATORS = {"diag": FoldedPairs, "spherical": FoldedPairs, "full": CholeskyPairs}
+
+
+def get_pair_evaluator(name):
+    """The pair evaluator of covariance type ``name``.
+
+    Parameters
+    ----------
+    name : str
+
+    Returns
+    -------
+    type
+
+    Raises
+    ------
+    ValueError
+        For a covariance type truncated EM does not support, naming those it does.
+    """
+    try:
+        return PAIR_EVALUATORS[name]
+    except KeyError:
+        raise ValueError(
+            f"algorithm='truncated' supports covariance_type in {sorted(PAIR_EVALUATORS)}, "
+            f"got {name!r}. Use one of those, or algorithm='em'."
+        ) from None

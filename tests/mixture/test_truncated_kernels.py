@@ -1,0 +1,289 @@
+"""Truncated-EM kernels against dense NumPy references and brute force."""
+
+import numpy as np
+import pytest
+from scipy.special import logsumexp
+
+from daskmix.mixture import _truncated_kernels as kernels
+from daskmix.mixture._covariance import get_covariance_type
+from daskmix.mixture._params import GaussianParams, estep_params
+from daskmix.mixture._suffstats import StatsLayout, estimate_weighted_log_prob
+from daskmix.mixture._truncated import (
+    initial_neighbours,
+    link_reseeded,
+    update_neighbours,
+)
+from daskmix.mixture._truncated_block import (
+    BlockStats,
+    PassInputs,
+    initial_active_block,
+    merge_block_stats,
+    random_candidates,
+    truncated_block,
+)
+from daskmix.mixture._truncated_pairs import PAIR_EVALUATORS, get_pair_evaluator
+
+N_ROWS, N_FEATURES, N_COMPONENTS = 300, 4, 9
+
+
+def _random_params(covariance, rng, n_components=N_COMPONENTS, n_features=N_FEATURES):
+    means = rng.normal(0, 3, size=(n_components, n_features)) + 20.0
+    if covariance.name == "full":
+        A = rng.normal(size=(n_components, n_features, n_features))
+        cov = A @ np.swapaxes(A, 1, 2) + np.eye(n_features)
+    elif covariance.name == "diag":
+        cov = rng.uniform(0.5, 2.0, size=(n_components, n_features))
+    else:
+        cov = rng.uniform(0.5, 2.0, size=n_components)
+    weights = rng.dirichlet(np.ones(n_components))
+    return GaussianParams(weights, means, cov, covariance.precision_cholesky(cov))
+
+
+def _space(rng, n_rows=N_ROWS, n_components=N_COMPONENTS, n_active=3, n_neighbors=4):
+    active = np.array([rng.permutation(n_components)[:n_active] for _ in range(n_rows)],
+                      dtype=np.int32)
+    neighbours = initial_neighbours(rng.normal(size=(n_components, 2)), n_neighbors)
+    randoms = rng.integers(0, n_components, size=(n_rows, 1)).astype(np.int32)
+    space = np.empty((n_rows, n_active * neighbours.shape[1] + 1), dtype=np.int32)
+    counts = np.empty(n_rows, dtype=np.int64)
+    kernels.search_space(active, neighbours, randoms, space, counts)
+    return active, neighbours, randoms, space, counts
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+@pytest.mark.parametrize("n_active", [1, 3, N_COMPONENTS])
+def test_initial_active_are_the_most_probable_components(name, n_active):
+    rng = np.random.default_rng(0)
+    covariance = get_covariance_type(name)
+    params = _random_params(covariance, rng)
+    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
+    kp = estep_params(covariance, params, np.float64)
+    out = initial_active_block(X, 0, params=kp, n_active=n_active)
+    dense = estimate_weighted_log_prob(X - kp.shift, kp)
+    expected = np.argsort(-dense, axis=1, kind="stable")[:, :n_active]
+    np.testing.assert_array_equal(out, expected)
+    assert out.dtype == np.int32
+
+
+def test_search_space_is_the_deduplicated_union():
+    rng = np.random.default_rng(2)
+    active, neighbours, randoms, space, counts = _space(rng)
+    for i in range(N_ROWS):
+        expected = set(randoms[i].tolist())
+        for c in active[i]:
+            expected |= {int(k) for k in neighbours[c] if k >= 0}
+        got = space[i, : counts[i]].tolist()
+        assert len(got) == len(set(got))  # no duplicates
+        assert set(got) == expected  # the brute-force |S(n)| and members
+        assert set(active[i].tolist()) <= set(got)
+
+
+def test_search_space_skips_padding():
+    neighbours = np.array([[0, 1, -1], [1, -1, -1], [2, 0, 1]], dtype=np.int32)
+    active = np.array([[1], [0]], dtype=np.int32)
+    randoms = np.array([[1], [2]], dtype=np.int32)
+    space = np.empty((2, 4), dtype=np.int32)
+    counts = np.empty(2, dtype=np.int64)
+    kernels.search_space(active, neighbours, randoms, space, counts)
+    assert counts.tolist() == [1, 3]
+    assert space[1, :3].tolist() == [0, 1, 2]
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_pair_log_joints_equal_the_dense_log_prob(name, dtype):
+    rng = np.random.default_rng(3)
+    covariance = get_covariance_type(name)
+    params = _random_params(covariance, rng)
+    X = (rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0).astype(dtype)
+    kp = estep_params(covariance, params, dtype)
+    evaluator = get_pair_evaluator(name)
+    _, _, _, space, counts = _space(rng)
+    out = np.empty(space.shape)
+    evaluator.log_joints(evaluator.design(covariance, X, kp.shift),
+                         evaluator.tables(covariance, kp), space, counts, out)
+    # the dense reference: log N(x | mu_c, Sigma_c) + log pi_c from float64 parameters
+    kp64 = estep_params(covariance, params, np.float64)
+    dense = estimate_weighted_log_prob(X.astype(np.float64) - kp64.shift, kp64)
+    rows = np.repeat(np.arange(N_ROWS), counts)
+    got = np.concatenate([out[i, : counts[i]] for i in range(N_ROWS)])
+    want = dense[rows, np.concatenate([space[i, : counts[i]] for i in range(N_ROWS)])]
+    rtol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+def _brute_force_select(space, counts, log_joints, weights, n_components, n_active):
+    active, resp, energy, pairs = [], [], 0.0, {}
+    for i in range(len(counts)):
+        ids = space[i, : counts[i]]
+        values = log_joints[i, : counts[i]]
+        order = np.argsort(-values, kind="stable")[:n_active]
+        active.append(ids[order])
+        lse = logsumexp(values[order])
+        resp.append(weights[i] * np.exp(values[order] - lse))
+        energy += weights[i] * lse
+        best = order[0]
+        for s in range(counts[i]):
+            if s != best and weights[i] > 0:
+                key = int(ids[best]) * n_components + int(ids[s])
+                total, count = pairs.get(key, (0.0, 0.0))
+                pairs[key] = (total + weights[i] * (values[best] - values[s]),
+                              count + weights[i])
+    return np.array(active), np.array(resp), energy, pairs
+
+
+def _run_select(space, counts, log_joints, weights, n_components, n_active, table):
+    active = np.empty((len(counts), n_active), dtype=np.int32)
+    resp = np.empty((len(counts), n_active))
+    energy, evaluations, *pool = kernels.select(space, counts, log_joints, weights, active,
+                                                resp, *table.arrays)
+    table.replace_pool(*pool)
+    return active, resp, energy, evaluations
+
+
+def test_select_matches_brute_force():
+    rng = np.random.default_rng(4)
+    _, _, _, space, counts = _space(rng)
+    log_joints = rng.normal(size=space.shape) * 5
+    weights = rng.uniform(0, 2, size=N_ROWS)
+    weights[::7] = 0.0
+    table = kernels.PairTable(N_COMPONENTS)
+    active, resp, energy, evaluations = _run_select(space, counts, log_joints, weights,
+                                                    N_COMPONENTS, 3, table)
+    ref_active, ref_resp, ref_energy, ref_pairs = _brute_force_select(
+        space, counts, log_joints, weights, N_COMPONENTS, 3)
+    assert evaluations == counts.sum()
+    np.testing.assert_array_equal(np.sort(active, axis=1), np.sort(ref_active, axis=1))
+    np.testing.assert_array_equal(active[:, 0], ref_active[:, 0])
+    np.testing.assert_allclose(np.sort(resp, axis=1), np.sort(ref_resp, axis=1), rtol=1e-12)
+    np.testing.assert_allclose(energy, ref_energy, rtol=1e-12)
+    keys, sums, pair_counts = table.records()
+    assert np.all(np.diff(keys) > 0)
+    assert keys.tolist() == sorted(ref_pairs)
+    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()], rtol=1e-12)
+    np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()],
+                               rtol=1e-12)
+
+
+def test_pair_table_grows_without_losing_pairs():
+    # many distinct pairs for one component: its region doubles several times
+    n_components = 400
+    rng = np.random.default_rng(5)
+    n_rows = 200
+    space = np.array([np.r_[0, rng.permutation(np.arange(1, n_components))[:30]]
+                      for _ in range(n_rows)], dtype=np.int32)
+    counts = np.full(n_rows, 31, dtype=np.int64)
+    log_joints = np.where(np.arange(31) == 0, 0.0, -1.0)[None, :] - rng.random((n_rows, 31))
+    table = kernels.PairTable(n_components)
+    _run_select(space, counts, log_joints, np.ones(n_rows), n_components, 2, table)
+    _, _, _, ref_pairs = _brute_force_select(space, counts, log_joints, np.ones(n_rows),
+                                             n_components, 2)
+    keys, sums, pair_counts = table.records()
+    assert keys.tolist() == sorted(ref_pairs)
+    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()])
+    np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()])
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+def test_sparse_moments_equal_the_dense_moments(name):
+    rng = np.random.default_rng(6)
+    covariance = get_covariance_type(name)
+    params = _random_params(covariance, rng)
+    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
+    kp = estep_params(covariance, params, np.float64)
+    evaluator = get_pair_evaluator(name)
+    active, *_ = _space(rng)
+    resp = rng.random(active.shape)
+    dense = np.zeros((N_COMPONENTS, N_ROWS))
+    np.add.at(dense, (active, np.repeat(np.arange(N_ROWS)[:, None], 3, axis=1)), resp)
+    want = covariance.moments(covariance.prepare(X, kp.shift), dense, kp.centres)
+    acc = evaluator.new_moments(covariance, N_COMPONENTS, N_FEATURES)
+    tables = evaluator.tables(covariance, kp)
+    design = evaluator.design(covariance, X, kp.shift)
+    evaluator.add_moments(design, tables, active, resp, acc)
+    got = evaluator.finish_moments(covariance, acc, N_FEATURES)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)
+
+
+def test_random_candidates_depend_on_the_global_row_only():
+    whole = random_candidates(123, 0, 1000, 2, 17)
+    parts = np.vstack([random_candidates(123, a, b - a, 2, 17)
+                       for a, b in [(0, 3), (3, 700), (700, 1000)]])
+    np.testing.assert_array_equal(whole, parts)
+    assert whole.min() >= 0 and whole.max() < 17
+    assert not np.array_equal(whole, random_candidates(124, 0, 1000, 2, 17))
+
+
+def test_block_split_gives_the_same_result_as_the_whole():
+    rng = np.random.default_rng(7)
+    covariance = get_covariance_type("diag")
+    params = _random_params(covariance, rng)
+    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
+    kp = estep_params(covariance, params, np.float64)
+    layout = StatsLayout(N_COMPONENTS, N_FEATURES, (N_COMPONENTS, N_FEATURES))
+    evaluator = get_pair_evaluator("diag")
+    inputs = PassInputs(covariance, evaluator, evaluator.tables(covariance, kp), kp.shift,
+                        initial_neighbours(params.means, 4), 99, 1,
+                        layout, True, False)
+    active, *_ = _space(rng)
+    whole_active, whole = truncated_block(X, None, active, 0, inputs)
+    pieces = [truncated_block(X[a:b], None, active[a:b], a, inputs)
+              for a, b in [(0, 10), (10, 10), (10, 200), (200, N_ROWS)]]
+    np.testing.assert_array_equal(np.vstack([p[0] for p in pieces]), whole_active)
+    merged = merge_block_stats([p[1] for p in pieces])
+    np.testing.assert_allclose(merged.vector, whole.vector, rtol=1e-10)
+    assert merged.evaluations == whole.evaluations
+    np.testing.assert_array_equal(merged.keys, whole.keys)
+    np.testing.assert_allclose(merged.sums, whole.sums, rtol=1e-10)
+    np.testing.assert_allclose(merged.counts, whole.counts)
+
+
+def test_merge_sums_records_by_key():
+    a = BlockStats(np.array([1.0, 2.0]), 3, np.array([1, 5]), np.array([1.0, 2.0]),
+                   np.array([1.0, 1.0]))
+    b = BlockStats(np.array([0.5, 0.5]), 4, np.array([5, 7]), np.array([3.0, 4.0]),
+                   np.array([2.0, 1.0]))
+    merged = merge_block_stats([a, b])
+    np.testing.assert_array_equal(merged.vector, [1.5, 2.5])
+    assert merged.evaluations == 7
+    assert merged.keys.tolist() == [1, 5, 7]
+    assert merged.sums.tolist() == [1.0, 5.0, 4.0]
+    assert merged.counts.tolist() == [1.0, 3.0, 1.0]
+
+
+def test_update_neighbours_keeps_the_smallest_kl_estimates():
+    n_components = 5
+    neighbours = initial_neighbours(np.arange(5.0)[:, None] ** 2, 3)
+    log_weights = np.log(np.array([0.1, 0.2, 0.3, 0.2, 0.2]))
+    # records for component 0 (k = 1..4) and component 2 (k = 4); none for the others
+    keys = np.array([1, 2, 3, 4, 2 * n_components + 4])
+    sums = np.array([4.0, 1.0, 9.0, 2.0, 1.0])
+    counts = np.array([2.0, 1.0, 3.0, 1.0, 1.0])
+    new = update_neighbours(neighbours, keys, sums, counts, log_weights)
+    score = {k: sums[i] / counts[i] + log_weights[k] - log_weights[0]
+             for i, k in enumerate([1, 2, 3, 4])}
+    best = sorted(score, key=score.get)[:2]
+    assert new[0].tolist() == [0] + best
+    assert new[2].tolist() == [2, 4, -1]
+    for c in (1, 3, 4):
+        assert new[c].tolist() == neighbours[c].tolist()
+
+
+def test_initial_neighbours_are_the_nearest_means():
+    means = np.random.default_rng(0).normal(size=(10, 3))
+    g = initial_neighbours(means, 4)
+    distances = ((means[:, None] - means[None]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    np.testing.assert_array_equal(g[:, 0], np.arange(10))
+    np.testing.assert_array_equal(g[:, 1:], np.argsort(distances, axis=1, kind="stable")[:, :3])
+    assert initial_neighbours(means[:3], 15).shape == (3, 3)
+
+
+def test_link_reseeded_makes_split_halves_neighbours():
+    g = np.array([[0, 1, 2], [1, 0, 2], [2, 0, 1], [3, 0, 1]], dtype=np.int32)
+    means = np.array([[0.0], [10.0], [20.0], [0.5]])
+    linked = link_reseeded(g, means, np.array([0, 3]))
+    assert linked[0, 0] == 0 and 3 in linked[0]
+    assert linked[3, 0] == 3 and 0 in linked[3]
+    assert all(len(set(row)) == len(row) for row in linked.tolist())
