@@ -37,10 +37,13 @@ component) pairs): :meth:`_FactorCovariance.woodbury` (``1/Psi``, ``U``,
 :func:`woodbury_factors` from loadings and noise),
 :func:`component_mahalanobis` (distances and factors' posterior means of
 any rows to one component), :func:`component_moments` (the M-step
-statistics of one component from any rows; blocks add up) and
+statistics of one component from any rows; blocks add up;
+:func:`first_moment` reads ``sum r y`` off them) and
 :meth:`_FactorCovariance.update` (the M-step from the summed statistics;
 ``params_from_stats`` calls it). The log-joint of a pair is
 ``log_normaliser(prec_chol, d, log_weights)[k] - sq / 2``.
+``_truncated_pairs.WoodburyPairs`` puts them together for
+``algorithm="truncated"``.
 """
 
 from __future__ import annotations
@@ -55,13 +58,21 @@ from daskmix.mixture._covariance import (
     _FullCovariance,
 )
 
-__all__ = ["component_mahalanobis", "component_moments", "unpack_woodbury", "woodbury_factors"]
+__all__ = [
+    "component_mahalanobis",
+    "component_moments",
+    "first_moment",
+    "unpack_woodbury",
+    "woodbury_factors",
+]
 
-#: Algorithms whose statistics a factor model supports. Stepwise and
-#: asynchronous EM add statistics computed at different parameters, which
-#: the factor statistics (posterior means of the factors at the current
-#: parameters) cannot be moved between.
-_ALGORITHMS = ("em",)
+#: Algorithms whose statistics a factor model supports: those whose every
+#: pass takes all its statistics at one set of parameters (exact EM, and
+#: truncated EM over sparse pairs). Stepwise and asynchronous EM add
+#: statistics computed at different parameters, which the factor statistics
+#: (posterior means of the factors at the current parameters) cannot be
+#: moved between.
+_ALGORITHMS = ("em", "truncated")
 
 
 def woodbury_factors(loadings, noise_variance):
@@ -229,6 +240,27 @@ def component_moments(delta, z, resp, l_inv):
     return block
 
 
+def first_moment(block, total, centre):
+    """``sum r y`` of one component from its :func:`component_moments` block.
+
+    The block's column ``H`` of ``B`` is ``sum r delta`` with ``delta = y -
+    centre``, so ``sum r y = B[:, H] + total * centre``.
+
+    Parameters
+    ----------
+    block : ndarray of shape (n_features + n_factors + 1, n_factors + 2)
+    total : float
+        ``sum r`` over the block's rows.
+    centre : ndarray of shape (n_features,)
+        The centre the block was taken about.
+
+    Returns
+    -------
+    ndarray of shape (n_features,)
+    """
+    return block[: centre.shape[0], block.shape[1] - 2] + total * centre
+
+
 def _split_moments(s2):
     """``B``, ``u`` and ``A`` of packed statistics (see :func:`component_moments`)."""
     n_factors = s2.shape[2] - 2
@@ -353,7 +385,7 @@ class _FactorCovariance(_CovarianceType):
         if estimator.algorithm not in _ALGORITHMS:
             raise ValueError(
                 f"covariance_type='factor' supports algorithm in {list(_ALGORITHMS)}, "
-                f"got algorithm={estimator.algorithm!r}. Use algorithm='em'."
+                f"got algorithm={estimator.algorithm!r}. Use algorithm='em' or 'truncated'."
             )
 
     # ---- shapes ----------------------------------------------------------
@@ -489,7 +521,7 @@ class _FactorCovariance(_CovarianceType):
         for k in range(n_components):
             np.subtract(Y, centres[k], out=delta)
             s2[k] = component_moments(delta, D.z[k], resp_t[k], D.l_inv[k])
-            sy[k] = s2[k, :n_features, n_factors] + nk[k] * centres[k]
+            sy[k] = first_moment(s2[k], nk[k], centres[k])
         return nk, sy, s2
 
     @staticmethod

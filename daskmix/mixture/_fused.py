@@ -73,12 +73,10 @@ def _subtract_column_max(L, floor, top):
         top[j] = L[0, j]
     for k in range(1, K):
         for j in range(n):
-            if L[k, j] > top[j]:
-                top[j] = L[k, j]
+            top[j] = max(top[j], L[k, j])
     for k in range(K):
         for j in range(n):
-            v = L[k, j] - top[j]
-            L[k, j] = v if v > floor else floor
+            L[k, j] = max(L[k, j] - top[j], floor)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -108,7 +108,7 @@ class GaussianMixture(BaseMixture):
         ``"factor"``: each component is a factor analyser with covariance
         ``Lambda_k Lambda_k' + Psi_k``, ``n_factors`` loadings and a
         diagonal noise (a mixture of factor analysers; see Notes). Needs
-        ``n_factors`` and ``algorithm="em"``.
+        ``n_factors`` and ``algorithm="em"`` or ``"truncated"``.
     tol : float, default=1e-3
         Convergence threshold on the change of the mean log-likelihood.
     reg_covar : float, default=1e-6
@@ -148,8 +148,9 @@ class GaussianMixture(BaseMixture):
         (online) EM, one update per batch of ``batch_size`` rows (see
         Notes). :meth:`partial_fit` always makes stepwise updates.
         ``"truncated"`` is truncated variational EM (v-GMM; ``spherical``,
-        ``diag`` and ``full``): one pass per iteration in which each point
-        evaluates only the components near its ``n_active`` best ones, so
+        ``diag``, ``full`` and, as v-MFA, ``factor``): one pass per
+        iteration in which each point evaluates only the components near
+        its ``n_active`` best ones, so
         an iteration costs about ``n_active * n_neighbors`` evaluations per
         point whatever ``n_components`` (see Notes).
         ``"async"`` is asynchronous distributed EM (DEM): the chunks'

@@ -16,6 +16,10 @@ threads run them in parallel) and keep their temporaries to one tile:
     product of the row's design with the component's folded weights
     (``diag``, ``spherical``: O(D) per pair), or a triangular product with
     the precision Cholesky factor (``full``: O(D^2) per pair).
+``group_pairs``
+    The pairs of ``S(n)`` (or ``K(n)``) grouped by component, for the
+    evaluators that work one component at a time with matrix products
+    (``factor``: one (rows, D) x (D, 2H) product per component).
 ``select``
     The new ``K(n)`` (top ``n_active`` of ``S(n)``), the truncated
     responsibilities (softmax over ``K(n)``), the free energy, and the
@@ -49,6 +53,7 @@ __all__ = [
     "cholesky_moments",
     "folded_log_joints",
     "folded_moments",
+    "group_pairs",
     "search_space",
     "select",
     "smallest_per_component",
@@ -195,6 +200,65 @@ def cholesky_log_joints(Y, centres, factors_t, offsets, space, counts, out):
                     z += delta[t] * factors_t[c, j, t]
                 square += z * z
             out[i, s] = offsets[c] - 0.5 * square
+
+
+@numba.njit(cache=True, nogil=True)
+def group_pairs(ids, counts, n_components):
+    """The pairs ``(row, slot)`` of ``ids`` grouped by component (a counting sort).
+
+    Only the components present get a group, in order of first
+    appearance; inside a group the rows keep their order. The work is
+    linear in the number of pairs (plus one ``n_components`` scratch
+    array, as :func:`search_space`), never a sort over all components.
+
+    Parameters
+    ----------
+    ids : ndarray of shape (n_rows, width), int32
+        Component ids per row (``S(n)`` or ``K(n)``), distinct in a row.
+    counts : ndarray of shape (n_rows,), int64
+        The first ``counts[n]`` entries of row ``n`` are pairs.
+    n_components : int
+
+    Returns
+    -------
+    rows, slots : ndarray of shape (n_pairs,), int64
+        The pairs, group after group.
+    components : ndarray of shape (n_groups,), int64
+        The component of each group.
+    starts : ndarray of shape (n_groups + 1,), int64
+        Group ``g`` is ``rows[starts[g]:starts[g + 1]]``.
+    """
+    n = ids.shape[0]
+    group_of = np.full(n_components, -1, dtype=np.int64)
+    total = 0
+    for i in range(n):
+        total += counts[i]
+    components = np.empty(min(total, n_components), dtype=np.int64)
+    sizes = np.zeros(min(total, n_components), dtype=np.int64)
+    n_groups = 0
+    for i in range(n):
+        for s in range(counts[i]):
+            c = ids[i, s]
+            g = group_of[c]
+            if g < 0:
+                g = n_groups
+                group_of[c] = g
+                components[g] = c
+                n_groups += 1
+            sizes[g] += 1
+    starts = np.zeros(n_groups + 1, dtype=np.int64)
+    for g in range(n_groups):
+        starts[g + 1] = starts[g] + sizes[g]
+    fill = starts[:n_groups].copy()
+    rows = np.empty(total, dtype=np.int64)
+    slots = np.empty(total, dtype=np.int64)
+    for i in range(n):
+        for s in range(counts[i]):
+            g = group_of[ids[i, s]]
+            rows[fill[g]] = i
+            slots[fill[g]] = s
+            fill[g] += 1
+    return rows, slots, components[:n_groups].copy(), starts
 
 
 class PairTable:

@@ -18,9 +18,16 @@ no formula is written twice:
     ``y - mu_c`` times the upper precision factor, O(D^2 / 2) per pair;
     the moments are ``nk``, ``sum r y`` and the scatter centred on the
     current means, the layout ``_FullCovariance.moments`` returns.
+``WoodburyPairs`` (``factor``)
+    The pairs grouped per component (``_truncated_kernels.group_pairs``):
+    the rows whose search space holds component ``c`` go through one
+    (rows, D) x (D, 2H) product, ``_factor.component_mahalanobis``, so a
+    pair costs O(D H); the moments are ``_factor.component_moments`` of the
+    rows of each component's truncated posterior, with the posterior means
+    of the factors at the pass's (old) parameters, as exact EM takes them.
 
-A new covariance type (``factor``, say) plugs in by registering its own
-evaluator in :data:`PAIR_EVALUATORS`.
+A new covariance type plugs in by registering its own evaluator in
+:data:`PAIR_EVALUATORS`.
 """
 
 from __future__ import annotations
@@ -28,8 +35,20 @@ from __future__ import annotations
 import numpy as np
 
 from daskmix.mixture import _truncated_kernels as kernels
+from daskmix.mixture._factor import (
+    component_mahalanobis,
+    component_moments,
+    first_moment,
+    unpack_woodbury,
+)
 
-__all__ = ["PAIR_EVALUATORS", "CholeskyPairs", "FoldedPairs", "get_pair_evaluator"]
+__all__ = [
+    "PAIR_EVALUATORS",
+    "CholeskyPairs",
+    "FoldedPairs",
+    "WoodburyPairs",
+    "get_pair_evaluator",
+]
 
 
 class FoldedPairs:
@@ -121,8 +140,123 @@ class CholeskyPairs:
         return nk, sy, scatter
 
 
+class WoodburyPairs:
+    """Pairs of factor covariances: a Woodbury product per component's group of rows.
+
+    The per-pair work is the (rows, D) x (D, 2H) product of
+    :func:`~daskmix.mixture._factor.component_mahalanobis`, O(D H) per
+    pair; grouping a tile's pairs by component costs O(pairs) (no sort
+    over the components), and each component present in a tile adds a
+    few NumPy calls of overhead (so at most a few per pair).
+    """
+
+    @staticmethod
+    def tables(covariance, params):
+        """Per-component arrays the blocks need, from E-step parameters.
+
+        Parameters
+        ----------
+        covariance : _FactorCovariance
+        params : EStepParams
+
+        Returns
+        -------
+        tuple of ndarray
+            ``(centres, inv_psi, uv, l_inv, offsets)``: the shifted means,
+            ``1/Psi`` and ``[U | V]`` in the data's dtype (as ``params``),
+            ``L^-1`` and the log-joint offsets (``log_normaliser``) in
+            float64.
+        """
+        prec_chol = np.asarray(params.prec_chol)
+        inv_psi, _, _, l_inv = unpack_woodbury(prec_chol)
+        n_features = params.centres.shape[1]
+        offsets = covariance.log_normaliser(prec_chol, n_features, params.log_weights)
+        return (np.ascontiguousarray(params.centres), np.ascontiguousarray(inv_psi),
+                np.ascontiguousarray(prec_chol[:, :, 1:]), np.ascontiguousarray(l_inv),
+                np.ascontiguousarray(offsets, dtype=np.float64))
+
+    @staticmethod
+    def design(covariance, X, shift):
+        """The shifted rows ``X - shift``."""
+        return X - shift
+
+    @staticmethod
+    def _groups(design, centres, ids, counts):
+        """Per component present: its id, rows, slots, the rows minus its centre, scratch.
+
+        Parameters
+        ----------
+        design : ndarray of shape (n_rows, n_features)
+        centres : ndarray of shape (n_components, n_features)
+        ids : ndarray of shape (n_rows, width), int32
+        counts : ndarray of shape (n_rows,), int64
+
+        Yields
+        ------
+        c : int
+        rows, slots : ndarray of int64
+            The group's pairs.
+        delta : ndarray of shape (len(rows), n_features)
+            ``design[rows] - centres[c]`` (a reused buffer).
+        squares : ndarray of shape (len(rows), n_features)
+            Scratch for ``component_mahalanobis``.
+        """
+        rows, slots, components, starts = kernels.group_pairs(ids, counts, len(centres))
+        # a component is at most once in a row's S(n) or K(n): a group has at
+        # most n_rows rows
+        delta_buffer = np.empty_like(design)
+        squares_buffer = np.empty_like(design)
+        for g, c in enumerate(components):
+            group = slice(starts[g], starts[g + 1])
+            size = group.stop - group.start
+            delta = np.take(design, rows[group], axis=0, out=delta_buffer[:size])
+            np.subtract(delta, centres[c], out=delta)
+            yield c, rows[group], slots[group], delta, squares_buffer[:size]
+
+    @staticmethod
+    def log_joints(design, tables, space, counts, out):
+        """Fill ``out`` with the log-joints of the pairs of ``space``."""
+        centres, inv_psi, uv, _, offsets = tables
+        for c, rows, slots, delta, squares in WoodburyPairs._groups(design, centres, space,
+                                                                    counts):
+            sq, _ = component_mahalanobis(delta, inv_psi[c], uv[c], squares)
+            out[rows, slots] = offsets[c] - 0.5 * sq
+
+    @staticmethod
+    def new_moments(covariance, n_components, n_features):
+        """Zeroed float64 ``nk``, ``sy`` and packed statistics of one block."""
+        return (np.zeros(n_components), np.zeros((n_components, n_features)),
+                np.zeros(covariance.second_moment_shape(n_components, n_features)))
+
+    @staticmethod
+    def add_moments(design, tables, active, resp, acc):
+        """Add the tile's moments of the pairs ``(n, K(n))`` to ``acc``.
+
+        The posterior means of the factors are those of the pass's
+        parameters (the old ones, as exact EM's M-step takes them).
+        """
+        centres, inv_psi, uv, l_inv, _ = tables
+        nk, sy, s2 = acc
+        counts = np.full(len(active), active.shape[1], dtype=np.int64)
+        for c, rows, slots, delta, squares in WoodburyPairs._groups(design, centres, active,
+                                                                    counts):
+            r = resp[rows, slots]
+            total = float(np.sum(r))
+            _, z = component_mahalanobis(delta, inv_psi[c], uv[c], squares)
+            block = component_moments(delta, z, r.astype(design.dtype, copy=False), l_inv[c])
+            nk[c] += total
+            s2[c] += block
+            sy[c] += first_moment(block, total, centres[c])
+
+    @staticmethod
+    def finish_moments(covariance, acc, n_features):
+        """``nk, sy, s2`` as ``covariance.moments`` returns them."""
+        return acc
+
+
 #: Covariance type name -> pair evaluator.
-PAIR_EVALUATORS = {"diag": FoldedPairs, "spherical": FoldedPairs, "full": CholeskyPairs}
+PAIR_EVALUATORS = {"diag": FoldedPairs, "spherical": FoldedPairs, "full": CholeskyPairs,
+                   "factor": WoodburyPairs}
 
 
 def get_pair_evaluator(name):

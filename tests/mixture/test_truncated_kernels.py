@@ -26,9 +26,19 @@ from daskmix.mixture._truncated_pairs import PAIR_EVALUATORS, get_pair_evaluator
 N_ROWS, N_FEATURES, N_COMPONENTS = 300, 4, 9
 
 
+def _covariance(name):
+    """The covariance type of a registry name (``factor`` bound to two factors)."""
+    covariance = get_covariance_type(name)
+    return covariance(2) if name == "factor" else covariance
+
+
 def _random_params(covariance, rng, n_components=N_COMPONENTS, n_features=N_FEATURES):
     means = rng.normal(0, 3, size=(n_components, n_features)) + 20.0
-    if covariance.name == "full":
+    if covariance.name == "factor":  # [loadings | noise variances]
+        cov = np.concatenate([rng.normal(size=(n_components, n_features, 2)),
+                              rng.uniform(0.5, 2.0, size=(n_components, n_features, 1))],
+                             axis=2)
+    elif covariance.name == "full":
         A = rng.normal(size=(n_components, n_features, n_features))
         cov = A @ np.swapaxes(A, 1, 2) + np.eye(n_features)
     elif covariance.name == "diag":
@@ -54,7 +64,7 @@ def _space(rng, n_rows=N_ROWS, n_components=N_COMPONENTS, n_active=3, n_neighbor
 @pytest.mark.parametrize("n_active", [1, 3, N_COMPONENTS])
 def test_initial_active_are_the_most_probable_components(name, n_active):
     rng = np.random.default_rng(0)
-    covariance = get_covariance_type(name)
+    covariance = _covariance(name)
     params = _random_params(covariance, rng)
     X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
     kp = estep_params(covariance, params, np.float64)
@@ -93,7 +103,7 @@ def test_search_space_skips_padding():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pair_log_joints_equal_the_dense_log_prob(name, dtype):
     rng = np.random.default_rng(3)
-    covariance = get_covariance_type(name)
+    covariance = _covariance(name)
     params = _random_params(covariance, rng)
     X = (rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0).astype(dtype)
     kp = estep_params(covariance, params, dtype)
@@ -187,7 +197,7 @@ def test_pair_table_grows_without_losing_pairs():
 @pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
 def test_sparse_moments_equal_the_dense_moments(name):
     rng = np.random.default_rng(6)
-    covariance = get_covariance_type(name)
+    covariance = _covariance(name)
     params = _random_params(covariance, rng)
     X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
     kp = estep_params(covariance, params, np.float64)
@@ -196,7 +206,10 @@ def test_sparse_moments_equal_the_dense_moments(name):
     resp = rng.random(active.shape)
     dense = np.zeros((N_COMPONENTS, N_ROWS))
     np.add.at(dense, (active, np.repeat(np.arange(N_ROWS)[:, None], 3, axis=1)), resp)
-    want = covariance.moments(covariance.prepare(X, kp.shift), dense, kp.centres)
+    reference = covariance.prepare(X, kp.shift)
+    # the E-step first: factor moments take the posterior factor means it leaves
+    covariance.log_prob_t(reference, kp.centres, kp.prec_chol)
+    want = covariance.moments(reference, dense, kp.centres)
     acc = evaluator.new_moments(covariance, N_COMPONENTS, N_FEATURES)
     tables = evaluator.tables(covariance, kp)
     design = evaluator.design(covariance, X, kp.shift)
