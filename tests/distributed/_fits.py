@@ -32,12 +32,12 @@ def as_dask(X, chunk_rows=CHUNK_ROWS):
 #: they converge on ``blobs()`` without a ConvergenceWarning). This is the
 #: parametrisation point of the cluster tests: an entry here runs in
 #: test_cluster_results.py (same result as threads) and in
-#: test_worker_failures.py (same result after a worker is killed). The
-#: truncated algorithm joins with an entry such as
-#: ``"truncated": dict(algorithm="truncated", tol=1e-3, max_iter=100)``.
+#: test_worker_failures.py (same result after a worker is killed).
 GMM_ALGORITHMS = {
     "em": dict(algorithm="em", tol=1e-3, max_iter=100),
     "minibatch": dict(algorithm="minibatch", batch_size=1000, max_iter=4),
+    "truncated": dict(algorithm="truncated", n_active=2, n_neighbors=3, tol=1e-3,
+                      max_iter=100),
 }
 
 

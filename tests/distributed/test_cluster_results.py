@@ -9,7 +9,7 @@ from dask.utils import key_split
 from distributed import get_task_stream
 from numpy.testing import assert_allclose
 
-from daskmix import IncrementalPCA, MiniBatchKMeans
+from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans
 from tests.distributed._fits import (
     GMM_ALGORITHMS,
     as_dask,
@@ -44,6 +44,23 @@ def test_other_algorithms_on_the_cluster_equal_threads(cluster, X, algorithm):
     threaded = fit_gmm(X, "threads", "diag", algorithm=algorithm)
     distributed = fit_gmm(X, client, "diag", algorithm=algorithm)
     assert_same_gmm(distributed, threaded)
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.5])
+def test_async_em_on_the_cluster(cluster, X, gamma):
+    """gamma=1 is exact EM; gamma<1 ends within 0.5% of its log-likelihood."""
+    _, client = cluster
+    exact = fit_gmm(X, "threads", "diag")
+    with client.as_current(), dask.config.set(scheduler=client):
+        model = GaussianMixture(4, covariance_type="diag", random_state=0,
+                                algorithm="async", gamma=gamma, tol=1e-3,
+                                max_iter=100).fit(X)
+    if gamma == 1.0:
+        assert_same_gmm(model, exact)
+    else:
+        with dask.config.set(scheduler="threads"):
+            expected, actual = exact.score(X), model.score(X)
+        assert abs(actual - expected) <= 0.005 * abs(expected)
 
 
 def test_predictions_on_the_cluster_equal_threads(cluster, X):

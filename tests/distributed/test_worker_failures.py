@@ -107,8 +107,6 @@ def slow_input():
     return as_dask(blobs()).map_blocks(slow_identity, dtype=float)
 
 
-#: Where the truncated algorithm joins: add "truncated" to GMM_ALGORITHMS
-#: (tests/distributed/_fits.py) and it is parametrized here too.
 @pytest.mark.parametrize("algorithm", sorted(GMM_ALGORITHMS))
 def test_fit_survives_a_killed_worker(fresh_cluster, monkeypatch, algorithm):
     cluster, client = fresh_cluster
