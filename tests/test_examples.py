@@ -17,10 +17,11 @@ NOTEBOOKS = sorted(EXAMPLES.glob("*.ipynb"))
 
 
 def test_the_examples_are_there():
-    """The five stories of the issue each have a notebook."""
+    """The stories of the issues each have a notebook."""
     names = {path.stem.split("-", 1)[1] for path in NOTEBOOKS}
     assert names == {"quick-start", "out-of-core-zarr", "pipeline-incremental-pca",
-                     "model-selection", "image-patch-denoising"}
+                     "model-selection", "image-patch-denoising",
+                     "mfa-zero-shot-denoising"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
