@@ -118,10 +118,14 @@ def add_parser(commands):
     model.add_argument("--covariance-type", type=_covariance_list, default=["full"],
                        metavar="TYPE",
                        help=f"one of {', '.join(sorted(COVARIANCE_TYPES))}, or a list")
+    model.add_argument("--n-factors", type=int_at_least(1), default=None, metavar="H",
+                       help="factors per component (needed by --covariance-type factor)")
     model.add_argument("--criterion", choices=["bic", "aic"], default="bic",
                        help="how to pick among several candidates (lower is better)")
     model.add_argument("--algorithm", choices=_choices("algorithm"), default="em",
-                       help="exact EM, or mini-batch (stepwise) EM")
+                       help="exact EM, mini-batch (stepwise) EM, truncated variational EM "
+                            "(cost per row independent of K), or asynchronous EM "
+                            "(needs --scheduler)")
     model.add_argument("--batch-size", type=int_at_least(1), default=None, metavar="N",
                        help="rows per mini-batch update (--algorithm minibatch)")
     model.add_argument("--init-params", choices=_choices("init_params"), default="kmeans",
@@ -184,8 +188,11 @@ def _estimator_params(args):
     params = dict(
         init_params=args.init_params, n_init=args.n_init, max_iter=args.max_iter,
         tol=args.tol, reg_covar=args.reg_covar, random_state=args.random_state,
-        progress=progress_enabled(args),
+        progress=progress_enabled(args), n_factors=args.n_factors,
     )
+    if "factor" in args.covariance_type and args.n_factors is None:
+        raise CLIError("--covariance-type factor needs --n-factors H, the number of factors "
+                       "per component (1 <= H < the number of features)", EXIT_USAGE)
     if args.algorithm != "em":
         params.update(algorithm=args.algorithm, batch_size=args.batch_size,
                       checkpoint_path=args.checkpoint)

@@ -130,6 +130,25 @@ def test_minibatch_with_a_checkpoint(blob_files, tmp_path):
     assert (tmp_path / "fit.ckpt.npz").exists()
 
 
+def test_factor_model_by_truncated_em(blob_files, tmp_path):
+    root, X = blob_files
+    code = call_cli("fit", root / "blobs.npy", "-k", "3", "--covariance-type", "factor",
+                    "--n-factors", "1", "--algorithm", "truncated", "-o", tmp_path / "m.nc")
+    assert code == 0
+    model = daskmix.load(tmp_path / "m.nc")
+    expected = GaussianMixture(3, covariance_type="factor", n_factors=1,
+                               algorithm="truncated", random_state=0).fit(X)
+    assert model.n_factors == 1 and model.loadings_.shape == (3, X.shape[1], 1)
+    assert_allclose(model.means_, expected.means_, rtol=1e-9)
+    assert_allclose(model.loadings_, expected.loadings_, rtol=1e-9)
+
+
+def test_factor_without_n_factors_is_a_usage_error(blob_files, capsys):
+    root, _ = blob_files
+    assert call_cli("fit", root / "blobs.npy", "-k", "3", "--covariance-type", "factor") == 2
+    assert "--n-factors" in capsys.readouterr().err
+
+
 def test_default_model_path_is_in_the_current_directory(blob_files, tmp_path, monkeypatch):
     root, _ = blob_files
     monkeypatch.chdir(tmp_path)
