@@ -60,47 +60,14 @@ import warnings
 import dask
 import dask.array as da
 import numpy as np
-from distributed import Client, LocalCluster, WorkerPlugin, wait
-from distributed.threadpoolexecutor import ThreadPoolExecutor
+from distributed import Client, LocalCluster, wait
 
 from daskmix import GaussianMixture
+from daskmix._testing import SlowWorker
 from daskmix.mixture import _async, _exact_pass
 
 #: How close to exact EM's final per-sample log-likelihood counts as reached.
 TARGET = 0.005
-
-
-class DelayedThreadPoolExecutor(ThreadPoolExecutor):
-    """A worker's thread pool that sleeps ``delay`` seconds before every task."""
-
-    def __init__(self, delay, **kwargs):
-        super().__init__(**kwargs)
-        self.delay = delay
-
-    def submit(self, fn, /, *args, **kwargs):
-        delay = self.delay
-
-        def delayed(*a, **k):
-            time.sleep(delay)
-            return fn(*a, **k)
-
-        return super().submit(delayed, *args, **kwargs)
-
-
-class SlowWorker(WorkerPlugin):
-    """Make the worker at ``address`` a straggler: every task starts ``delay`` s late."""
-
-    name = "bench-async-slow-worker"
-
-    def __init__(self, address, delay):
-        self.address, self.delay = address, delay
-
-    def setup(self, worker):
-        if worker.address == self.address:
-            worker.executors["default"] = DelayedThreadPoolExecutor(
-                self.delay, max_workers=worker.state.nthreads,
-                thread_name_prefix="slow-worker",
-            )
 
 
 class MStepRecorder:

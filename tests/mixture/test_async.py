@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import time
 import warnings
 
 import dask.array as da
@@ -28,7 +27,6 @@ import numpy as np
 import pytest
 from dask.utils import key_split
 from distributed import Client, LocalCluster, WorkerPlugin
-from distributed.threadpoolexecutor import ThreadPoolExecutor
 from numpy.testing import assert_allclose
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
@@ -36,6 +34,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
 from daskmix._futures import NoClientError
+from daskmix._testing import DelayedThreadPoolExecutor, SlowWorker
 from daskmix.mixture import _async
 from daskmix.mixture._covariance import COVARIANCE_TYPES
 from daskmix.mixture._params import GaussianParams
@@ -51,39 +50,6 @@ DELAY = 0.02
 
 
 # ---- helpers ----------------------------------------------------------------
-class DelayedThreadPoolExecutor(ThreadPoolExecutor):
-    """A worker's thread pool that sleeps ``delay`` seconds before every task."""
-
-    def __init__(self, delay, **kwargs):
-        super().__init__(**kwargs)
-        self.delay = delay
-
-    def submit(self, fn, /, *args, **kwargs):
-        delay = self.delay
-
-        def delayed(*a, **k):
-            time.sleep(delay)
-            return fn(*a, **k)
-
-        return super().submit(delayed, *args, **kwargs)
-
-
-class SlowWorker(WorkerPlugin):
-    """Make the worker at ``address`` a straggler: every task starts ``delay`` s late."""
-
-    name = "daskmix-test-slow-worker"
-
-    def __init__(self, address, delay):
-        self.address, self.delay = address, delay
-
-    def setup(self, worker):
-        if worker.address == self.address:
-            worker.executors["default"] = DelayedThreadPoolExecutor(
-                self.delay, max_workers=worker.state.nthreads,
-                thread_name_prefix="slow-worker",
-            )
-
-
 class DieAfter(WorkerPlugin):
     """Close the worker at ``address`` once it has finished ``n`` async E-step tasks."""
 
