@@ -71,9 +71,11 @@ def model_lines(estimator):
              ("parameters", changed_params(estimator)),
              ("features", _features(estimator))]
     if hasattr(estimator, "weights_"):
+        meaning = ("truncated free energy per row, a lower bound of the mean "
+                   "log-likelihood" if getattr(estimator, "algorithm", "em") == "truncated"
+                   else "mean log-likelihood per row")
         pairs += [("iterations", estimator.n_iter_), ("converged", estimator.converged_),
-                  ("lower bound", f"{estimator.lower_bound_:.6f} (mean log-likelihood "
-                                  "per row)")]
+                  ("lower bound", f"{estimator.lower_bound_:.6f} ({meaning})")]
     elif hasattr(estimator, "cluster_centers_"):
         pairs += [("steps", estimator.n_steps_), ("inertia", f"{estimator.inertia_:.6g}")]
     elif hasattr(estimator, "components_"):

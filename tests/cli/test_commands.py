@@ -130,7 +130,7 @@ def test_minibatch_with_a_checkpoint(blob_files, tmp_path):
     assert (tmp_path / "fit.ckpt.npz").exists()
 
 
-def test_factor_model_by_truncated_em(blob_files, tmp_path):
+def test_factor_model_by_truncated_em(blob_files, tmp_path, capsys):
     root, X = blob_files
     code = call_cli("fit", root / "blobs.npy", "-k", "3", "--covariance-type", "factor",
                     "--n-factors", "1", "--algorithm", "truncated", "-o", tmp_path / "m.nc")
@@ -141,6 +141,8 @@ def test_factor_model_by_truncated_em(blob_files, tmp_path):
     assert model.n_factors == 1 and model.loadings_.shape == (3, X.shape[1], 1)
     assert_allclose(model.means_, expected.means_, rtol=1e-9)
     assert_allclose(model.loadings_, expected.loadings_, rtol=1e-9)
+    assert call_cli("info", tmp_path / "m.nc") == 0
+    assert "truncated free energy per row" in capsys.readouterr().out
 
 
 def test_factor_without_n_factors_is_a_usage_error(blob_files, capsys):
