@@ -24,6 +24,7 @@ from daskmix.mixture._truncated_block import (
 from daskmix.mixture._truncated_pairs import WoodburyPairs, get_pair_evaluator
 from tests.conftest import CHUNK_LAYOUTS, N_SAMPLES, as_dask
 from tests.mixture.test_factor import dense_of, reference_statistics
+from tests.mixture.test_truncated_kernels import _space
 
 N_FEATURES, N_FACTORS, N_COMPONENTS = 6, 2, 8
 
@@ -89,13 +90,8 @@ def fit(X, chunks=(150,) * 4, sample_weight=None, **settings):
 
 
 def _search_space(rng, n_rows, n_components, n_active, n_neighbors):
-    active = np.array([rng.permutation(n_components)[:n_active] for _ in range(n_rows)],
-                      dtype=np.int32)
-    neighbours = initial_neighbours(rng.normal(size=(n_components, 2)), n_neighbors)
-    randoms = rng.integers(0, n_components, size=(n_rows, 1)).astype(np.int32)
-    space = np.empty((n_rows, n_active * neighbours.shape[1] + 1), dtype=np.int32)
-    counts = np.empty(n_rows, dtype=np.int64)
-    kernels.search_space(active, neighbours, randoms, space, counts)
+    """Random search spaces and their sizes (the kernel tests' ``_space``)."""
+    *_, space, counts = _space(rng, n_rows, n_components, n_active, n_neighbors)
     return space, counts
 
 
