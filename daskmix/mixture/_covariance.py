@@ -504,9 +504,13 @@ class _DiagonalFamily(_CovarianceType):
         return n_features + cls._n_squares(n_features) + 1
 
     @classmethod
+    def per_feature_squares(cls, n_features):
+        """True when the design holds each feature's square (``diag``), False for their sum."""
+        return cls._n_squares(n_features) == n_features
+
+    @classmethod
     def prepare(cls, X, shift):
-        d = X.shape[1]
-        return diagonal_design(X, shift, per_feature_squares=cls._n_squares(d) == d)
+        return diagonal_design(X, shift, cls.per_feature_squares(X.shape[1]))
 
     @staticmethod
     def _feature_precisions(prec_chol, n_features):

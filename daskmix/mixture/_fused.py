@@ -23,26 +23,44 @@ the scalar ``exp`` a numba loop compiles to without Intel's SVML.
 import numba
 import numpy as np
 
-__all__ = ["diagonal_design", "normalise_columns"]
+__all__ = ["design_row", "diagonal_design", "normalise_columns"]
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def design_row(x, shift, per_feature_squares, out):
+    """One row's design ``[y, q(y), 1]`` of ``y = x - shift``, in ``out``'s dtype.
+
+    Shared by :func:`diagonal_design` and the fused truncated-EM pass
+    (``_truncated_kernels.folded_tile``), which builds the design one row at
+    a time.
+
+    Parameters
+    ----------
+    x, shift : ndarray of shape (n_features,)
+    per_feature_squares : bool
+        True for ``q(y) = y**2`` (``diag``); False for ``sum_j y_j**2``.
+    out : ndarray of shape (2 * n_features + 1,) or (n_features + 2,)
+    """
+    d = x.shape[0]
+    square_sum = 0.0
+    for j in range(d):
+        y = x[j] - shift[j]
+        out[j] = y
+        if per_feature_squares:
+            out[d + j] = y * y
+        else:
+            square_sum += y * y
+    if per_feature_squares:
+        out[2 * d] = 1.0
+    else:
+        out[d] = square_sum
+        out[d + 1] = 1.0
 
 
 @numba.njit(cache=True, nogil=True)
 def _fill_design(X, shift, per_feature_squares, out):
-    n, d = X.shape
-    for i in range(n):
-        square_sum = 0.0
-        for j in range(d):
-            y = X[i, j] - shift[j]
-            out[i, j] = y
-            if per_feature_squares:
-                out[i, d + j] = y * y
-            else:
-                square_sum += y * y
-        if per_feature_squares:
-            out[i, 2 * d] = 1.0
-        else:
-            out[i, d] = square_sum
-            out[i, d + 1] = 1.0
+    for i in range(X.shape[0]):
+        design_row(X[i], shift, per_feature_squares, out[i])
 
 
 def diagonal_design(X, shift, per_feature_squares):

@@ -68,7 +68,7 @@ from daskmix.mixture._truncated_block import (
     merge_block_stats,
     truncated_block,
 )
-from daskmix.mixture._truncated_kernels import smallest_per_component
+from daskmix.mixture._truncated_kernels import neighbourhoods_from_records
 from daskmix.mixture._truncated_pairs import get_pair_evaluator
 
 __all__ = [
@@ -173,7 +173,7 @@ def update_neighbours(neighbours, keys, sums, counts, log_weights):
     ----------
     neighbours : ndarray of shape (n_components, G), int32
     keys : ndarray of int64
-        ``c * n_components + k``.
+        ``c * n_components + k``, sorted (as :func:`merge_block_stats` leaves them).
     sums, counts : ndarray of float64
     log_weights : ndarray of shape (n_components,)
         The log-weights the pass used.
@@ -185,12 +185,9 @@ def update_neighbours(neighbours, keys, sums, counts, log_weights):
     n_components, width = neighbours.shape
     if width == 1 or width == n_components or keys.size == 0:
         return neighbours
-    order = np.argsort(keys, kind="stable")  # merged records come sorted: no work
-    keys, sums, counts = keys[order], sums[order], counts[order]
-    c, k = np.divmod(keys, n_components)
-    score = sums / counts + log_weights[k] - log_weights[c]
     out = neighbours.copy()
-    smallest_per_component(c, k, score, width - 1, out)
+    neighbourhoods_from_records(keys, sums, counts, np.asarray(log_weights, dtype=np.float64),
+                                out)
     return out
 
 

@@ -35,8 +35,9 @@ __all__ = [
     "truncated_block",
 ]
 
-#: Rows per tile: the search-space temporaries of a tile (ids and
-#: log-joints, 12 bytes per candidate) stay near 2 MB.
+#: Rows per tile: the gathered rows and, for the evaluators that use them,
+#: the search-space temporaries (ids and log-joints, 12 bytes per
+#: candidate) stay near 2 MB.
 TILE_ROWS = 4096
 
 
@@ -185,7 +186,7 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
     stats : BlockStats
     """
     layout = inputs.layout
-    n_rows, n_active = active.shape
+    n_rows = active.shape[0]
     n_components = layout.n_components
     new_active = np.empty_like(active)
     bad = _count_nonfinite(X, inputs.check_finite)
@@ -193,49 +194,37 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
         new_active[...] = active
         return new_active, _empty_stats(layout, bad)
     evaluator, covariance = inputs.evaluator, inputs.covariance
-    width = n_active * inputs.neighbours.shape[1] + inputs.n_random
     acc = (evaluator.new_moments(covariance, n_components, layout.n_features)
            if inputs.with_moments else None)
     table = kernels.PairTable(n_components)
     # Rows grouped by their previous best component (first in K(n)): the
     # rows of a tile then share search spaces, so the components' weights
-    # and factors, their moments and their pair-table regions stay in cache.
-    order = np.argsort(active[:, 0], kind="stable")
+    # and factors, their moments and their pair-table regions stay in cache,
+    # and the pair table stages each group's pairs densely.
+    order = kernels.order_by_component(active[:, 0], n_components)
+    # the rows' small per-row arrays in that order, once per block (the tiles
+    # are then slices); the rows themselves are gathered a tile at a time
+    previous = active[order]
     randoms = random_candidates(inputs.random_key, row_start, n_rows, inputs.n_random,
-                                n_components)
+                                n_components)[order]
     row_weights = (np.ones(n_rows) if sample_weight is None
-                   else np.asarray(sample_weight, dtype=np.float64))
+                   else np.asarray(sample_weight, dtype=np.float64).reshape(-1)[order])
+    sorted_active = np.empty_like(previous)
+    resp = np.empty(previous.shape)
+    rows_buffer = np.empty((min(TILE_ROWS, n_rows), X.shape[1]), dtype=X.dtype)
     free_energy = 0.0
     evaluations = 0
-    # per-tile buffers, allocated once per block
-    tile_rows = min(TILE_ROWS, n_rows)
-    space_buffer = np.empty((tile_rows, width), dtype=np.int32)
-    counts_buffer = np.empty(tile_rows, dtype=np.int64)
-    log_joints_buffer = np.empty((tile_rows, width))
-    active_buffer = np.empty((tile_rows, n_active), dtype=np.int32)
-    resp_buffer = np.empty((tile_rows, n_active))
-    rows_buffer = np.empty((tile_rows, X.shape[1]), dtype=X.dtype)
     for start in range(0, n_rows, TILE_ROWS):
-        rows_of_tile = order[start : start + TILE_ROWS]
-        rows = len(rows_of_tile)
-        space, counts = space_buffer[:rows], counts_buffer[:rows]
-        log_joints, tile_active, resp = (log_joints_buffer[:rows], active_buffer[:rows],
-                                         resp_buffer[:rows])
-        kernels.search_space(active[rows_of_tile], inputs.neighbours, randoms[rows_of_tile],
-                             space, counts)
-        tile_X = np.take(X, rows_of_tile, axis=0, out=rows_buffer[:rows])
-        design = evaluator.design(covariance, tile_X, inputs.shift)
-        evaluator.log_joints(design, inputs.tables, space, counts, log_joints)
-        energy, count, *pool = kernels.select(
-            space, counts, log_joints, row_weights[rows_of_tile], tile_active, resp,
-            *table.arrays,
+        tile = slice(start, min(start + TILE_ROWS, n_rows))
+        rows = tile.stop - tile.start
+        energy, count = evaluator.evaluate_tile(
+            covariance, inputs, np.take(X, order[tile], axis=0, out=rows_buffer[:rows]),
+            previous[tile], randoms[tile], row_weights[tile], sorted_active[tile], resp[tile],
+            table, acc,
         )
-        table.replace_pool(*pool)
-        new_active[rows_of_tile] = tile_active
         free_energy += energy
         evaluations += count
-        if acc is not None:
-            evaluator.add_moments(design, inputs.tables, tile_active, resp, acc)
+    new_active[order] = sorted_active
     if acc is not None:
         nk, sy, s2 = evaluator.finish_moments(covariance, acc, layout.n_features)
     else:
@@ -251,7 +240,7 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
 
 
 def merge_block_stats(parts):
-    """Merge the results of several blocks (sum; records merged by key).
+    """Merge the results of several blocks (sum; sorted records merged by key, linearly).
 
     Parameters
     ----------
@@ -265,13 +254,7 @@ def merge_block_stats(parts):
         return parts[0]
     vector = np.sum([p.vector for p in parts], axis=0)
     evaluations = sum(int(p.evaluations) for p in parts)
-    keys = np.concatenate([p.keys for p in parts])
-    # each part is sorted: a stable sort (timsort) merges the runs
-    order = np.argsort(keys, kind="stable")
-    keys = keys[order]
-    if keys.size == 0:
-        return BlockStats(vector, evaluations, keys, np.empty(0), np.empty(0))
-    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-    sums = np.add.reduceat(np.concatenate([p.sums for p in parts])[order], starts)
-    counts = np.add.reduceat(np.concatenate([p.counts for p in parts])[order], starts)
-    return BlockStats(vector, evaluations, keys[starts], sums, counts)
+    records = (parts[0].keys, parts[0].sums, parts[0].counts)
+    for p in parts[1:]:
+        records = kernels.merge_records(*records, p.keys, p.sums, p.counts)
+    return BlockStats(vector, evaluations, *records)

@@ -9,13 +9,14 @@ threads run them in parallel) and keep their temporaries to one tile:
 ``top_per_column``
     The initial ``K(n)``: the ``n_active`` best of a dense (components,
     rows) tile of log-probabilities.
+``order_by_component``
+    The rows grouped by their previous best component (a counting sort).
 ``search_space``
     ``S(n) = (union of g_c for c in K(n)) + random ids``, deduplicated.
-``folded_log_joints`` / ``cholesky_log_joints``
-    The log-joints ``log pi_c + log N(x_n | c)`` over ``S(n)``: a dot
-    product of the row's design with the component's folded weights
-    (``diag``, ``spherical``: O(D) per pair), or a triangular product with
-    the precision Cholesky factor (``full``: O(D^2) per pair).
+``cholesky_log_joints``
+    The log-joints ``log pi_c + log N(x_n | c)`` over ``S(n)`` of ``full``
+    covariances: a triangular product with the precision Cholesky factor,
+    O(D^2) per pair.
 ``group_pairs``
     The pairs of ``S(n)`` (or ``K(n)``) grouped by component, for the
     evaluators that work one component at a time with matrix products
@@ -27,8 +28,18 @@ threads run them in parallel) and keep their temporaries to one tile:
     each point's best component ``c``, aggregated in a :class:`PairTable`
     (one small open-addressing region per ``c``; never a dense table over
     pairs of components).
-``folded_moments`` / ``cholesky_moments``
-    The M-step's moments from the sparse responsibilities.
+``cholesky_moments``
+    The M-step's moments of ``full`` covariances from the sparse
+    responsibilities.
+``folded_tile``
+    All of the above for the diagonal family in one loop: the design of a
+    row (``_fused.design_row``), its search space, its log-joints (one dot
+    product with the component's folded weights, O(D) per pair), the
+    selection, the moments and the pair statistics.
+
+The per-row steps are ``inline`` helpers (``_row_search_space``,
+``_row_top``, ``_row_posterior``, ``_record_pairs``) shared by the tile
+kernels and the fused loop, so each is written once.
 
 All loops run point by point (point-major): a row of the data is read once
 and stays in the first-level cache while its few dozen components are
@@ -46,17 +57,20 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from daskmix.mixture._fused import design_row
+
 __all__ = [
     "EMPTY_KEY",
     "PairTable",
     "cholesky_log_joints",
     "cholesky_moments",
-    "folded_log_joints",
-    "folded_moments",
+    "folded_tile",
     "group_pairs",
+    "merge_records",
+    "neighbourhoods_from_records",
+    "order_by_component",
     "search_space",
     "select",
-    "smallest_per_component",
     "top_per_column",
 ]
 
@@ -102,6 +116,33 @@ def top_per_column(log_prob_t, out):
             out[j, a] = k
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_search_space(active_row, neighbours, random_row, seen, stamp, out):
+    """``S(n)`` of one row into ``out``; returns ``|S(n)|``.
+
+    ``seen[k] == stamp`` marks the components already taken (``stamp``
+    differs from row to row, so ``seen`` is never cleared).
+    """
+    m = 0
+    for a in range(active_row.shape[0]):
+        c = active_row[a]
+        for b in range(neighbours.shape[1]):
+            k = neighbours[c, b]
+            if k < 0:
+                break
+            if seen[k] != stamp:
+                seen[k] = stamp
+                out[m] = k
+                m += 1
+    for e in range(random_row.shape[0]):
+        k = random_row[e]
+        if seen[k] != stamp:
+            seen[k] = stamp
+            out[m] = k
+            m += 1
+    return m
+
+
 @numba.njit(cache=True, nogil=True)
 def search_space(active, neighbours, random_ids, out, counts):
     """Deduplicated search spaces ``S(n)``.
@@ -119,52 +160,9 @@ def search_space(active, neighbours, random_ids, out, counts):
     counts : ndarray of shape (n_rows,), int64
         Filled with ``|S(n)|``.
     """
-    n, n_active = active.shape
-    n_neighbors = neighbours.shape[1]
     seen = np.full(neighbours.shape[0], -1, dtype=np.int64)
-    for i in range(n):
-        m = 0
-        for a in range(n_active):
-            c = active[i, a]
-            for b in range(n_neighbors):
-                k = neighbours[c, b]
-                if k < 0:
-                    break
-                if seen[k] != i:
-                    seen[k] = i
-                    out[i, m] = k
-                    m += 1
-        for e in range(random_ids.shape[1]):
-            k = random_ids[i, e]
-            if seen[k] != i:
-                seen[k] = i
-                out[i, m] = k
-                m += 1
-        counts[i] = m
-
-
-@numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
-def folded_log_joints(design, weights, space, counts, out):
-    """Log-joints ``design[n] . weights[c]`` for ``c`` in ``S(n)``.
-
-    Parameters
-    ----------
-    design : ndarray of shape (n_rows, n_design)
-        The rows' design (``[y, q(y), 1]`` of the diagonal family).
-    weights : ndarray of shape (n_components, n_design), float64
-        Folded weights: the log-joint of a row is one dot product.
-    space, counts : from :func:`search_space`
-    out : ndarray of shape space.shape, float64
-        Filled with the log-joints (first ``counts[n]`` entries of a row).
-    """
-    n, width = design.shape
-    for i in range(n):
-        for s in range(counts[i]):
-            c = space[i, s]
-            total = 0.0
-            for j in range(width):
-                total += design[i, j] * weights[c, j]
-            out[i, s] = total
+    for i in range(active.shape[0]):
+        counts[i] = _row_search_space(active[i], neighbours, random_ids[i], seen, i, out[i])
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
@@ -266,10 +264,17 @@ class PairTable:
 
     Region ``c`` is an open-addressing table (linear probing, at most half
     full, doubled when needed) over the ``k`` of the pairs ``(c, k)``. A
-    point adds all its pairs to the region of its best component, so its
-    few dozen updates hit one small, cached region; a single table over all
-    pairs would miss the cache on nearly every update. Memory grows with
-    the pairs seen, never with ``n_components ** 2``.
+    point adds all its pairs to the region of its best component. Memory
+    grows with the pairs seen, never with ``n_components ** 2``.
+
+    Staging: the passes hand the rows over grouped by their previous best
+    component ``g``, and most rows keep it as their best. The pairs of
+    those rows are first summed in dense arrays over ``k`` (one load and
+    two adds per pair) and moved into region ``g`` when the group ends:
+    one hash probe per distinct pair of the group instead of one per pair
+    (measured: the pair statistics of a 125,000-row block at 1024
+    components drop from about 30 ms to about 10 ms). Rows whose best
+    component changed go into their region directly.
 
     Parameters
     ----------
@@ -280,37 +285,39 @@ class PairTable:
         self.start = np.zeros(n_components, dtype=np.int64)
         self.capacity = np.zeros(n_components, dtype=np.int64)
         self.used = np.zeros(n_components, dtype=np.int64)
-        # last region each k was looked up in, and its slot there: rows come
-        # grouped by best component, so most lookups repeat the previous row's
-        self.owner = np.full(n_components, -1, dtype=np.int64)
-        self.slot = np.zeros(n_components, dtype=np.int64)
         self.pool_used = np.zeros(1, dtype=np.int64)
         self.keys = np.full(1 << 12, EMPTY_KEY, dtype=np.int32)
         self.sums = np.zeros(1 << 12)
         self.counts = np.zeros(1 << 12)
+        # staging: the group's component, its staged k, their dense sums
+        self.group = np.full(1, -1, dtype=np.int64)
+        self.staged = np.empty(n_components, dtype=np.int64)
+        self.n_staged = np.zeros(1, dtype=np.int64)
+        self.staged_sums = np.zeros(n_components)
+        self.staged_counts = np.zeros(n_components)
 
     @property
     def arrays(self):
-        """The arrays :func:`select` updates, in its order."""
-        return (self.start, self.capacity, self.used, self.owner, self.slot, self.pool_used,
-                self.keys, self.sums, self.counts)
+        """The table's arrays as one tuple, the argument the kernels take."""
+        return (self.start, self.capacity, self.used, self.pool_used, self.keys, self.sums,
+                self.counts, self.group, self.staged, self.n_staged, self.staged_sums,
+                self.staged_counts)
 
     def replace_pool(self, keys, sums, counts):
-        """Take the (possibly reallocated) pool arrays back from :func:`select`."""
+        """Take the (possibly reallocated) pool arrays back from a kernel."""
         self.keys, self.sums, self.counts = keys, sums, counts
 
     def records(self):
-        """The pairs, sorted by key ``c * n_components + k``.
+        """The pairs, sorted by key ``c * n_components + k`` (staged pairs included).
 
         Returns
         -------
         keys : ndarray of int64
         sums, counts : ndarray of float64
         """
-        keys, sums, counts = _records(self.start, self.capacity, self.used, self.keys,
-                                      self.sums, self.counts)
-        order = np.argsort(keys, kind="stable")
-        return keys[order], sums[order], counts[order]
+        self.replace_pool(*_flush_staged(*self.arrays))
+        return _records(self.start, self.capacity, self.used, self.keys, self.sums,
+                        self.counts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -324,7 +331,7 @@ def _probe(keys, start, capacity, k):
 
 
 @numba.njit(cache=True, nogil=True)
-def _reserve(c, extra, start, capacity, used, owner, slot_of, pool_used, keys, sums, counts):
+def _reserve(c, extra, start, capacity, used, pool_used, keys, sums, counts):
     """Room for ``extra`` more keys in region ``c``; returns the pool arrays."""
     need = used[c] + extra
     if 2 * need <= capacity[c]:
@@ -349,10 +356,78 @@ def _reserve(c, extra, start, capacity, used, owner, slot_of, pool_used, keys, s
             keys[slot] = keys[h]
             sums[slot] = sums[h]
             counts[slot] = counts[h]
-            if owner[keys[h]] == c:
-                slot_of[keys[h]] = slot
     start[c] = new_start
     capacity[c] = new_capacity
+    return keys, sums, counts
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _add_to_region(c, k, value, weight, start, capacity, used, keys, sums, counts):
+    h = _probe(keys, start[c], capacity[c], k)
+    if keys[h] == EMPTY_KEY:
+        keys[h] = k
+        used[c] += 1
+    sums[h] += value
+    counts[h] += weight
+
+
+@numba.njit(cache=True, nogil=True)
+def _flush_staged(start, capacity, used, pool_used, keys, sums, counts, group, staged,
+                  n_staged, staged_sums, staged_counts):
+    """Move the staged pairs into their group's region; returns the pool arrays."""
+    c = group[0]
+    if n_staged[0] == 0:
+        return keys, sums, counts
+    keys, sums, counts = _reserve(c, n_staged[0], start, capacity, used, pool_used, keys,
+                                  sums, counts)
+    for a in range(n_staged[0]):
+        k = staged[a]
+        _add_to_region(c, k, staged_sums[k], staged_counts[k], start, capacity, used, keys,
+                       sums, counts)
+        staged_sums[k] = 0.0
+        staged_counts[k] = 0.0
+    n_staged[0] = 0
+    return keys, sums, counts
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _record_pairs(group_of_row, space_row, values, m, best_at, weight, start, capacity, used, pool_used, keys, sums, counts, group, staged,
+                  n_staged, staged_sums, staged_counts):
+    """Add a row's pairs ``(c, k)`` (``c`` its best) to the table; returns the pool arrays.
+
+    ``group_of_row`` is the row's previous best component (the key the
+    rows are grouped by): a new group flushes the staged pairs; a row whose
+    best is its group's component is staged, any other goes to its region.
+    The table's arrays are passed one by one: a tuple of arrays per row
+    costs reference counting on every array (measured 20 ms more per
+    125,000-row block).
+    """
+    if group_of_row != group[0]:
+        keys, sums, counts = _flush_staged(start, capacity, used, pool_used, keys, sums, counts, group, staged,
+                  n_staged, staged_sums, staged_counts)
+        group[0] = group_of_row
+    c = space_row[best_at]
+    top = values[best_at]
+    if c == group_of_row:
+        n = n_staged[0]
+        for s in range(m):
+            if s == best_at:
+                continue
+            k = space_row[s]
+            if staged_counts[k] == 0.0:
+                staged[n] = k
+                n += 1
+            staged_sums[k] += weight * (top - values[s])
+            staged_counts[k] += weight
+        n_staged[0] = n
+        return keys, sums, counts
+    if 2 * (used[c] + m - 1) > capacity[c]:
+        keys, sums, counts = _reserve(c, m - 1, start, capacity, used, pool_used, keys, sums,
+                                      counts)
+    for s in range(m):
+        if s != best_at:
+            _add_to_region(c, space_row[s], weight * (top - values[s]), weight, start,
+                           capacity, used, keys, sums, counts)
     return keys, sums, counts
 
 
@@ -367,60 +442,180 @@ def _records(start, capacity, used, keys, sums, counts):
     out_counts = np.empty(total)
     at = 0
     for c in range(n_components):
+        if used[c] == 0:
+            continue
+        first = at
         for h in range(start[c], start[c] + capacity[c]):
-            if used[c] and keys[h] != EMPTY_KEY:
+            if keys[h] != EMPTY_KEY:
                 out_keys[at] = c * n_components + keys[h]
                 out_sums[at] = sums[h]
                 out_counts[at] = counts[h]
                 at += 1
+        # sorted region by region: the keys of region c all lie in [c K, (c + 1) K)
+        order = np.argsort(out_keys[first:at]) + first
+        out_keys[first:at] = out_keys[order]
+        out_sums[first:at] = out_sums[order]
+        out_counts[first:at] = out_counts[order]
     return out_keys, out_sums, out_counts
 
 
 @numba.njit(cache=True, nogil=True)
-def smallest_per_component(first, second, score, n_keep, out):
-    """The ``n_keep`` ``second`` with the smallest ``score`` per ``first``.
+def order_by_component(first, n_components):
+    """Row indices grouped by ``first`` (ascending), rows in order inside a group.
+
+    A counting sort: O(rows + n_components), the stable ``argsort`` of
+    ``first`` without its O(rows log rows).
 
     Parameters
     ----------
-    first, second : ndarray of int64
-        Pairs, sorted by ``first``.
-    score : ndarray of float64
-    n_keep : int
-    out : ndarray of shape (n_components, 1 + n_keep), int32
-        Row ``c`` (for every ``c`` that has pairs) gets ``c``, then its
-        kept ``second`` by increasing score (ties: the smaller ``second``),
-        then -1 padding.
+    first : ndarray of shape (n_rows,), int32
+        Values in ``[0, n_components)``.
+    n_components : int
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), int64
     """
-    n = first.shape[0]
-    begin = 0
-    while begin < n:
-        c = first[begin]
-        end = begin
-        while end < n and first[end] == c:
-            end += 1
-        out[c, 0] = c
-        for a in range(n_keep):
-            best = -1
-            for i in range(begin, end):
-                if second[i] < 0:
-                    continue
-                if (best < 0 or score[i] < score[best]
-                        or (score[i] == score[best] and second[i] < second[best])):
-                    best = i
-            if best < 0:
-                out[c, 1 + a] = -1
-            else:
-                out[c, 1 + a] = second[best]
-                second[best] = -1 - second[best]  # taken
-        for i in range(begin, end):
-            if second[i] < 0:
-                second[i] = -1 - second[i]
-        begin = end
+    ends = np.zeros(n_components + 1, dtype=np.int64)
+    for i in range(first.shape[0]):
+        ends[first[i] + 1] += 1
+    for c in range(n_components):
+        ends[c + 1] += ends[c]
+    out = np.empty(first.shape[0], dtype=np.int64)
+    for i in range(first.shape[0]):
+        out[ends[first[i]]] = i
+        ends[first[i]] += 1
+    return out
 
 
 @numba.njit(cache=True, nogil=True)
-def select(space, counts, log_joints, row_weights, active, resp, start, capacity, used,
-           owner, slot_of, pool_used, keys, sums, pair_counts):
+def neighbourhoods_from_records(keys, sums, counts, log_weights, out):
+    """``g_c`` from merged pair records: ``c``, then the ``k`` of smallest estimated KL.
+
+    The score of a record ``(c, k)`` is ``sums / counts + log pi_k - log
+    pi_c``; row ``c`` of ``out`` (for every ``c`` that has records) becomes
+    ``c`` followed by the ``out.shape[1] - 1`` components ``k`` of smallest
+    score (ties: the smaller ``k``), padded with -1. One pass over the
+    records, a short sorted buffer per component.
+
+    Parameters
+    ----------
+    keys : ndarray of int64
+        Sorted keys ``c * n_components + k``.
+    sums, counts : ndarray of float64
+    log_weights : ndarray of shape (n_components,)
+    out : ndarray of shape (n_components, G), int32
+        Rows of components with records are overwritten.
+    """
+    n_components, width = out.shape
+    n_keep = width - 1
+    best_scores = np.empty(max(n_keep, 1))
+    best_ids = np.empty(max(n_keep, 1), dtype=np.int64)
+    n = keys.shape[0]
+    i = 0
+    while i < n:
+        c = keys[i] // n_components
+        filled = 0
+        while i < n and keys[i] // n_components == c:
+            k = keys[i] - c * n_components
+            score = sums[i] / counts[i] + log_weights[k] - log_weights[c]
+            i += 1
+            # keys are sorted, so k grows: an equal score never displaces
+            if n_keep == 0 or (filled == n_keep and not score < best_scores[n_keep - 1]):
+                continue
+            a = filled if filled < n_keep else n_keep - 1
+            while a > 0 and score < best_scores[a - 1]:
+                best_scores[a] = best_scores[a - 1]
+                best_ids[a] = best_ids[a - 1]
+                a -= 1
+            best_scores[a] = score
+            best_ids[a] = k
+            if filled < n_keep:
+                filled += 1
+        out[c, 0] = c
+        for a in range(n_keep):
+            out[c, 1 + a] = best_ids[a] if a < filled else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def merge_records(keys_a, sums_a, counts_a, keys_b, sums_b, counts_b):
+    """Two sorted record lists merged into one, the sums and counts of equal keys added.
+
+    Parameters
+    ----------
+    keys_a, keys_b : ndarray of int64
+        Sorted, each without duplicates.
+    sums_a, counts_a, sums_b, counts_b : ndarray of float64
+
+    Returns
+    -------
+    keys : ndarray of int64
+    sums, counts : ndarray of float64
+    """
+    na, nb = keys_a.shape[0], keys_b.shape[0]
+    keys = np.empty(na + nb, dtype=np.int64)
+    sums = np.empty(na + nb)
+    counts = np.empty(na + nb)
+    i = j = m = 0
+    while i < na or j < nb:
+        if j == nb or (i < na and keys_a[i] < keys_b[j]):
+            keys[m], sums[m], counts[m] = keys_a[i], sums_a[i], counts_a[i]
+            i += 1
+        elif i == na or keys_b[j] < keys_a[i]:
+            keys[m], sums[m], counts[m] = keys_b[j], sums_b[j], counts_b[j]
+            j += 1
+        else:
+            keys[m], sums[m], counts[m] = keys_a[i], sums_a[i] + sums_b[j], counts_a[i] + counts_b[j]
+            i += 1
+            j += 1
+        m += 1
+    return keys[:m].copy(), sums[:m].copy(), counts[:m].copy()
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_top(space_row, values, m, top_values, top_ids):
+    """The ``len(top_ids)`` best of a row's ``m`` candidates, best first; returns the best's slot.
+
+    Insertion into a short sorted buffer (most candidates fail the first
+    comparison); ties keep the earlier candidate.
+    """
+    n_keep = top_ids.shape[0]
+    filled = 0
+    best_at = 0
+    for s in range(m):
+        v = values[s]
+        if filled == n_keep and v <= top_values[n_keep - 1]:
+            continue
+        a = filled if filled < n_keep else n_keep - 1
+        while a > 0 and v > top_values[a - 1]:
+            top_values[a] = top_values[a - 1]
+            top_ids[a] = top_ids[a - 1]
+            a -= 1
+        top_values[a] = v
+        top_ids[a] = space_row[s]
+        if a == 0:
+            best_at = s
+        if filled < n_keep:
+            filled += 1
+    return best_at
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_posterior(top_values, top_ids, weight, active_row, resp_row):
+    """``K(n)`` and ``w`` times the softmax over it; returns ``log sum exp`` of ``K(n)``."""
+    top = top_values[0]
+    total = 0.0
+    for a in range(top_values.shape[0]):
+        total += np.exp(top_values[a] - top)
+    log_norm = top + np.log(total)
+    for a in range(top_values.shape[0]):
+        active_row[a] = top_ids[a]
+        resp_row[a] = weight * np.exp(top_values[a] - log_norm)
+    return log_norm
+
+
+@numba.njit(cache=True, nogil=True)
+def select(space, counts, log_joints, row_weights, previous, active, resp, table):
     """New ``K(n)``, responsibilities, free energy and neighbourhood statistics.
 
     For each row: ``c`` = the best component of ``S(n)``; every other
@@ -435,11 +630,13 @@ def select(space, counts, log_joints, row_weights, active, resp, start, capacity
     log_joints : ndarray of shape space.shape, float64
     row_weights : ndarray of shape (n_rows,), float64
         Sample weights (ones when there are none).
+    previous : ndarray of shape (n_rows, n_active), int32
+        The previous ``K(n)`` (its first column is the staging group).
     active : ndarray of shape (n_rows, n_active), int32
         Filled with the new ``K(n)``.
     resp : ndarray of shape (n_rows, n_active), float64
         Filled with the weighted responsibilities.
-    start, capacity, used, owner, slot_of, pool_used, keys, sums, pair_counts : ndarray
+    table : tuple
         ``PairTable.arrays``; updated.
 
     Returns
@@ -454,86 +651,102 @@ def select(space, counts, log_joints, row_weights, active, resp, start, capacity
     n, n_active = active.shape
     top_values = np.empty(n_active)
     top_ids = np.empty(n_active, dtype=np.int64)
+    (start, capacity, used, pool_used, keys, sums, pair_counts, group, staged, n_staged,
+     staged_sums, staged_counts) = table
     free_energy = 0.0
     evaluations = 0
     for i in range(n):
         m = counts[i]
         evaluations += m
         w = row_weights[i]
-        # the n_active best, best first, in one pass (insertion into a short
-        # sorted buffer; most candidates fail the first comparison)
-        filled = 0
-        best_at = 0
-        for s in range(m):
-            v = log_joints[i, s]
-            if filled == n_active and v <= top_values[n_active - 1]:
-                continue
-            a = filled if filled < n_active else n_active - 1
-            while a > 0 and v > top_values[a - 1]:
-                top_values[a] = top_values[a - 1]
-                top_ids[a] = top_ids[a - 1]
-                a -= 1
-            top_values[a] = v
-            top_ids[a] = space[i, s]
-            if a == 0:
-                best_at = s
-            if filled < n_active:
-                filled += 1
-        top = top_values[0]
-        total = 0.0
-        for a in range(n_active):
-            total += np.exp(top_values[a] - top)
-        log_norm = top + np.log(total)
-        free_energy += w * log_norm
-        for a in range(n_active):
-            active[i, a] = top_ids[a]
-            resp[i, a] = w * np.exp(top_values[a] - log_norm)
-        if w == 0.0:
-            continue
-        c = top_ids[0]
-        if 2 * (used[c] + m - 1) > capacity[c]:
-            # rare; a call returning arrays costs about 0.5 us, so not per row
-            keys, sums, pair_counts = _reserve(c, m - 1, start, capacity, used, owner,
-                                               slot_of, pool_used, keys, sums, pair_counts)
-        for s in range(m):
-            if s == best_at:
-                continue
-            k = space[i, s]
-            if owner[k] == c:
-                h = slot_of[k]
-            else:
-                h = _probe(keys, start[c], capacity[c], k)
-                if keys[h] == EMPTY_KEY:
-                    keys[h] = k
-                    used[c] += 1
-                owner[k] = c
-                slot_of[k] = h
-            sums[h] += w * (top - log_joints[i, s])
-            pair_counts[h] += w
+        best_at = _row_top(space[i], log_joints[i], m, top_values, top_ids)
+        free_energy += w * _row_posterior(top_values, top_ids, w, active[i], resp[i])
+        if w != 0.0:
+            keys, sums, pair_counts = _record_pairs(
+                previous[i, 0], space[i], log_joints[i], m, best_at, w, start, capacity, used, pool_used,
+                keys, sums, pair_counts, group, staged, n_staged, staged_sums, staged_counts)
     return free_energy, evaluations, keys, sums, pair_counts
 
 
-@numba.njit(cache=True, nogil=True)
-def folded_moments(design, active, resp, out):
-    """``out[c] += r_nc design[n]`` over the pairs of ``K(n)``: ``resp_t @ design``, sparse.
+@numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
+def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, random_ids,
+                row_weights, active, resp, moments, table):
+    """A whole truncated-EM tile of the diagonal family, one row at a time.
+
+    :func:`search_space`, :func:`folded_log_joints`, :func:`select` and
+    :func:`folded_moments` fused: each row's design ``[y, q(y), 1]``
+    (``_fused.design_row``), search space and log-joints stay in the
+    first-level cache instead of going through tile-sized arrays (measured:
+    a 125,000-row block of 32 features at 1024 components in about 65 ms
+    instead of 100 ms, one core). The arithmetic is that of the separate
+    kernels, in the same order.
 
     Parameters
     ----------
-    design : ndarray of shape (n_rows, n_design)
-    active : ndarray of shape (n_rows, n_active), int32
-    resp : ndarray of shape (n_rows, n_active), float64
-    out : ndarray of shape (n_components, n_design), float64
-        Added to.
+    X : ndarray of shape (n_rows, n_features)
+        Raw rows.
+    shift : ndarray of shape (n_features,)
+        In X's dtype.
+    per_feature_squares : bool
+        True for ``diag``, False for ``spherical``.
+    weights : ndarray of shape (n_components, n_design), float64
+        Folded weights.
+    previous : ndarray of shape (n_rows, n_active), int32
+        The previous ``K(n)``.
+    neighbours : ndarray of shape (n_components, n_neighbors), int32
+    random_ids : ndarray of shape (n_rows, n_random), int32
+    row_weights : ndarray of shape (n_rows,), float64
+    active, resp : ndarray of shape (n_rows, n_active)
+        Filled as by :func:`select`.
+    moments : ndarray of shape (n_components, n_design), float64
+        ``r_nc design[n]`` added over the pairs of the new ``K(n)``; a
+        zero-row array skips the moments (warm-up passes).
+    table : tuple
+        ``PairTable.arrays``; updated.
+
+    Returns
+    -------
+    free_energy, evaluations, keys, sums, pair_counts
+        As :func:`select`.
     """
-    n, width = design.shape
+    n, n_active = active.shape
+    width = weights.shape[1]
+    design = np.empty(width, dtype=X.dtype)
+    space = np.empty(n_active * neighbours.shape[1] + random_ids.shape[1], dtype=np.int64)
+    values = np.empty(space.shape[0])
+    seen = np.full(neighbours.shape[0], -1, dtype=np.int64)
+    top_values = np.empty(n_active)
+    top_ids = np.empty(n_active, dtype=np.int64)
+    (start, capacity, used, pool_used, keys, sums, pair_counts, group, staged, n_staged,
+     staged_sums, staged_counts) = table
+    with_moments = moments.shape[0] > 0
+    free_energy = 0.0
+    evaluations = 0
     for i in range(n):
-        for a in range(active.shape[1]):
-            r = resp[i, a]
-            if r == 0.0:
-                continue
-            c = active[i, a]
+        design_row(X[i], shift, per_feature_squares, design)
+        m = _row_search_space(previous[i], neighbours, random_ids[i], seen, i, space)
+        evaluations += m
+        for s in range(m):
+            c = space[s]
+            total = 0.0
             for j in range(width):
-                out[c, j] += r * design[i, j]
+                total += design[j] * weights[c, j]
+            values[s] = total
+        w = row_weights[i]
+        best_at = _row_top(space, values, m, top_values, top_ids)
+        free_energy += w * _row_posterior(top_values, top_ids, w, active[i], resp[i])
+        if with_moments:
+            for a in range(n_active):
+                r = resp[i, a]
+                if r != 0.0:
+                    c = active[i, a]
+                    for j in range(width):
+                        moments[c, j] += r * design[j]
+        if w != 0.0:
+            keys, sums, pair_counts = _record_pairs(
+                previous[i, 0], space, values, m, best_at, w, start, capacity, used, pool_used,
+                keys, sums, pair_counts, group, staged, n_staged, staged_sums, staged_counts)
+    return free_energy, evaluations, keys, sums, pair_counts
 
 
 @numba.njit(cache=True, nogil=True)

@@ -8,12 +8,22 @@ family of covariance types, reusing the covariance class's own maths (its
 design, folded weights, normalisers, moments layout and ``finalize``), so
 no formula is written twice:
 
+An evaluator has ``tables`` (per-component arrays from the E-step
+parameters), ``evaluate_tile`` (a tile's new ``K(n)``, responsibilities,
+free energy, neighbourhood statistics and moments), ``new_moments`` and
+``finish_moments``. ``_TilePipeline`` builds ``evaluate_tile`` from
+per-type ``design``, ``log_joints`` and ``add_moments`` steps over
+tile-sized arrays; the diagonal family fuses the whole tile instead.
+
 ``FoldedPairs`` (``diag``, ``spherical``)
-    The design ``[y, q(y), 1]`` of ``_DiagonalFamily.prepare`` and the
-    folded weights of ``log_prob_weights``: a pair is one dot product of
-    ``2 D + 1`` (``diag``) or ``D + 2`` (``spherical``) numbers, and the
-    moments are ``resp_t @ design`` summed over sparse pairs, split by
-    ``moments_from_product`` exactly as the dense product is.
+    The design ``[y, q(y), 1]`` of ``_DiagonalFamily.prepare`` (built a
+    row at a time by ``_fused.design_row``) and the folded weights of
+    ``log_prob_weights``: a pair is one dot product of ``2 D + 1``
+    (``diag``) or ``D + 2`` (``spherical``) numbers, and the moments are
+    ``resp_t @ design`` summed over sparse pairs, split by
+    ``moments_from_product`` exactly as the dense product is. One compiled
+    loop (``_truncated_kernels.folded_tile``) does the whole tile row by
+    row.
 ``CholeskyPairs`` (``full``)
     ``y - mu_c`` times the upper precision factor, O(D^2 / 2) per pair;
     the moments are ``nk``, ``sum r y`` and the scatter centred on the
@@ -51,8 +61,62 @@ __all__ = [
 ]
 
 
+class _TilePipeline:
+    """``evaluate_tile`` for evaluators that go through tile-sized arrays.
+
+    ``search_space``, then the evaluator's ``design`` and ``log_joints``
+    over all pairs of the tile, then ``select``, then its ``add_moments``
+    over the new ``K(n)``: the evaluator supplies the per-type steps.
+    """
+
+    @classmethod
+    def evaluate_tile(cls, covariance, inputs, X, previous, random_ids, row_weights, active,
+                      resp, table, acc):
+        """One tile of a truncated-EM pass.
+
+        Parameters
+        ----------
+        covariance : type
+            Covariance strategy class.
+        inputs : PassInputs
+            The pass's tables, shift and neighbourhoods.
+        X : ndarray of shape (n_rows, n_features)
+            Raw rows, grouped by ``previous[:, 0]``.
+        previous : ndarray of shape (n_rows, n_active), int32
+            The rows' ``K(n)`` from the previous pass.
+        random_ids : ndarray of shape (n_rows, n_random), int32
+        row_weights : ndarray of shape (n_rows,), float64
+        active : ndarray of shape (n_rows, n_active), int32
+            Filled with the new ``K(n)``.
+        resp : ndarray of shape (n_rows, n_active), float64
+            Filled with the weighted responsibilities.
+        table : PairTable
+            Neighbourhood statistics, added to.
+        acc : tuple of ndarray or None
+            Moment accumulators (``new_moments``), added to; None skips them.
+
+        Returns
+        -------
+        free_energy : float
+        evaluations : int
+        """
+        width = previous.shape[1] * inputs.neighbours.shape[1] + random_ids.shape[1]
+        space = np.empty((len(X), width), dtype=np.int32)
+        counts = np.empty(len(X), dtype=np.int64)
+        kernels.search_space(previous, inputs.neighbours, random_ids, space, counts)
+        design = cls.design(covariance, X, inputs.shift)
+        log_joints = np.empty(space.shape)
+        cls.log_joints(design, inputs.tables, space, counts, log_joints)
+        energy, evaluations, *pool = kernels.select(space, counts, log_joints, row_weights,
+                                                    previous, active, resp, table.arrays)
+        table.replace_pool(*pool)
+        if acc is not None:
+            cls.add_moments(design, inputs.tables, active, resp, acc)
+        return energy, evaluations
+
+
 class FoldedPairs:
-    """Pairs of the diagonal family: one dot product per pair."""
+    """Pairs of the diagonal family: one dot product per pair, the whole tile fused."""
 
     @staticmethod
     def tables(covariance, params):
@@ -73,14 +137,20 @@ class FoldedPairs:
             params.centres, params.prec_chol, params.log_weights)),)
 
     @staticmethod
-    def design(covariance, X, shift):
-        """The tile's design (``covariance.prepare``)."""
-        return covariance.prepare(X, shift)
+    def evaluate_tile(covariance, inputs, X, previous, random_ids, row_weights, active, resp,
+                      table, acc):
+        """One tile in one compiled pass (``_truncated_kernels.folded_tile``).
 
-    @staticmethod
-    def log_joints(design, tables, space, counts, out):
-        """Fill ``out`` with the log-joints of the pairs of ``space``."""
-        kernels.folded_log_joints(design, tables[0], space, counts, out)
+        Parameters and returns as :meth:`_TilePipeline.evaluate_tile`.
+        """
+        weights = inputs.tables[0]
+        moments = acc[0] if acc is not None else np.empty((0, weights.shape[1]))
+        energy, evaluations, *pool = kernels.folded_tile(
+            X, inputs.shift, covariance.per_feature_squares(X.shape[1]), weights, previous,
+            inputs.neighbours, random_ids, row_weights, active, resp, moments, table.arrays,
+        )
+        table.replace_pool(*pool)
+        return energy, evaluations
 
     @staticmethod
     def new_moments(covariance, n_components, n_features):
@@ -89,17 +159,12 @@ class FoldedPairs:
         return (np.zeros((n_components, width)),)
 
     @staticmethod
-    def add_moments(design, tables, active, resp, acc):
-        """Add the tile's moments of the pairs ``(n, K(n))`` to ``acc``."""
-        kernels.folded_moments(design, active, resp, acc[0])
-
-    @staticmethod
     def finish_moments(covariance, acc, n_features):
         """``nk, sy, s2`` as ``covariance.moments`` returns them."""
         return covariance.moments_from_product(acc[0], n_features)
 
 
-class CholeskyPairs:
+class CholeskyPairs(_TilePipeline):
     """Pairs of full covariances: a triangular product per pair."""
 
     @staticmethod
@@ -140,7 +205,7 @@ class CholeskyPairs:
         return nk, sy, scatter
 
 
-class WoodburyPairs:
+class WoodburyPairs(_TilePipeline):
     """Pairs of factor covariances: a Woodbury product per component's group of rows.
 
     The per-pair work is the (rows, D) x (D, 2H) product of

@@ -99,7 +99,13 @@ def test_search_space_skips_padding():
     assert space[1, :3].tolist() == [0, 1, 2]
 
 
-@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+#: Evaluators with separate log-joint and moment steps (the diagonal family
+#: fuses them into ``evaluate_tile``, tested below for every evaluator).
+PIPELINE = sorted(name for name, evaluator in PAIR_EVALUATORS.items()
+                  if hasattr(evaluator, "log_joints"))
+
+
+@pytest.mark.parametrize("name", PIPELINE)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_pair_log_joints_equal_the_dense_log_prob(name, dtype):
     rng = np.random.default_rng(3)
@@ -142,26 +148,48 @@ def _brute_force_select(space, counts, log_joints, weights, n_components, n_acti
     return np.array(active), np.array(resp), energy, pairs
 
 
-def _run_select(space, counts, log_joints, weights, n_components, n_active, table):
+def _run_select(space, counts, log_joints, weights, previous, table):
+    n_active = previous.shape[1]
     active = np.empty((len(counts), n_active), dtype=np.int32)
     resp = np.empty((len(counts), n_active))
-    energy, evaluations, *pool = kernels.select(space, counts, log_joints, weights, active,
-                                                resp, *table.arrays)
+    energy, evaluations, *pool = kernels.select(space, counts, log_joints, weights, previous,
+                                                active, resp, table.arrays)
     table.replace_pool(*pool)
     return active, resp, energy, evaluations
 
 
-def test_select_matches_brute_force():
+def _previous(grouping, ref_active, rng):
+    """A previous ``K(n)`` whose first column (the staging group) is the new best of
+    most rows, rows grouped by it ("grouped", as the passes order them), or random
+    ("random": nearly every row's pairs go straight to the hash regions)."""
+    previous = ref_active.astype(np.int32).copy()
+    if grouping == "random":
+        previous[:, 0] = rng.integers(0, N_COMPONENTS, size=len(previous))
+    else:  # a fifth of the rows changed their best since the previous pass
+        changed = rng.random(len(previous)) < 0.2
+        previous[changed, 0] = rng.integers(0, N_COMPONENTS, size=changed.sum())
+    return previous
+
+
+@pytest.mark.parametrize("grouping", ["grouped", "random"])
+def test_select_matches_brute_force(grouping):
     rng = np.random.default_rng(4)
     _, _, _, space, counts = _space(rng)
     log_joints = rng.normal(size=space.shape) * 5
     weights = rng.uniform(0, 2, size=N_ROWS)
     weights[::7] = 0.0
-    table = kernels.PairTable(N_COMPONENTS)
-    active, resp, energy, evaluations = _run_select(space, counts, log_joints, weights,
-                                                    N_COMPONENTS, 3, table)
     ref_active, ref_resp, ref_energy, ref_pairs = _brute_force_select(
         space, counts, log_joints, weights, N_COMPONENTS, 3)
+    previous = _previous(grouping, ref_active, rng)
+    if grouping == "grouped":
+        order = kernels.order_by_component(previous[:, 0], N_COMPONENTS)
+        np.testing.assert_array_equal(order, np.argsort(previous[:, 0], kind="stable"))
+        space, counts, log_joints, weights, previous = (
+            space[order], counts[order], log_joints[order], weights[order], previous[order])
+        ref_active, ref_resp = ref_active[order], ref_resp[order]
+    table = kernels.PairTable(N_COMPONENTS)
+    active, resp, energy, evaluations = _run_select(space, counts, log_joints, weights,
+                                                    previous, table)
     assert evaluations == counts.sum()
     np.testing.assert_array_equal(np.sort(active, axis=1), np.sort(ref_active, axis=1))
     np.testing.assert_array_equal(active[:, 0], ref_active[:, 0])
@@ -185,7 +213,10 @@ def test_pair_table_grows_without_losing_pairs():
     counts = np.full(n_rows, 31, dtype=np.int64)
     log_joints = np.where(np.arange(31) == 0, 0.0, -1.0)[None, :] - rng.random((n_rows, 31))
     table = kernels.PairTable(n_components)
-    _run_select(space, counts, log_joints, np.ones(n_rows), n_components, 2, table)
+    # every row's best is component 0 and its group: the pairs are staged
+    # and flushed into region 0 at the end
+    previous = np.zeros((n_rows, 2), dtype=np.int32)
+    _run_select(space, counts, log_joints, np.ones(n_rows), previous, table)
     _, _, _, ref_pairs = _brute_force_select(space, counts, log_joints, np.ones(n_rows),
                                              n_components, 2)
     keys, sums, pair_counts = table.records()
@@ -194,7 +225,7 @@ def test_pair_table_grows_without_losing_pairs():
     np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()])
 
 
-@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+@pytest.mark.parametrize("name", PIPELINE)
 def test_sparse_moments_equal_the_dense_moments(name):
     rng = np.random.default_rng(6)
     covariance = _covariance(name)
@@ -217,6 +248,58 @@ def test_sparse_moments_equal_the_dense_moments(name):
     got = evaluator.finish_moments(covariance, acc, N_FEATURES)
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+@pytest.mark.parametrize("with_moments", [True, False])
+def test_tile_equals_the_dense_reference(name, with_moments):
+    """A tile's K(n), responsibilities, free energy, pair statistics and moments
+    against dense log-probabilities (every component of every row) restricted to
+    S(n), a brute-force selection and the dense moments of its responsibilities."""
+    rng = np.random.default_rng(8)
+    covariance = _covariance(name)
+    params = _random_params(covariance, rng)
+    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
+    kp = estep_params(covariance, params, np.float64)
+    evaluator = get_pair_evaluator(name)
+    previous, neighbours, randoms, space, counts = _space(rng)
+    weights = rng.uniform(0, 2, size=N_ROWS)
+    weights[::11] = 0.0
+    dense = estimate_weighted_log_prob(X - kp.shift, kp)
+    filled = np.arange(space.shape[1]) < counts[:, None]
+    values = np.where(filled, np.take_along_axis(dense, np.where(filled, space, 0), axis=1),
+                      0.0)
+    ref_active, ref_resp, ref_energy, ref_pairs = _brute_force_select(
+        space, counts, values, weights, N_COMPONENTS, 3)
+
+    layout = StatsLayout(N_COMPONENTS, N_FEATURES,
+                         covariance.second_moment_shape(N_COMPONENTS, N_FEATURES))
+    inputs = PassInputs(covariance, evaluator, evaluator.tables(covariance, kp), kp.shift,
+                        neighbours, 0, 1, layout, with_moments, False)
+    acc = evaluator.new_moments(covariance, N_COMPONENTS, N_FEATURES) if with_moments else None
+    active = np.empty_like(previous)
+    resp = np.empty(previous.shape)
+    table = kernels.PairTable(N_COMPONENTS)
+    energy, evaluations = evaluator.evaluate_tile(covariance, inputs, X, previous, randoms,
+                                                  weights, active, resp, table, acc)
+
+    assert evaluations == counts.sum()
+    np.testing.assert_array_equal(active, ref_active)
+    np.testing.assert_allclose(resp, ref_resp, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(energy, ref_energy, rtol=1e-10)
+    keys, sums, pair_counts = table.records()
+    assert keys.tolist() == sorted(ref_pairs)
+    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()], rtol=1e-9)
+    np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()])
+    if with_moments:
+        resp_t = np.zeros((N_COMPONENTS, N_ROWS))
+        np.add.at(resp_t, (ref_active.T, np.arange(N_ROWS)), ref_resp.T)
+        design = covariance.prepare(X, kp.shift)
+        covariance.log_prob_t(design, kp.centres, kp.prec_chol)  # factor: posterior means
+        want = covariance.moments(design, resp_t, kp.centres)
+        got = evaluator.finish_moments(covariance, acc, N_FEATURES)
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)
 
 
 def test_random_candidates_depend_on_the_global_row_only():
@@ -281,6 +364,46 @@ def test_update_neighbours_keeps_the_smallest_kl_estimates():
     assert new[2].tolist() == [2, 4, -1]
     for c in (1, 3, 4):
         assert new[c].tolist() == neighbours[c].tolist()
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_update_neighbours_equals_a_brute_force_sort_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    n_components, width = 12, 4
+    neighbours = initial_neighbours(rng.normal(size=(n_components, 2)), width)
+    pairs = sorted({(int(c), int(k)) for c, k in rng.integers(0, n_components, (60, 2))
+                    if c != k})
+    keys = np.array([c * n_components + k for c, k in pairs], dtype=np.int64)
+    # scores on a coarse grid, so that many of them tie
+    sums = rng.integers(0, 4, size=len(keys)).astype(float)
+    counts = np.ones(len(keys))
+    log_weights = np.zeros(n_components)
+    new = update_neighbours(neighbours, keys, sums, counts, log_weights)
+    for c in range(n_components):
+        mine = [(sums[i], k) for i, (cc, k) in enumerate(pairs) if cc == c]
+        if not mine:
+            assert new[c].tolist() == neighbours[c].tolist()
+            continue
+        kept = [k for _, k in sorted(mine)[: width - 1]]
+        assert new[c].tolist() == [c] + kept + [-1] * (width - 1 - len(kept))
+
+
+def test_merge_records_adds_equal_keys():
+    rng = np.random.default_rng(9)
+    parts = []
+    for _ in range(3):
+        keys = np.unique(rng.integers(0, 50, size=30)).astype(np.int64)
+        parts.append((keys, rng.random(len(keys)), rng.random(len(keys))))
+    reference = {}
+    for keys, sums, counts in parts:
+        for k, a, b in zip(keys.tolist(), sums, counts):
+            total, count = reference.get(k, (0.0, 0.0))
+            reference[k] = (total + a, count + b)
+    merged = kernels.merge_records(*parts[0], *parts[1])
+    merged = kernels.merge_records(*merged, *parts[2])
+    assert merged[0].tolist() == sorted(reference)
+    np.testing.assert_allclose(merged[1], [reference[k][0] for k in sorted(reference)])
+    np.testing.assert_allclose(merged[2], [reference[k][1] for k in sorted(reference)])
 
 
 def test_initial_neighbours_are_the_nearest_means():
