@@ -11,6 +11,14 @@ imports ``distributed`` for this.
 Tasks are keyed ``("daskmix-async-<name>-<token>", block)``, so they read
 ``daskmix-async-<name>`` on the dashboard.
 
+A task can be addressed to a worker (``submit(..., worker=address)``): it
+then runs there if that worker is alive (its block is copied there if it
+lives elsewhere, as Dask does for any task placed away from its data) and
+wherever the scheduler decides otherwise. The caller learns the live
+workers and their threads from :meth:`BlockTasks.workers` and where each
+block's data lies from :meth:`BlockTasks.holders`; that is all the
+placement it needs to keep every worker busy without queueing work on it.
+
 The blocks are the chunks of the array after ``client.persist``: the data
 stay on the workers for the whole run and every task reads its block where
 it lives. An array that is already persisted (all its chunks are futures)
@@ -138,6 +146,7 @@ class _Task:
     block: int
     tag: object
     kwargs: dict
+    worker: str | None = None
     attempts: int = 1
 
 
@@ -186,6 +195,7 @@ class BlockTasks:
         # gathering drops a future whose worker dies before its result arrives
         self._completed = as_completed()
         self._calls = 0
+        self._workers = None  # cached {address: nthreads}; see workers()
 
     @property
     def n_blocks(self):
@@ -208,7 +218,38 @@ class BlockTasks:
         self.close()
         return False
 
-    def submit(self, block, tag, **kwargs):
+    def workers(self):
+        """The live workers and their threads.
+
+        Asked of the scheduler on the first call, then again once every
+        ``n_blocks`` reports and after a task was lost (a worker may have
+        left or joined); cached in between, because each question is a
+        round trip to the scheduler.
+
+        Returns
+        -------
+        dict of str to int
+            Worker address to number of threads.
+        """
+        if self._workers is None:
+            self._workers = {
+                address: int(info.get("nthreads", 1))
+                for address, info in self.client.scheduler_info()["workers"].items()
+            }
+        return dict(self._workers)
+
+    def holders(self):
+        """The workers holding each block's data (one round trip to the scheduler).
+
+        Returns
+        -------
+        list of set of str
+            One set per block.
+        """
+        who_has = self.client.who_has(self._blocks)
+        return [set(who_has.get(future.key, ())) for future in self._blocks]
+
+    def submit(self, block, tag, worker=None, **kwargs):
         """Start ``kernel`` on ``block``; its report will carry ``tag``.
 
         Parameters
@@ -216,29 +257,40 @@ class BlockTasks:
         block : int
         tag : object
             Returned with the result (e.g. the parameters' version).
+        worker : str or None, default=None
+            Address of the worker to run on while it is alive (the block is
+            copied there if needed); ``None`` lets the scheduler choose
+            (where the block lives).
         **kwargs
             The kernel's arguments besides the block, its weights and
             ``row_start``; small NumPy data, sent with the task.
         """
-        self._start(_Task(int(block), tag, kwargs))
+        self._start(_Task(int(block), tag, kwargs, worker))
 
     def _start(self, task):
         key = (f"{self._name}-{uuid.uuid4().hex}", task.block)
+        placement = {}
+        if task.worker is not None and task.attempts == 1:
+            # a retry goes wherever the scheduler can run it: the worker it
+            # was addressed to may be the one that died
+            placement = dict(workers=[task.worker], allow_other_workers=True)
         future = self.client.submit(
             _run_block, self._kernel, self._blocks[task.block], self._weights[task.block],
-            self._row_starts[task.block], task.kwargs, key=key, pure=False,
+            self._row_starts[task.block], task.kwargs, key=key, pure=False, **placement,
         )
         self._live[future.key] = (future, task)
         self._completed.add(future)
 
     def running(self):
-        """The tag of the task running on each block that has one.
+        """The tag and the addressed worker of the task running on each block that has one.
 
         Returns
         -------
-        dict of int to object
+        dict of int to (object, str or None)
+            Block to ``(tag, worker)``; ``worker`` is the address given to
+            :meth:`submit`.
         """
-        return {task.block: task.tag for _, task in self._live.values()}
+        return {task.block: (task.tag, task.worker) for _, task in self._live.values()}
 
     def cancel(self, blocks):
         """Cancel the running tasks of ``blocks``; their results will not be reported.
@@ -266,6 +318,8 @@ class BlockTasks:
         -------
         block : int
         tag : object
+        worker : str or None
+            The worker the task was addressed to (see :meth:`submit`).
         result : ndarray
 
         Raises
@@ -292,7 +346,9 @@ class BlockTasks:
             except _LOST as error:
                 self._retry_or_raise(task, error)
                 continue
-            return task.block, task.tag, result
+            if self._calls % max(len(self._blocks), 1) == 0:
+                self._workers = None  # ask again: workers may have joined or left
+            return task.block, task.tag, task.worker, result
 
     def _unreported(self):
         """A finished future ``as_completed`` has not yielded, once every ``n_blocks`` calls.
@@ -328,6 +384,7 @@ class BlockTasks:
         logger.warning("resubmitting block %d's task after %s", task.block,
                        type(error).__name__)
         task.attempts += 1
+        self._workers = None  # a worker may have died
         self._start(task)
 
     def close(self):

@@ -160,6 +160,16 @@ def initial_active_block(X, row_start, *, params, n_active):
     return out
 
 
+def _gathered(source, index):
+    """``source[index]`` along rows, without the GIL (``kernels.gather_rows``).
+
+    ``source`` has one or two dimensions.
+    """
+    out = np.empty((len(index),) + source.shape[1:], dtype=source.dtype)
+    kernels.gather_rows(source.reshape(len(source), -1), index, out.reshape(len(index), -1))
+    return out
+
+
 def _empty_stats(layout, nonfinite=0):
     vector = np.zeros(layout.size)
     vector[-1] = nonfinite
@@ -203,12 +213,13 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
     # and the pair table stages each group's pairs densely.
     order = kernels.order_by_component(active[:, 0], n_components)
     # the rows' small per-row arrays in that order, once per block (the tiles
-    # are then slices); the rows themselves are gathered a tile at a time
-    previous = active[order]
-    randoms = random_candidates(inputs.random_key, row_start, n_rows, inputs.n_random,
-                                n_components)[order]
-    row_weights = (np.ones(n_rows) if sample_weight is None
-                   else np.asarray(sample_weight, dtype=np.float64).reshape(-1)[order])
+    # are then slices); the rows themselves are gathered a tile at a time.
+    # Gathers and scatters are compiled: NumPy's hold the GIL.
+    previous = _gathered(active, order)
+    randoms = _gathered(random_candidates(inputs.random_key, row_start, n_rows,
+                                          inputs.n_random, n_components), order)
+    row_weights = (np.ones(n_rows) if sample_weight is None else _gathered(
+        np.asarray(sample_weight, dtype=np.float64).reshape(-1), order))
     sorted_active = np.empty_like(previous)
     resp = np.empty(previous.shape)
     rows_buffer = np.empty((min(TILE_ROWS, n_rows), X.shape[1]), dtype=X.dtype)
@@ -216,15 +227,15 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
     evaluations = 0
     for start in range(0, n_rows, TILE_ROWS):
         tile = slice(start, min(start + TILE_ROWS, n_rows))
-        rows = tile.stop - tile.start
+        tile_X = rows_buffer[: tile.stop - tile.start]
+        kernels.gather_rows(X, order[tile], tile_X)
         energy, count = evaluator.evaluate_tile(
-            covariance, inputs, np.take(X, order[tile], axis=0, out=rows_buffer[:rows]),
-            previous[tile], randoms[tile], row_weights[tile], sorted_active[tile], resp[tile],
-            table, acc,
+            covariance, inputs, tile_X, previous[tile], randoms[tile], row_weights[tile],
+            sorted_active[tile], resp[tile], table, acc,
         )
         free_energy += energy
         evaluations += count
-    new_active[order] = sorted_active
+    kernels.scatter_rows(sorted_active, order, new_active)
     if acc is not None:
         nk, sy, s2 = evaluator.finish_moments(covariance, acc, layout.n_features)
     else:

@@ -60,23 +60,21 @@ import numpy as np
 from daskmix.mixture._fused import design_row
 
 __all__ = [
-    "EMPTY_KEY",
     "PairTable",
     "cholesky_log_joints",
     "cholesky_moments",
     "folded_tile",
+    "gather_rows",
     "group_pairs",
     "merge_records",
     "neighbourhoods_from_records",
     "order_by_component",
     "search_space",
+    "scatter_rows",
     "select",
     "top_per_column",
 ]
 
-#: Marks a free slot of the pair table.
-EMPTY_KEY = -1
-_HASH_MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 #: Lets LLVM reorder the dot products' sums into SIMD lanes: 2.6x faster
 #: log-joints (measured: 0.38 s instead of 1.0 s per million rows with 46
 #: ``diag`` evaluations of 32 features each, one core). The order is fixed by
@@ -260,21 +258,20 @@ def group_pairs(ids, counts, n_components):
 
 
 class PairTable:
-    """Sums and counts per pair ``(c, k)``, one small hash region per ``c``.
+    """Sums and counts per pair ``(c, k)`` of one block, as sorted sparse records.
 
-    Region ``c`` is an open-addressing table (linear probing, at most half
-    full, doubled when needed) over the ``k`` of the pairs ``(c, k)``. A
-    point adds all its pairs to the region of its best component. Memory
-    grows with the pairs seen, never with ``n_components ** 2``.
+    The passes hand the rows over grouped by their previous best component
+    ``g`` (ascending), and most rows keep ``g`` as their best. The pairs of
+    those rows are summed in dense arrays over ``k`` (staged: one load and
+    two adds per pair) and, when the group ends, appended as the records
+    ``(g, k)`` in increasing ``k``: the records of a block come out sorted
+    without a hash table or a sort over all of them. A row whose best
+    component is not its group's appends its pairs to a separate list of
+    extras, sorted and summed by key at the end. Memory grows with the
+    pairs seen, never with ``n_components ** 2``.
 
-    Staging: the passes hand the rows over grouped by their previous best
-    component ``g``, and most rows keep it as their best. The pairs of
-    those rows are first summed in dense arrays over ``k`` (one load and
-    two adds per pair) and moved into region ``g`` when the group ends:
-    one hash probe per distinct pair of the group instead of one per pair
-    (measured: the pair statistics of a 125,000-row block at 1024
-    components drop from about 30 ms to about 10 ms). Rows whose best
-    component changed go into their region directly.
+    The kernels never reallocate: before each tile, :meth:`reserve` makes
+    room for every pair the tile can add.
 
     Parameters
     ----------
@@ -282,30 +279,27 @@ class PairTable:
     """
 
     def __init__(self, n_components):
-        self.start = np.zeros(n_components, dtype=np.int64)
-        self.capacity = np.zeros(n_components, dtype=np.int64)
-        self.used = np.zeros(n_components, dtype=np.int64)
-        self.pool_used = np.zeros(1, dtype=np.int64)
-        self.keys = np.full(1 << 12, EMPTY_KEY, dtype=np.int32)
-        self.sums = np.zeros(1 << 12)
-        self.counts = np.zeros(1 << 12)
+        self.n_components = n_components
         # staging: the group's component, its staged k, their dense sums
         self.group = np.full(1, -1, dtype=np.int64)
         self.staged = np.empty(n_components, dtype=np.int64)
         self.n_staged = np.zeros(1, dtype=np.int64)
         self.staged_sums = np.zeros(n_components)
         self.staged_counts = np.zeros(n_components)
+        # records of flushed groups, then extras: keys, sums, counts, and how many
+        self.flushed = _RecordList()
+        self.extras = _RecordList()
+
+    def reserve(self, n_pairs):
+        """Room for ``n_pairs`` more pairs (plus a flush of every staged pair)."""
+        self.flushed.reserve(n_pairs + self.n_components)
+        self.extras.reserve(n_pairs)
 
     @property
     def arrays(self):
         """The table's arrays as one tuple, the argument the kernels take."""
-        return (self.start, self.capacity, self.used, self.pool_used, self.keys, self.sums,
-                self.counts, self.group, self.staged, self.n_staged, self.staged_sums,
-                self.staged_counts)
-
-    def replace_pool(self, keys, sums, counts):
-        """Take the (possibly reallocated) pool arrays back from a kernel."""
-        self.keys, self.sums, self.counts = keys, sums, counts
+        return (self.group, self.staged, self.n_staged, self.staged_sums, self.staged_counts,
+                *self.flushed.arrays, *self.extras.arrays)
 
     def records(self):
         """The pairs, sorted by key ``c * n_components + k`` (staged pairs included).
@@ -315,96 +309,88 @@ class PairTable:
         keys : ndarray of int64
         sums, counts : ndarray of float64
         """
-        self.replace_pool(*_flush_staged(*self.arrays))
-        return _records(self.start, self.capacity, self.used, self.keys, self.sums,
-                        self.counts)
+        _flush_staged(self.n_components, self.group, self.staged, self.n_staged,
+                      self.staged_sums, self.staged_counts, *self.flushed.arrays)
+        return merge_records(*self.flushed.summed_by_key(), *self.extras.summed_by_key())
+
+
+class _RecordList:
+    """A growable list of records ``(key, sum, count)``; the kernels append in place."""
+
+    def __init__(self):
+        self.keys = np.empty(0, dtype=np.int64)
+        self.sums = np.empty(0)
+        self.counts = np.empty(0)
+        self.size = np.zeros(1, dtype=np.int64)
+
+    @property
+    def arrays(self):
+        return self.keys, self.sums, self.counts, self.size
+
+    def reserve(self, extra):
+        """Capacity for ``extra`` more records (doubling)."""
+        need = int(self.size[0]) + extra
+        if need <= len(self.keys):
+            return
+        capacity = max(need, 2 * len(self.keys))
+        n = int(self.size[0])
+        for name in ("keys", "sums", "counts"):
+            old = getattr(self, name)
+            grown = np.empty(capacity, dtype=old.dtype)
+            grown[:n] = old[:n]
+            setattr(self, name, grown)
+
+    def summed_by_key(self):
+        """The records sorted by key, those of equal keys added."""
+        n = int(self.size[0])
+        keys, sums, counts = self.keys[:n], self.sums[:n], self.counts[:n]
+        if n < 2 or np.all(keys[1:] > keys[:-1]):
+            return keys.copy(), sums.copy(), counts.copy()
+        order = np.argsort(keys, kind="stable")
+        keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        return (keys[starts], np.add.reduceat(sums[order], starts),
+                np.add.reduceat(counts[order], starts))
 
 
 @numba.njit(cache=True, nogil=True)
-def _probe(keys, start, capacity, k):
-    """The slot of ``k`` in a region, or the free slot where it goes."""
-    mask = capacity - 1
-    h = np.int64((np.uint64(k) * _HASH_MULTIPLIER) >> np.uint64(32)) & mask
-    while keys[start + h] != EMPTY_KEY and keys[start + h] != k:
-        h = (h + 1) & mask
-    return start + h
-
-
-@numba.njit(cache=True, nogil=True)
-def _reserve(c, extra, start, capacity, used, pool_used, keys, sums, counts):
-    """Room for ``extra`` more keys in region ``c``; returns the pool arrays."""
-    need = used[c] + extra
-    if 2 * need <= capacity[c]:
-        return keys, sums, counts
-    new_capacity = max(capacity[c], 16)
-    while 2 * need > new_capacity:
-        new_capacity *= 2
-    if pool_used[0] + new_capacity > keys.shape[0]:
-        size = max(2 * keys.shape[0], pool_used[0] + new_capacity)
-        grown_keys = np.full(size, EMPTY_KEY, dtype=np.int32)
-        grown_sums = np.zeros(size)
-        grown_counts = np.zeros(size)
-        grown_keys[: pool_used[0]] = keys[: pool_used[0]]
-        grown_sums[: pool_used[0]] = sums[: pool_used[0]]
-        grown_counts[: pool_used[0]] = counts[: pool_used[0]]
-        keys, sums, counts = grown_keys, grown_sums, grown_counts
-    new_start = pool_used[0]
-    pool_used[0] += new_capacity
-    for h in range(start[c], start[c] + capacity[c]):
-        if keys[h] != EMPTY_KEY:
-            slot = _probe(keys, new_start, new_capacity, keys[h])
-            keys[slot] = keys[h]
-            sums[slot] = sums[h]
-            counts[slot] = counts[h]
-    start[c] = new_start
-    capacity[c] = new_capacity
-    return keys, sums, counts
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _add_to_region(c, k, value, weight, start, capacity, used, keys, sums, counts):
-    h = _probe(keys, start[c], capacity[c], k)
-    if keys[h] == EMPTY_KEY:
-        keys[h] = k
-        used[c] += 1
-    sums[h] += value
-    counts[h] += weight
-
-
-@numba.njit(cache=True, nogil=True)
-def _flush_staged(start, capacity, used, pool_used, keys, sums, counts, group, staged,
-                  n_staged, staged_sums, staged_counts):
-    """Move the staged pairs into their group's region; returns the pool arrays."""
+def _flush_staged(n_components, group, staged, n_staged, staged_sums, staged_counts, keys,
+                  sums, counts, size):
+    """Append the staged pairs of the group as records, in increasing ``k``."""
+    n = n_staged[0]
+    if n == 0:
+        return
     c = group[0]
-    if n_staged[0] == 0:
-        return keys, sums, counts
-    keys, sums, counts = _reserve(c, n_staged[0], start, capacity, used, pool_used, keys,
-                                  sums, counts)
-    for a in range(n_staged[0]):
+    staged[:n].sort()
+    at = size[0]
+    for a in range(n):
         k = staged[a]
-        _add_to_region(c, k, staged_sums[k], staged_counts[k], start, capacity, used, keys,
-                       sums, counts)
+        keys[at + a] = c * n_components + k
+        sums[at + a] = staged_sums[k]
+        counts[at + a] = staged_counts[k]
         staged_sums[k] = 0.0
         staged_counts[k] = 0.0
+    size[0] = at + n
     n_staged[0] = 0
-    return keys, sums, counts
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
-def _record_pairs(group_of_row, space_row, values, m, best_at, weight, start, capacity, used, pool_used, keys, sums, counts, group, staged,
-                  n_staged, staged_sums, staged_counts):
-    """Add a row's pairs ``(c, k)`` (``c`` its best) to the table; returns the pool arrays.
+def _record_pairs(group_of_row, space_row, values, m, best_at, weight, group, staged,
+                  n_staged, staged_sums, staged_counts, keys, sums, counts, size, extra_keys,
+                  extra_sums, extra_counts, extra_size):
+    """Add a row's pairs ``(c, k)`` (``c`` its best) to the table.
 
     ``group_of_row`` is the row's previous best component (the key the
     rows are grouped by): a new group flushes the staged pairs; a row whose
-    best is its group's component is staged, any other goes to its region.
+    best is its group's component is staged, any other appends extras.
     The table's arrays are passed one by one: a tuple of arrays per row
     costs reference counting on every array (measured 20 ms more per
     125,000-row block).
     """
+    n_components = staged_sums.shape[0]
     if group_of_row != group[0]:
-        keys, sums, counts = _flush_staged(start, capacity, used, pool_used, keys, sums, counts, group, staged,
-                  n_staged, staged_sums, staged_counts)
+        _flush_staged(n_components, group, staged, n_staged, staged_sums, staged_counts, keys,
+                      sums, counts, size)
         group[0] = group_of_row
     c = space_row[best_at]
     top = values[best_at]
@@ -420,43 +406,45 @@ def _record_pairs(group_of_row, space_row, values, m, best_at, weight, start, ca
             staged_sums[k] += weight * (top - values[s])
             staged_counts[k] += weight
         n_staged[0] = n
-        return keys, sums, counts
-    if 2 * (used[c] + m - 1) > capacity[c]:
-        keys, sums, counts = _reserve(c, m - 1, start, capacity, used, pool_used, keys, sums,
-                                      counts)
+        return
+    at = extra_size[0]
     for s in range(m):
         if s != best_at:
-            _add_to_region(c, space_row[s], weight * (top - values[s]), weight, start,
-                           capacity, used, keys, sums, counts)
-    return keys, sums, counts
+            extra_keys[at] = c * n_components + space_row[s]
+            extra_sums[at] = weight * (top - values[s])
+            extra_counts[at] = weight
+            at += 1
+    extra_size[0] = at
 
 
 @numba.njit(cache=True, nogil=True)
-def _records(start, capacity, used, keys, sums, counts):
-    n_components = start.shape[0]
-    total = 0
-    for c in range(n_components):
-        total += used[c]
-    out_keys = np.empty(total, dtype=np.int64)
-    out_sums = np.empty(total)
-    out_counts = np.empty(total)
-    at = 0
-    for c in range(n_components):
-        if used[c] == 0:
-            continue
-        first = at
-        for h in range(start[c], start[c] + capacity[c]):
-            if keys[h] != EMPTY_KEY:
-                out_keys[at] = c * n_components + keys[h]
-                out_sums[at] = sums[h]
-                out_counts[at] = counts[h]
-                at += 1
-        # sorted region by region: the keys of region c all lie in [c K, (c + 1) K)
-        order = np.argsort(out_keys[first:at]) + first
-        out_keys[first:at] = out_keys[order]
-        out_sums[first:at] = out_sums[order]
-        out_counts[first:at] = out_counts[order]
-    return out_keys, out_sums, out_counts
+def gather_rows(source, index, out):
+    """``out[i] = source[index[i]]`` (``np.take`` along rows, without the GIL).
+
+    NumPy's ``take`` and fancy indexing hold the GIL: in Dask's threads the
+    blocks' gathers then run one at a time (measured: two 125,000-row blocks
+    in two threads took 1.37x one block's time; with these, the kernels
+    scale to both cores).
+
+    Parameters
+    ----------
+    source : ndarray of shape (n, width)
+    index : ndarray of shape (m,), int64
+    out : ndarray of shape (m, width)
+    """
+    for i in range(index.shape[0]):
+        row = index[i]
+        for j in range(source.shape[1]):
+            out[i, j] = source[row, j]
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_rows(source, index, out):
+    """``out[index[i]] = source[i]``, the inverse of :func:`gather_rows`, without the GIL."""
+    for i in range(index.shape[0]):
+        row = index[i]
+        for j in range(source.shape[1]):
+            out[row, j] = source[i, j]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -637,7 +625,8 @@ def select(space, counts, log_joints, row_weights, previous, active, resp, table
     resp : ndarray of shape (n_rows, n_active), float64
         Filled with the weighted responsibilities.
     table : tuple
-        ``PairTable.arrays``; updated.
+        ``PairTable.arrays`` (after ``PairTable.reserve`` for the tile's
+        pairs); updated.
 
     Returns
     -------
@@ -645,14 +634,12 @@ def select(space, counts, log_joints, row_weights, previous, active, resp, table
         ``sum_n w_n logsumexp_{c in K(n)} l_nc``.
     evaluations : int
         ``sum_n |S(n)|``.
-    keys, sums, pair_counts : ndarray
-        The pool arrays, reallocated if they had to grow.
     """
     n, n_active = active.shape
     top_values = np.empty(n_active)
     top_ids = np.empty(n_active, dtype=np.int64)
-    (start, capacity, used, pool_used, keys, sums, pair_counts, group, staged, n_staged,
-     staged_sums, staged_counts) = table
+    (group, staged, n_staged, staged_sums, staged_counts, keys, sums, pair_counts, size,
+     extra_keys, extra_sums, extra_counts, extra_size) = table
     free_energy = 0.0
     evaluations = 0
     for i in range(n):
@@ -662,10 +649,10 @@ def select(space, counts, log_joints, row_weights, previous, active, resp, table
         best_at = _row_top(space[i], log_joints[i], m, top_values, top_ids)
         free_energy += w * _row_posterior(top_values, top_ids, w, active[i], resp[i])
         if w != 0.0:
-            keys, sums, pair_counts = _record_pairs(
-                previous[i, 0], space[i], log_joints[i], m, best_at, w, start, capacity, used, pool_used,
-                keys, sums, pair_counts, group, staged, n_staged, staged_sums, staged_counts)
-    return free_energy, evaluations, keys, sums, pair_counts
+            _record_pairs(previous[i, 0], space[i], log_joints[i], m, best_at, w, group, staged,
+                          n_staged, staged_sums, staged_counts, keys, sums, pair_counts, size,
+                          extra_keys, extra_sums, extra_counts, extra_size)
+    return free_energy, evaluations
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
@@ -702,11 +689,12 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
         ``r_nc design[n]`` added over the pairs of the new ``K(n)``; a
         zero-row array skips the moments (warm-up passes).
     table : tuple
-        ``PairTable.arrays``; updated.
+        ``PairTable.arrays`` (after ``PairTable.reserve`` for the tile's
+        pairs); updated.
 
     Returns
     -------
-    free_energy, evaluations, keys, sums, pair_counts
+    free_energy, evaluations
         As :func:`select`.
     """
     n, n_active = active.shape
@@ -717,8 +705,8 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
     seen = np.full(neighbours.shape[0], -1, dtype=np.int64)
     top_values = np.empty(n_active)
     top_ids = np.empty(n_active, dtype=np.int64)
-    (start, capacity, used, pool_used, keys, sums, pair_counts, group, staged, n_staged,
-     staged_sums, staged_counts) = table
+    (group, staged, n_staged, staged_sums, staged_counts, keys, sums, pair_counts, size,
+     extra_keys, extra_sums, extra_counts, extra_size) = table
     with_moments = moments.shape[0] > 0
     free_energy = 0.0
     evaluations = 0
@@ -743,10 +731,10 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
                     for j in range(width):
                         moments[c, j] += r * design[j]
         if w != 0.0:
-            keys, sums, pair_counts = _record_pairs(
-                previous[i, 0], space, values, m, best_at, w, start, capacity, used, pool_used,
-                keys, sums, pair_counts, group, staged, n_staged, staged_sums, staged_counts)
-    return free_energy, evaluations, keys, sums, pair_counts
+            _record_pairs(previous[i, 0], space, values, m, best_at, w, group, staged,
+                          n_staged, staged_sums, staged_counts, keys, sums, pair_counts, size,
+                          extra_keys, extra_sums, extra_counts, extra_size)
+    return free_energy, evaluations
 
 
 @numba.njit(cache=True, nogil=True)

@@ -107,9 +107,9 @@ class _TilePipeline:
         design = cls.design(covariance, X, inputs.shift)
         log_joints = np.empty(space.shape)
         cls.log_joints(design, inputs.tables, space, counts, log_joints)
-        energy, evaluations, *pool = kernels.select(space, counts, log_joints, row_weights,
-                                                    previous, active, resp, table.arrays)
-        table.replace_pool(*pool)
+        table.reserve(space.size)
+        energy, evaluations = kernels.select(space, counts, log_joints, row_weights, previous,
+                                             active, resp, table.arrays)
         if acc is not None:
             cls.add_moments(design, inputs.tables, active, resp, acc)
         return energy, evaluations
@@ -145,12 +145,12 @@ class FoldedPairs:
         """
         weights = inputs.tables[0]
         moments = acc[0] if acc is not None else np.empty((0, weights.shape[1]))
-        energy, evaluations, *pool = kernels.folded_tile(
+        table.reserve(len(X) * (previous.shape[1] * inputs.neighbours.shape[1]
+                                + random_ids.shape[1]))
+        return kernels.folded_tile(
             X, inputs.shift, covariance.per_feature_squares(X.shape[1]), weights, previous,
             inputs.neighbours, random_ids, row_weights, active, resp, moments, table.arrays,
         )
-        table.replace_pool(*pool)
-        return energy, evaluations
 
     @staticmethod
     def new_moments(covariance, n_components, n_features):

@@ -152,9 +152,9 @@ def _run_select(space, counts, log_joints, weights, previous, table):
     n_active = previous.shape[1]
     active = np.empty((len(counts), n_active), dtype=np.int32)
     resp = np.empty((len(counts), n_active))
-    energy, evaluations, *pool = kernels.select(space, counts, log_joints, weights, previous,
-                                                active, resp, table.arrays)
-    table.replace_pool(*pool)
+    table.reserve(space.size)
+    energy, evaluations = kernels.select(space, counts, log_joints, weights, previous, active,
+                                         resp, table.arrays)
     return active, resp, energy, evaluations
 
 
@@ -204,7 +204,7 @@ def test_select_matches_brute_force(grouping):
 
 
 def test_pair_table_grows_without_losing_pairs():
-    # many distinct pairs for one component: its region doubles several times
+    # many distinct pairs for one component, in two calls: the record lists grow
     n_components = 400
     rng = np.random.default_rng(5)
     n_rows = 200
@@ -213,10 +213,14 @@ def test_pair_table_grows_without_losing_pairs():
     counts = np.full(n_rows, 31, dtype=np.int64)
     log_joints = np.where(np.arange(31) == 0, 0.0, -1.0)[None, :] - rng.random((n_rows, 31))
     table = kernels.PairTable(n_components)
-    # every row's best is component 0 and its group: the pairs are staged
-    # and flushed into region 0 at the end
+    # every row's best is component 0: in the first call 0 is also the rows'
+    # group (their pairs are staged, then flushed), in the second it is not
+    # (their pairs are extras); the records of both add up
     previous = np.zeros((n_rows, 2), dtype=np.int32)
-    _run_select(space, counts, log_joints, np.ones(n_rows), previous, table)
+    previous[n_rows // 2:, 0] = 1
+    for part in (slice(0, n_rows // 2), slice(n_rows // 2, n_rows)):
+        _run_select(space[part], counts[part], log_joints[part], np.ones(n_rows)[part],
+                    previous[part], table)
     _, _, _, ref_pairs = _brute_force_select(space, counts, log_joints, np.ones(n_rows),
                                              n_components, 2)
     keys, sums, pair_counts = table.records()
