@@ -74,6 +74,7 @@ from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats
 __all__ = [
     "AsyncModel",
     "BlockCache",
+    "Placement",
     "block_stats_about_shift",
     "check_client",
     "quorum",
@@ -85,6 +86,10 @@ __all__ = [
 #: (``ceil(n_blocks / q)`` M-steps each) makes the next round synchronous
 #: (see the module docstring).
 MAX_LAG_PASSES = 10
+
+#: Tasks each worker thread holds at most (running or queued on the worker);
+#: see :class:`Placement`.
+PIPELINE_DEPTH = 2
 
 #: What needs a client, in error messages.
 _PURPOSE = 'algorithm="async"'
@@ -300,15 +305,105 @@ def _settled(history, oldest, tol):
     return math.isfinite(change) and abs(change) < tol
 
 
+class Placement:
+    """Which block each worker with a free slot computes next (the pull rule).
+
+    * **Slots.** A worker keeps at most ``PIPELINE_DEPTH`` tasks per thread
+      (one running, one queued behind it, so that it does not wait for the
+      client between tasks), and a worker that reports less than half as
+      often as the busiest one keeps one per thread: a task queued behind a
+      straggler would wait there a long time holding parameters that grow
+      old (and, in a synchronous round, hold the round up). No more tasks
+      than that are submitted: the blocks wait on the client, which submits
+      each one at the newest parameters when a slot frees up.
+    * **Which block.** The one whose cached statistics are oldest among
+      those not running and not yet computed at the current parameters;
+      among equally old blocks, one whose data the worker holds (no copy),
+      then the lowest index. A fast worker therefore computes more blocks
+      than a slow one, including blocks stored on the slow one, which Dask
+      then copies to it (as it does for exact EM's tasks, which the
+      scheduler places on the less busy worker).
+
+    Parameters
+    ----------
+    n_blocks : int
+    holders : list of set of str
+        The workers holding each block's data at the start.
+    """
+
+    def __init__(self, n_blocks, holders):
+        self.n_blocks = int(n_blocks)
+        self.holders = [set(h) for h in holders]
+        self.rates = {}  # worker -> reports, halved every n_blocks reports
+        self._reports = 0
+
+    def reported(self, block, worker):
+        """Note that ``worker`` computed ``block`` (it now holds its data)."""
+        if worker is None:
+            return
+        self.holders[block].add(worker)
+        self.rates[worker] = self.rates.get(worker, 0.0) + 1.0
+        self._reports += 1
+        if self._reports % self.n_blocks == 0:
+            self.rates = {w: rate / 2 for w, rate in self.rates.items()}
+
+    def depth(self, worker):
+        """Tasks per thread ``worker`` may hold (see the class docstring)."""
+        busiest = max(self.rates.values(), default=0.0)
+        return PIPELINE_DEPTH if 2 * self.rates.get(worker, 0.0) >= busiest else 1
+
+    def assign(self, versions, version, running, workers):
+        """The ``(block, worker)`` pairs to submit now, at parameter ``version``.
+
+        Parameters
+        ----------
+        versions : ndarray of shape (n_blocks,)
+            The version each block's cached statistics were computed at.
+        version : int
+            The current parameters' version.
+        running : dict of int to (int, str or None)
+            Block to ``(version, worker)`` of its running task.
+        workers : dict of str to int
+            Live worker address to number of threads.
+
+        Returns
+        -------
+        list of (int, str or None)
+            ``worker`` is ``None`` when no worker is known (the scheduler
+            then places the task when one joins).
+        """
+        ready = [b for b in range(self.n_blocks)
+                 if b not in running and versions[b] < version]
+        if not ready:
+            return []
+        if not workers:
+            return [(block, None) for block in ready]
+        busy = {}
+        for _, worker in running.values():
+            busy[worker] = busy.get(worker, 0) + 1
+        free = {w: self.depth(w) * n - busy.get(w, 0) for w, n in sorted(workers.items())}
+        chosen = []
+        while ready and any(n > 0 for n in free.values()):
+            for worker in [w for w, n in free.items() if n > 0]:
+                if not ready:
+                    break
+                block = min(ready, key=lambda b: (versions[b], worker not in self.holders[b], b))
+                ready.remove(block)
+                free[worker] -= 1
+                chosen.append((block, worker))
+        return chosen
+
+
 def run_async(tasks, model, params, *, gamma, lower_bound, max_iter, tol, on_iteration):
     """Asynchronous EM over the blocks of ``tasks`` until convergence or ``max_iter``.
 
     Parameters
     ----------
     tasks : BlockTasks
-        Or any object with its ``n_blocks``, ``submit(block, tag, **kwargs)``,
-        ``running()``, ``cancel(blocks)`` and ``next_report()``; the tags
-        are parameter versions.
+        Or any object with its ``n_blocks``, ``workers()``, ``holders()``,
+        ``submit(block, tag, worker, **kwargs)``, ``running()``,
+        ``cancel(blocks)`` and ``next_report()``; the tags are parameter
+        versions.
     model : AsyncModel
     params : GaussianParams
         Starting parameters.
@@ -337,18 +432,26 @@ def run_async(tasks, model, params, *, gamma, lower_bound, max_iter, tol, on_ite
     always_synchronous = needed >= n_blocks
     max_lag = MAX_LAG_PASSES * -(-n_blocks // needed)
     cache = BlockCache(n_blocks, model.layout.size)
+    placement = Placement(n_blocks, tasks.holders())
     history = [lower_bound]
     version, synchronous, finishing = 0, True, False
     kwargs = model.kernel_kwargs(params, first=True)
-    for block in range(n_blocks):
-        tasks.submit(block, version, **kwargs)
-    reported = set()  # blocks reported since the last M-step: idle until resubmitted
+
+    def fill():
+        for block, worker in placement.assign(cache.versions, version, tasks.running(),
+                                              tasks.workers()):
+            tasks.submit(block, version, worker, **kwargs)
+
+    fill()
+    reported = set()  # blocks reported since the last M-step
     while True:
-        block, tag, vector = tasks.next_report()
+        block, tag, worker, vector = tasks.next_report()
         cache.put(block, tag, vector)
+        placement.reported(block, worker)
         reported.add(block)
         exact = cache.all_at(version)
         if not (exact if synchronous else len(reported) >= needed):
+            fill()
             continue
         result.params, stats = model.m_step(cache.total())
         lb = float(stats["loglik"] / stats["weight"])
@@ -367,17 +470,14 @@ def run_async(tasks, model, params, *, gamma, lower_bound, max_iter, tol, on_ite
         version += 1
         finishing = settled
         running = tasks.running()
-        lagging = any(tag < version - max_lag for tag in running.values())
+        lagging = any(tag < version - max_lag for tag, _ in running.values())
         synchronous = (always_synchronous or settled or lagging
                        or result.n_iter == max_iter - 1)
         if synchronous:
-            stale = [b for b, tag in running.items() if tag < version]
-            tasks.cancel(stale)
-            reported.update(stale)  # resubmitted below with the others
+            tasks.cancel([b for b, (tag, _) in running.items() if tag < version])
         kwargs = model.kernel_kwargs(result.params, first=False)
-        for block in sorted(reported):
-            tasks.submit(block, version, **kwargs)
         reported = set()
+        fill()
 
 
 def check_client(estimator):

@@ -311,7 +311,8 @@ class PairTable:
         """
         _flush_staged(self.n_components, self.group, self.staged, self.n_staged,
                       self.staged_sums, self.staged_counts, *self.flushed.arrays)
-        return merge_records(*self.flushed.summed_by_key(), *self.extras.summed_by_key())
+        return merge_records(*self.flushed.summed_by_key(self.n_components),
+                             *self.extras.summed_by_key(self.n_components))
 
 
 class _RecordList:
@@ -340,17 +341,57 @@ class _RecordList:
             grown[:n] = old[:n]
             setattr(self, name, grown)
 
-    def summed_by_key(self):
-        """The records sorted by key, those of equal keys added."""
+    def summed_by_key(self, n_components):
+        """The records sorted by key, those of equal keys added.
+
+        Already sorted lists are copied; others go through
+        :func:`_sum_by_key` (a counting sort by ``c``, then dense staging per
+        ``c``: linear, no sort over all records).
+        """
         n = int(self.size[0])
         keys, sums, counts = self.keys[:n], self.sums[:n], self.counts[:n]
         if n < 2 or np.all(keys[1:] > keys[:-1]):
             return keys.copy(), sums.copy(), counts.copy()
-        order = np.argsort(keys, kind="stable")
-        keys = keys[order]
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        return (keys[starts], np.add.reduceat(sums[order], starts),
-                np.add.reduceat(counts[order], starts))
+        out = _RecordList()
+        out.reserve(n)
+        _sum_by_key(keys, sums, counts, n_components, *out.arrays)
+        size = int(out.size[0])
+        return out.keys[:size], out.sums[:size], out.counts[:size]
+
+
+@numba.njit(cache=True, nogil=True)
+def _sum_by_key(keys, sums, counts, n_components, out_keys, out_sums, out_counts, out_size):
+    """Records (any order, repeated keys, positive counts) summed by key, sorted, appended."""
+    n = keys.shape[0]
+    ends = np.zeros(n_components + 1, dtype=np.int64)
+    for i in range(n):
+        ends[keys[i] // n_components + 1] += 1
+    for c in range(n_components):
+        ends[c + 1] += ends[c]
+    order = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        c = keys[i] // n_components
+        order[ends[c]] = i
+        ends[c] += 1
+    group = np.full(1, -1, dtype=np.int64)
+    staged = np.empty(n_components, dtype=np.int64)
+    n_staged = np.zeros(1, dtype=np.int64)
+    staged_sums = np.zeros(n_components)
+    staged_counts = np.zeros(n_components)
+    for i in order:
+        c = keys[i] // n_components
+        if c != group[0]:
+            _flush_staged(n_components, group, staged, n_staged, staged_sums, staged_counts,
+                          out_keys, out_sums, out_counts, out_size)
+            group[0] = c
+        k = keys[i] - c * n_components
+        if staged_counts[k] == 0.0:
+            staged[n_staged[0]] = k
+            n_staged[0] += 1
+        staged_sums[k] += sums[i]
+        staged_counts[k] += counts[i]
+    _flush_staged(n_components, group, staged, n_staged, staged_sums, staged_counts, out_keys,
+                  out_sums, out_counts, out_size)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -590,16 +631,22 @@ def _row_top(space_row, values, m, top_values, top_ids):
 
 @numba.njit(cache=True, nogil=True, inline="always")
 def _row_posterior(top_values, top_ids, weight, active_row, resp_row):
-    """``K(n)`` and ``w`` times the softmax over it; returns ``log sum exp`` of ``K(n)``."""
+    """``K(n)`` and ``w`` times the softmax over it; returns ``log sum exp`` of ``K(n)``.
+
+    ``n_active - 1`` exponentials and one logarithm per row (``exp`` is a
+    libm call here, the most expensive step of the selection).
+    """
     top = top_values[0]
-    total = 0.0
-    for a in range(top_values.shape[0]):
-        total += np.exp(top_values[a] - top)
-    log_norm = top + np.log(total)
+    resp_row[0] = 1.0
+    total = 1.0
+    for a in range(1, top_values.shape[0]):
+        resp_row[a] = np.exp(top_values[a] - top)
+        total += resp_row[a]
+    scale = weight / total
     for a in range(top_values.shape[0]):
         active_row[a] = top_ids[a]
-        resp_row[a] = weight * np.exp(top_values[a] - log_norm)
-    return log_norm
+        resp_row[a] *= scale
+    return top + np.log(total)
 
 
 @numba.njit(cache=True, nogil=True)

@@ -118,52 +118,90 @@ def client(cluster):
 
 # ---- the policy, on simulated tasks -------------------------------------------
 class SimulatedTasks:
-    """Blocks whose E-steps take ``costs[block]`` time units, reported in finish order.
+    """Workers that take ``costs[worker]`` time units per block, reported in finish order.
 
     Implements what ``run_async`` needs of ``BlockTasks``, in-process and
-    deterministic, and records what the policy did.
+    deterministic: each worker runs one task at a time, in the order they
+    were submitted to it; a task submitted with no worker goes to the first
+    worker holding its block (blocks are held alternately by the workers,
+    in sorted order). It records what the policy did.
     """
 
     def __init__(self, X, row_chunks, costs):
         bounds = np.cumsum((0,) + tuple(row_chunks))
         self.blocks = [X[a:b] for a, b in itertools.pairwise(bounds)]
-        self.costs = costs
+        self.costs = dict(costs)
+        names = sorted(self.costs)
+        self.home = [names[b % len(names)] for b in range(len(self.blocks))]
         self.now = 0.0
-        self._queue, self._live, self._order = [], {}, itertools.count()
+        self._queues = {w: [] for w in self.costs}      # tickets, first one running
+        self._finish = {}                               # worker -> finish time of its running task
+        self._live, self._order = {}, itertools.count()
         self.params = {}           # version -> EStepParams
         self.submitted_at = {}     # version -> simulated time of its first task
         self.stale_reports = 0     # reports computed at older parameters than the newest
         self.newest = -1
         self.lost = set()          # (block, version) of tasks that never report
+        self.vanished = 0          # tasks submitted that were in ``lost``
+        self.computed = {w: 0 for w in self.costs}  # blocks each worker computed
+        self.max_queued = {w: 0 for w in self.costs}  # most tasks a worker held at once
 
     @property
     def n_blocks(self):
         return len(self.blocks)
 
-    def submit(self, block, tag, **kwargs):
+    def workers(self):
+        return {w: 1 for w in self.costs}
+
+    def holders(self):
+        return [{w} for w in self.home]
+
+    def _start_next(self, worker):
+        queue = self._queues[worker]
+        if queue:
+            self._finish[worker] = self.now + self.costs[worker]
+        else:
+            self._finish.pop(worker, None)
+
+    def submit(self, block, tag, worker=None, **kwargs):
+        worker = worker if worker is not None else self.home[block]
         self.params[tag] = kwargs["params"]
         self.submitted_at.setdefault(tag, self.now)
         self.newest = max(self.newest, tag)
         ticket = next(self._order)
-        self._live[ticket] = (block, tag, kwargs)
-        cost = np.inf if (block, tag) in self.lost else self.costs[block]
-        heapq.heappush(self._queue, (self.now + cost, ticket))
+        self._live[ticket] = (block, tag, worker, kwargs)
+        if (block, tag) in self.lost:
+            self.vanished += 1
+            return  # never runs, never reports
+        self._queues[worker].append(ticket)
+        self.max_queued[worker] = max(self.max_queued[worker], len(self._queues[worker]))
+        if len(self._queues[worker]) == 1:
+            self._start_next(worker)
 
     def running(self):
-        return {block: tag for block, tag, _ in self._live.values()}
+        return {block: (tag, worker) for block, tag, worker, _ in self._live.values()}
 
     def cancel(self, blocks):
-        for ticket in [t for t, (b, _, _) in self._live.items() if b in set(blocks)]:
-            del self._live[ticket]
+        blocks = set(blocks)
+        for ticket in [t for t, (b, *_) in self._live.items() if b in blocks]:
+            worker = self._live.pop(ticket)[2]
+            queue = self._queues[worker]
+            if ticket in queue:
+                was_running = queue[0] == ticket
+                queue.remove(ticket)
+                if was_running:
+                    self._start_next(worker)
 
     def next_report(self):
-        while True:
-            self.now, ticket = heapq.heappop(self._queue)
-            if ticket in self._live:
-                break
-        block, tag, kwargs = self._live.pop(ticket)
+        worker = min(self._finish, key=lambda w: (self._finish[w], w))
+        self.now = self._finish[worker]
+        ticket = self._queues[worker].pop(0)
+        self._start_next(worker)
+        block, tag, worker, kwargs = self._live.pop(ticket)
         self.stale_reports += tag < self.newest
-        return block, tag, _async.block_stats_about_shift(self.blocks[block], None, **kwargs)
+        self.computed[worker] += 1
+        return block, tag, worker, _async.block_stats_about_shift(self.blocks[block], None,
+                                                                  **kwargs)
 
 
 def start_params(X, covariance_type):
@@ -204,8 +242,8 @@ def time_to_target(tasks, X, covariance_type, target, rtol=2e-5):
     return np.inf
 
 
-#: Blocks 0-3 ("fast worker") take one time unit, blocks 4-7 five.
-STRAGGLER_COSTS = [1.0] * 4 + [5.0] * 4
+#: Time units per block: a fast worker and one five times slower.
+STRAGGLER_COSTS = {"fast": 1.0, "slow": 5.0}
 
 
 @pytest.mark.parametrize(("gamma", "n_blocks", "expected"),
@@ -260,6 +298,7 @@ def test_policy_restarts_a_task_lost_without_a_report(overlapping):
     tasks.lost = {(0, 1)}  # block 0's first task after the seeding round vanishes
     result = _async.run_async(tasks, model, params, gamma=0.5, lower_bound=-np.inf,
                               max_iter=500, tol=1e-4, on_iteration=lambda *a: None)
+    assert tasks.vanished == 1
     assert result.converged
     exact, _ = run_simulated(X, "full", 1.0, STRAGGLER_COSTS)
     assert_within_half_percent(result.lower_bound, exact.lower_bound)
