@@ -389,6 +389,8 @@ CODECS = {
             Field("lower_bounds_", ("iteration",), kind="list"),
             Field("converged_"), Field("n_iter_"), Field("lower_bound_"),
             Field("n_steps_", optional=True), Field("n_samples_seen_", optional=True),
+            # algorithm="truncated" only
+            Field("n_evaluations_", ("iteration",), optional=True),
             # covariance_type="factor" only
             Field("loadings_", ("component", "feature", "factor"), optional=True),
             Field("noise_variance_", _CF, optional=True),

@@ -45,6 +45,19 @@ def test_gaussian_mixture_round_trip_is_exact(blobs, covariance_type, path):
     assert loaded.bic(X) == gm.bic(X)
 
 
+def test_truncated_fit_keeps_its_evaluation_counts(blobs, path):
+    X, _ = blobs
+    gm = GaussianMixture(4, covariance_type="diag", algorithm="truncated", n_active=2,
+                         n_neighbors=2, random_state=0).fit(X)
+    loaded = round_trip(gm, path)
+    assert_same_state(gm, loaded)
+    assert_array_equal(loaded.n_evaluations_, gm.n_evaluations_)
+    assert loaded.n_evaluations_.dtype == np.int64
+    # an exact-EM model has no evaluation counts, in memory or in its file
+    exact = round_trip(GaussianMixture(4, random_state=0).fit(X), path)
+    assert not hasattr(exact, "n_evaluations_")
+
+
 def test_float32_model_stays_float32(blobs, tmp_path):
     X = blobs[0].astype(np.float32)
     gm = GaussianMixture(3, covariance_type="diag", random_state=0).fit(X)
