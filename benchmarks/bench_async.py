@@ -33,6 +33,15 @@ Setup:
   own stopping rules; ``--repeats`` timed fits each, alternating, after one
   untimed warm-up fit each.
 
+Placement: neither algorithm is told which worker is slow. Exact EM's
+tasks are placed by the scheduler, which puts each pass's E-steps on the
+less busy worker (copying blocks to it); asynchronous EM places its own
+E-steps by how often each worker reports (``daskmix.mixture._async.Placement``),
+so its fast worker also computes blocks stored on the slow one. After the
+timed fits, one more untimed fit of each, under ``get_task_stream``,
+counts the E-step tasks each worker ran ("placement" in the output), so
+that the balance each algorithm got can be compared.
+
 Measurement ("time to target"): every M-step's parameters are recorded with
 the time they were produced (a wrapper around ``params_from_stats`` in the
 benchmark process, which is where the M-steps run). After the fit, off the
@@ -60,7 +69,7 @@ import warnings
 import dask
 import dask.array as da
 import numpy as np
-from distributed import Client, LocalCluster, wait
+from distributed import Client, LocalCluster, get_task_stream, wait
 
 from daskmix import GaussianMixture
 from daskmix._testing import SlowWorker
@@ -152,6 +161,20 @@ def timed_fit(X, start, args, **kwargs):
     return gm, wall, steps
 
 
+def estep_placement(client, X, start, args, slow, **kwargs):
+    """E-step tasks on the slow and on the other worker in one untimed fit."""
+    with get_task_stream(client) as stream, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning
+        GaussianMixture(args.components, covariance_type=args.covariance_type, tol=args.tol,
+                        max_iter=args.max_iter, **start_values(start), **kwargs).fit(X)
+    counts = {"slow": 0, "other": 0}
+    for task in stream.data:
+        name = task["key"][0] if isinstance(task["key"], tuple) else task["key"]
+        if "estep" in name and "aggregate" not in name and "partial" not in name:
+            counts["slow" if task["worker"] == slow else "other"] += 1
+    return counts
+
+
 def time_to_target(steps, X_local, target, covariance_type):
     """Seconds to the first M-step whose parameters are within TARGET of ``target``."""
     for elapsed, params in steps:
@@ -210,6 +233,8 @@ def main(argv=None):
         for _ in range(args.repeats):
             for name, kwargs in algorithms.items():
                 runs[name].append(timed_fit(X, start, args, **kwargs))
+        placement = {name: estep_placement(client, X, start, args, workers[0], **kwargs)
+                     for name, kwargs in algorithms.items()}
 
     exact_fit = runs["exact EM"][0][0]
     target = mean_loglik(exact_fit._fitted_parameters(), X_local, args.covariance_type)
@@ -230,7 +255,9 @@ def main(argv=None):
               f"(runs {', '.join(f'{t:.2f}' for t in reached)}), whole fit "
               f"{statistics.median(w for _, w, _ in results):7.2f} s, M-steps "
               f"{statistics.median(gm.n_iter_ for gm, _, _ in results):.0f}, final "
-              f"log-likelihood {statistics.median(finals):.6f}")
+              f"log-likelihood {statistics.median(finals):.6f}; placement: E-step tasks "
+              f"on the slow worker {placement[name]['slow']}, on the other "
+              f"{placement[name]['other']}")
     exact_time, async_time = summary.values()
     ratio = exact_time / async_time
     print(f"ratio exact / async (time to target): {ratio:.2f}x")

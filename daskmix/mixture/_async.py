@@ -4,8 +4,8 @@ DEM (Srivastava, DePalma and Liu, 2019) runs the E-step of every data block
 as an independent task and the M-step as soon as a fraction ``gamma`` of the
 blocks has reported, on the latest statistics of every block: the blocks
 that have not reported yet contribute their cached, older statistics
-(incremental EM; Neal and Hinton, 1998). A slow worker then delays only its
-own blocks' refreshes, not every M-step. This module owns that policy and
+(incremental EM; Neal and Hinton, 1998). A slow worker then delays only the
+blocks it is computing, not every M-step. This module owns that policy and
 nothing else; the tasks run through :class:`daskmix._futures.BlockTasks`
 (``distributed`` futures), the statistics are exact EM's
 (:func:`~daskmix.mixture._suffstats.chunk_em_stats`) and so is the M-step
@@ -23,11 +23,26 @@ nothing else; the tasks run through :class:`daskmix._futures.BlockTasks`
   it (:func:`block_stats_about_shift`), as stepwise EM does.
 * **Rounds.** The first M-step waits for every block at the starting
   parameters. After that, an M-step runs once ``q = ceil(gamma * n_blocks)``
-  blocks have reported since the previous one, whatever parameters they used;
-  the blocks that reported are resubmitted at the new parameters, the others
-  keep running and are used stale when they report. With ``gamma=1``
-  (``q = n_blocks``) every M-step sees every block at the current parameters:
-  exact EM, to rounding.
+  blocks have reported since the previous one, whatever parameters they
+  used; the blocks still running are used stale when they report. With
+  ``gamma=1`` (``q = n_blocks``) every M-step sees every block at the
+  current parameters: exact EM, to rounding.
+* **Placement (the pull rule, :class:`Placement`).** Tasks are not all
+  submitted at once: each worker holds at most ``PIPELINE_DEPTH`` tasks per
+  thread (one per thread if it reports less than half as often as the
+  busiest worker), and whenever a slot frees up the client submits, at the
+  newest parameters, the block whose statistics are oldest among those not
+  running and not computed at the current parameters, preferring a block
+  whose data the worker holds. So no E-step waits in a slow worker's queue
+  while its parameters grow old, a fast worker never waits for a slow one,
+  and it also computes blocks stored on a slow worker (Dask copies them to
+  it). The scheduler cannot tell a straggler from the task durations it
+  sees (a worker slowed by something outside Dask), and a constant stream
+  of tasks on the fast worker would leave it no idle time to move work; the
+  client can, from how often each worker reports. Exact EM gets a similar
+  balance from the scheduler itself, which places each pass's tasks on the
+  less busy worker. Which worker computes a block does not change its
+  statistics: ``gamma=1`` stays deterministic.
 * **Lower bound.** At each M-step: the cached log-likelihoods summed over
   the blocks, per unit weight. When every block is at the current
   parameters (every M-step with ``gamma=1``, the first and the last with
@@ -47,12 +62,13 @@ nothing else; the tasks run through :class:`daskmix._futures.BlockTasks`
 * **Lagging tasks.** When a block's task has been running for more than
   ``MAX_LAG_PASSES`` passes' worth of M-steps (``ceil(n_blocks / q)``
   M-steps a pass), the next round is synchronous: it waits for every block
-  at the current parameters and submits nothing else meanwhile. The
-  cluster then drains, which lets work that a constant stream of new
-  E-steps starves run: after a worker dies, the scheduler's recomputation
-  of its blocks is queued (root tasks wait for a free worker slot) and the
-  blocks' E-steps wait for it. A worker more than that much slower than
-  the others costs one synchronous round every ``MAX_LAG_PASSES`` passes.
+  at the current parameters. Stale tasks are cancelled and the
+  cluster drains, which lets work that a constant stream of new
+  E-steps would starve run: after a worker dies, the scheduler's
+  recomputation of its blocks is queued (root tasks wait for a free worker
+  slot) and the blocks' E-steps wait for it. With the pull rule a task
+  rarely lags that long (a worker's queue is short); the rule remains the
+  safety net for a task lost without a report.
 * **Determinism.** ``gamma=1`` is deterministic for a ``random_state``.
   With ``gamma < 1`` which statistics are stale at each M-step depends on
   the order in which tasks finish, so results vary from run to run within

@@ -17,10 +17,12 @@ threads run them in parallel) and keep their temporaries to one tile:
     The log-joints ``log pi_c + log N(x_n | c)`` over ``S(n)`` of ``full``
     covariances: a triangular product with the precision Cholesky factor,
     O(D^2) per pair.
+``woodbury_log_joints``
+    The same for ``factor`` covariances: the Woodbury identity, O(D H) per
+    pair.
 ``group_pairs``
-    The pairs of ``S(n)`` (or ``K(n)``) grouped by component, for the
-    evaluators that work one component at a time with matrix products
-    (``factor``: one (rows, D) x (D, 2H) product per component).
+    The pairs of ``K(n)`` grouped by component, for the moments of
+    ``factor`` (one (rows, D) x (D, 2H) product per component).
 ``select``
     The new ``K(n)`` (top ``n_active`` of ``S(n)``), the truncated
     responsibilities (softmax over ``K(n)``), the free energy, and the
@@ -73,6 +75,7 @@ __all__ = [
     "scatter_rows",
     "select",
     "top_per_column",
+    "woodbury_log_joints",
 ]
 
 #: Lets LLVM reorder the dot products' sums into SIMD lanes: 2.6x faster
@@ -195,6 +198,49 @@ def cholesky_log_joints(Y, centres, factors_t, offsets, space, counts, out):
                 for t in range(j + 1):
                     z += delta[t] * factors_t[c, j, t]
                 square += z * z
+            out[i, s] = offsets[c] - 0.5 * square
+
+
+@numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
+def woodbury_log_joints(Y, centres, inv_psi, uv_t, offsets, space, counts, out):
+    """Log-joints ``offset_c - (sum delta**2 / Psi_c - a'b) / 2`` for ``c`` in ``S(n)``.
+
+    The per-pair form of ``_factor.component_mahalanobis`` (``delta = y -
+    mu_c``, ``a = delta' U_c``, ``b = delta' V_c``): O(D H) per pair, each
+    of the ``2 H`` products a contiguous dot product over the features.
+
+    Parameters
+    ----------
+    Y : ndarray of shape (n_rows, n_features)
+        Shifted rows.
+    centres : ndarray of shape (n_components, n_features)
+        Shifted means.
+    inv_psi : ndarray of shape (n_components, n_features)
+        ``1 / Psi``.
+    uv_t : ndarray of shape (n_components, 2 n_factors, n_features), float64
+        ``[U | V]`` transposed per component.
+    offsets : ndarray of shape (n_components,), float64
+        ``log pi_c - log det(Sigma_c) / 2 - D/2 log(2 pi)``.
+    space, counts : from :func:`search_space`
+    out : ndarray of shape space.shape, float64
+    """
+    n, d = Y.shape
+    n_factors = uv_t.shape[1] // 2
+    delta = np.empty(d)
+    for i in range(n):
+        for s in range(counts[i]):
+            c = space[i, s]
+            square = 0.0
+            for j in range(d):
+                delta[j] = Y[i, j] - centres[c, j]
+                square += delta[j] * delta[j] * inv_psi[c, j]
+            for h in range(n_factors):
+                a = 0.0
+                b = 0.0
+                for j in range(d):
+                    a += delta[j] * uv_t[c, h, j]
+                    b += delta[j] * uv_t[c, n_factors + h, j]
+                square -= a * b
             out[i, s] = offsets[c] - 0.5 * square
 
 

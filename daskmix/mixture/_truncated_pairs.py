@@ -206,13 +206,15 @@ class CholeskyPairs(_TilePipeline):
 
 
 class WoodburyPairs(_TilePipeline):
-    """Pairs of factor covariances: a Woodbury product per component's group of rows.
+    """Pairs of factor covariances: the Woodbury identity, O(D H) per pair.
 
-    The per-pair work is the (rows, D) x (D, 2H) product of
-    :func:`~daskmix.mixture._factor.component_mahalanobis`, O(D H) per
-    pair; grouping a tile's pairs by component costs O(pairs) (no sort
-    over the components), and each component present in a tile adds a
-    few NumPy calls of overhead (so at most a few per pair).
+    The log-joints of ``S(n)`` are one compiled loop over the pairs
+    (``_truncated_kernels.woodbury_log_joints``, measured about 7 times
+    faster than grouping the pairs by component and calling NumPy per
+    group, whose per-call overhead dominated at a few dozen rows per
+    component and tile). The moments of the pairs of ``K(n)``, three per
+    row, group them by component for
+    :func:`~daskmix.mixture._factor.component_moments`.
     """
 
     @staticmethod
@@ -227,18 +229,21 @@ class WoodburyPairs(_TilePipeline):
         Returns
         -------
         tuple of ndarray
-            ``(centres, inv_psi, uv, l_inv, offsets)``: the shifted means,
-            ``1/Psi`` and ``[U | V]`` in the data's dtype (as ``params``),
-            ``L^-1`` and the log-joint offsets (``log_normaliser``) in
-            float64.
+            ``(centres, inv_psi, uv, l_inv, offsets, uv_t)``: the shifted
+            means, ``1/Psi`` and ``[U | V]`` in the data's dtype (as
+            ``params``), ``L^-1``, the log-joint offsets
+            (``log_normaliser``) and ``[U | V]`` transposed per component
+            in float64.
         """
         prec_chol = np.asarray(params.prec_chol)
         inv_psi, _, _, l_inv = unpack_woodbury(prec_chol)
         n_features = params.centres.shape[1]
         offsets = covariance.log_normaliser(prec_chol, n_features, params.log_weights)
+        uv = prec_chol[:, :, 1:]
         return (np.ascontiguousarray(params.centres), np.ascontiguousarray(inv_psi),
-                np.ascontiguousarray(prec_chol[:, :, 1:]), np.ascontiguousarray(l_inv),
-                np.ascontiguousarray(offsets, dtype=np.float64))
+                np.ascontiguousarray(uv), np.ascontiguousarray(l_inv),
+                np.ascontiguousarray(offsets, dtype=np.float64),
+                np.ascontiguousarray(np.swapaxes(uv, 1, 2), dtype=np.float64))
 
     @staticmethod
     def design(covariance, X, shift):
@@ -281,11 +286,9 @@ class WoodburyPairs(_TilePipeline):
     @staticmethod
     def log_joints(design, tables, space, counts, out):
         """Fill ``out`` with the log-joints of the pairs of ``space``."""
-        centres, inv_psi, uv, _, offsets = tables
-        for c, rows, slots, delta, squares in WoodburyPairs._groups(design, centres, space,
-                                                                    counts):
-            sq, _ = component_mahalanobis(delta, inv_psi[c], uv[c], squares)
-            out[rows, slots] = offsets[c] - 0.5 * sq
+        centres, inv_psi, _, _, offsets, uv_t = tables
+        kernels.woodbury_log_joints(design, centres, inv_psi, uv_t, offsets, space, counts,
+                                    out)
 
     @staticmethod
     def new_moments(covariance, n_components, n_features):
@@ -300,7 +303,7 @@ class WoodburyPairs(_TilePipeline):
         The posterior means of the factors are those of the pass's
         parameters (the old ones, as exact EM's M-step takes them).
         """
-        centres, inv_psi, uv, l_inv, _ = tables
+        centres, inv_psi, uv, l_inv, _, _ = tables
         nk, sy, s2 = acc
         counts = np.full(len(active), active.shape[1], dtype=np.int64)
         for c, rows, slots, delta, squares in WoodburyPairs._groups(design, centres, active,

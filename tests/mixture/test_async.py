@@ -274,6 +274,66 @@ def test_policy_with_stragglers_uses_stale_blocks_and_reaches_exact_em(
     assert_within_half_percent(result.lower_bound, exact.lower_bound)
 
 
+def test_policy_pulls_work_to_the_fast_worker_and_keeps_queues_short(overlapping):
+    X = overlapping
+    result, tasks = run_simulated(X, "full", 0.5, STRAGGLER_COSTS)
+    # no worker ever held more than PIPELINE_DEPTH tasks (per thread)...
+    assert max(tasks.max_queued.values()) <= _async.PIPELINE_DEPTH
+    # ...the fast worker computed blocks stored on the slow one, and about
+    # as many more blocks than the slow one as it is faster
+    assert tasks.computed["fast"] >= 3 * tasks.computed["slow"] > 0
+    assert result.converged
+
+
+@pytest.mark.parametrize("gamma", [1.0, 0.5])
+def test_policy_result_does_not_depend_on_which_worker_is_slow(overlapping, gamma):
+    X = overlapping
+    slow_first, _ = run_simulated(X, "diag", gamma, {"a": 5.0, "b": 1.0}, tol=1e-3)
+    slow_second, _ = run_simulated(X, "diag", gamma, {"a": 1.0, "b": 5.0}, tol=1e-3)
+    if gamma == 1.0:  # exact EM whatever the placement
+        assert slow_first.n_iter == slow_second.n_iter
+        assert_allclose(slow_first.params.means, slow_second.params.means, rtol=1e-12)
+    else:
+        assert_allclose(slow_first.lower_bound, slow_second.lower_bound, rtol=5e-3)
+
+
+def test_placement_takes_the_oldest_block_preferring_local_data():
+    placement = _async.Placement(4, [{"a"}, {"b"}, {"a"}, {"b"}])
+    versions = np.array([3, 2, 2, 3])
+    # "a" and "b" both want the oldest blocks (1, 2); each gets its own first
+    assert sorted(placement.assign(versions, 4, {}, {"a": 1, "b": 1})) == [
+        (0, "a"), (1, "b"), (2, "a"), (3, "b")]
+    # a block running or already at the current version is not resubmitted
+    assert placement.assign(np.array([4, 2, 4, 1]), 4, {3: (1, "b")}, {"a": 1}) == [(1, "a")]
+    # with no other block left, "a" copies "b"'s block
+    assert placement.assign(np.array([4, 4, 4, 1]), 4, {}, {"a": 1}) == [(3, "a")]
+
+
+def test_placement_fills_free_slots_only():
+    placement = _async.Placement(6, [{"a"}] * 6)
+    running = {0: (1, "a")}
+    chosen = placement.assign(np.zeros(6, dtype=int), 2, running, {"a": 2})
+    # 2 threads x PIPELINE_DEPTH slots, one taken
+    assert len(chosen) == 2 * _async.PIPELINE_DEPTH - 1
+    assert placement.assign(np.full(6, 2), 2, {}, {"a": 2}) == []  # nothing stale
+
+
+def test_placement_gives_a_straggler_one_slot_per_thread():
+    placement = _async.Placement(100, [{"fast", "slow"}] * 100)
+    for block in range(30):
+        placement.reported(block, "fast")
+    placement.reported(30, "slow")
+    assert placement.depth("fast") == _async.PIPELINE_DEPTH
+    assert placement.depth("slow") == 1
+    chosen = placement.assign(np.zeros(100, dtype=int), 1, {}, {"fast": 1, "slow": 1})
+    assert sum(worker == "slow" for _, worker in chosen) == 1
+
+
+def test_placement_without_workers_leaves_it_to_the_scheduler():
+    placement = _async.Placement(2, [set(), set()])
+    assert placement.assign(np.zeros(2, dtype=int), 1, {}, {}) == [(0, None), (1, None)]
+
+
 def test_policy_gamma_one_is_exact_em_step_by_step(overlapping):
     X = overlapping
     result, tasks = run_simulated(X, "full", 1.0, STRAGGLER_COSTS, tol=1e-3)
