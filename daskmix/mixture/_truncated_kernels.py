@@ -769,8 +769,9 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
         In X's dtype.
     per_feature_squares : bool
         True for ``diag``, False for ``spherical``.
-    weights : ndarray of shape (n_components, n_design), float64
-        Folded weights.
+    weights : ndarray of shape (n_components, width), float64
+        Folded weights, possibly followed by zero columns (``width >=
+        n_design``).
     previous : ndarray of shape (n_rows, n_active), int32
         The previous ``K(n)``.
     neighbours : ndarray of shape (n_components, n_neighbors), int32
@@ -778,9 +779,10 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
     row_weights : ndarray of shape (n_rows,), float64
     active, resp : ndarray of shape (n_rows, n_active)
         Filled as by :func:`select`.
-    moments : ndarray of shape (n_components, n_design), float64
-        ``r_nc design[n]`` added over the pairs of the new ``K(n)``; a
-        zero-row array skips the moments (warm-up passes).
+    moments : ndarray of shape (n_components, width), float64
+        ``r_nc design[n]`` added over the pairs of the new ``K(n)`` (zero
+        past the design); a zero-row array skips the moments (warm-up
+        passes).
     table : tuple
         ``PairTable.arrays`` (after ``PairTable.reserve`` for the tile's
         pairs); updated.
@@ -792,7 +794,7 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
     """
     n, n_active = active.shape
     width = weights.shape[1]
-    design = np.empty(width, dtype=X.dtype)
+    design = np.zeros(width, dtype=X.dtype)  # columns past the design stay zero
     space = np.empty(n_active * neighbours.shape[1] + random_ids.shape[1], dtype=np.int64)
     values = np.empty(space.shape[0])
     seen = np.full(neighbours.shape[0], -1, dtype=np.int64)
