@@ -884,11 +884,19 @@ class _FullCovariance(_CovarianceType):
         n_components, n_features = centres.shape
         s2 = np.empty((n_components, n_features, n_features), dtype=D.dtype)
         root = np.sqrt(resp_t)
-        diff = np.empty_like(D)
+        buffer = np.empty_like(D)
         for k in range(n_components):
+            rows = np.flatnonzero(root[k])
+            if 2 * len(rows) < len(D):
+                # mostly zero responsibilities (the one-hot labels of an
+                # initialisation): only the component's rows, O(rows D^2)
+                # instead of O(n D^2) for each of the K components
+                diff = np.subtract(D[rows], centres[k], out=buffer[: len(rows)])
+                diff *= root[k, rows][:, None]
+            else:
+                diff = np.subtract(D, centres[k], out=buffer)
+                diff *= root[k][:, None]
             # (sqrt(r) * diff).T @ itself: NumPy calls the symmetric rank-k update
-            np.subtract(D, centres[k], out=diff)
-            diff *= root[k][:, None]
             np.matmul(diff.T, diff, out=s2[k])
         return resp_t.sum(axis=1, dtype=np.float64), resp_t @ D, s2
 
