@@ -209,8 +209,8 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
     table = kernels.PairTable(n_components)
     # Rows grouped by their previous best component (first in K(n)): the
     # rows of a tile then share search spaces, so the components' weights
-    # and factors, their moments and their pair-table regions stay in cache,
-    # and the pair table stages each group's pairs densely.
+    # and factors and their moments stay in cache, and the pair table
+    # stages each group's pairs densely.
     order = kernels.order_by_component(active[:, 0], n_components)
     # the rows' small per-row arrays in that order, once per block (the tiles
     # are then slices); the rows themselves are gathered a tile at a time.

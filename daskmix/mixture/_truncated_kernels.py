@@ -28,8 +28,8 @@ threads run them in parallel) and keep their temporaries to one tile:
     responsibilities (softmax over ``K(n)``), the free energy, and the
     neighbourhood statistics ``(c, k) -> (sum of l_nc - l_nk, count)`` of
     each point's best component ``c``, aggregated in a :class:`PairTable`
-    (one small open-addressing region per ``c``; never a dense table over
-    pairs of components).
+    (dense staging per group of rows, emitted as sorted sparse records;
+    never a dense table over pairs of components).
 ``cholesky_moments``
     The M-step's moments of ``full`` covariances from the sparse
     responsibilities.
@@ -48,10 +48,11 @@ and stays in the first-level cache while its few dozen components are
 evaluated against it. The caller hands the rows over grouped by their
 previous best component, so consecutive rows share most of their search
 space: each component's folded weights (``2 D + 1`` numbers for ``diag``)
-or Cholesky factor, its moments and its pair-table region stay in cache
-across rows, which is what a component-major loop (vamm's choice for
-``full``) would buy, without sorting the pairs. Sums are in float64
-whatever the data's dtype.
+or Cholesky factor and its moments stay in cache across rows, which is
+what a component-major loop (vamm's choice for ``full``) would buy,
+without sorting the pairs, and the pair statistics of a group are staged
+densely (:class:`PairTable`). Sums are in float64 whatever the data's
+dtype.
 """
 
 from __future__ import annotations
