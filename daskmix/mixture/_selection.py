@@ -231,7 +231,8 @@ def select_model(X, n_components=range(1, 9), covariance_type="full", *, criteri
         The numbers of components to try.
     covariance_type : str or iterable of str, default="full"
         The covariance types to try, among ``"full"``, ``"tied"``,
-        ``"diag"`` and ``"spherical"``.
+        ``"diag"``, ``"spherical"`` and ``"factor"`` (which needs
+        ``n_factors`` among ``params``, the same for every candidate).
     criterion : {"bic", "aic"}, default="bic"
         Lower is better; ties go to the candidate listed first (fewer
         components first, in the order given).
