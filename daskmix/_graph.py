@@ -29,7 +29,8 @@ import dask.array as da
 import dask.threaded
 import numpy as np
 from dask.base import get_scheduler, tokenize
-from threadpoolctl import threadpool_limits
+
+from daskmix._blas import single_blas_thread
 
 __all__ = [
     "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
@@ -332,7 +333,7 @@ def _blas_threads(collections, scheduler):
     dask_collections = [c for c in collections if dask.is_dask_collection(c)]
     get = get_scheduler(scheduler=scheduler, collections=dask_collections or None)
     if get is dask.threaded.get:
-        return threadpool_limits(limits=1, user_api="blas")
+        return single_blas_thread()
     return contextlib.nullcontext()
 
 

@@ -11,8 +11,8 @@ import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from daskmix._blas import single_blas_thread
 from daskmix.mixture._covariance import IllDefinedCovarianceError
 from daskmix.mixture._suffstats import EStepParams
 
@@ -119,7 +119,7 @@ def params_from_stats(covariance, stats, shift, old_centres, reg_covar, dtype, *
     GaussianParams
     """
     serial = old_centres.shape[1] < SERIAL_BLAS_FEATURES
-    with threadpool_limits(limits=1, user_api="blas") if serial else contextlib.nullcontext():
+    with single_blas_thread() if serial else contextlib.nullcontext():
         eps = 10 * np.finfo(dtype).eps
         nk = stats["nk"] + eps
         new_centres, covariances = covariance.update(stats["s2"], nk, stats["sy"],
