@@ -12,20 +12,22 @@ Tasks are keyed ``("daskmix-async-<name>-<token>", block)``, so they read
 ``daskmix-async-<name>`` on the dashboard.
 
 A task can be addressed to a worker (``submit(..., worker=address)``): it
-then runs there if that worker is alive (its block is copied there if it
-lives elsewhere, as Dask does for any task placed away from its data) and
-wherever the scheduler decides otherwise. The caller learns the live
-workers and their threads from :meth:`BlockTasks.workers` and where each
-block's data lies from :meth:`BlockTasks.holders`; that is all the
-placement it needs to keep every worker busy without queueing work on it.
+then runs there while that worker is alive (its block is copied there if
+it lives elsewhere, as Dask does for any task placed away from its data),
+and wherever the scheduler chooses if that worker dies. The caller learns
+the live workers and their threads from :meth:`BlockTasks.workers` and
+where each block's data lies from :meth:`BlockTasks.holders`; that is all
+the placement it needs to keep every worker busy without queueing work on
+it.
 
 The blocks are the chunks of the array after ``client.persist``: the data
 stay on the workers for the whole run and every task reads its block where
-it lives. An array that is already persisted (all its chunks are futures)
-is used as it is; otherwise :class:`BlockTasks` persists it and releases
-that copy when it closes. A worker that dies takes its blocks with it; the
-scheduler recomputes them from their source (the array's graph), which is
-why the data must not come from ``client.scatter``.
+it lives, or where Dask copied it for a task addressed to another worker.
+An array that is already persisted (all its chunks are futures) is used as
+it is; otherwise :class:`BlockTasks` persists it and releases that copy
+when it closes. A worker that dies takes its blocks with it; the scheduler
+recomputes them from their source (the array's graph), which is why the
+data must not come from ``client.scatter``.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from dask.core import flatten
-from distributed import KilledWorker, as_completed, futures_of, get_client
+from distributed import KilledWorker, as_completed, futures_of, get_client, wait
 from distributed.comm.core import CommClosedError
 
 from daskmix import _graph
@@ -241,11 +243,15 @@ class BlockTasks:
     def holders(self):
         """The workers holding each block's data (one round trip to the scheduler).
 
+        Waits until the blocks are in memory (persisting them here only
+        started their computation; the first E-steps would wait anyway).
+
         Returns
         -------
         list of set of str
             One set per block.
         """
+        wait(self._blocks)
         who_has = self.client.who_has(self._blocks)
         return [set(who_has.get(future.key, ())) for future in self._blocks]
 
@@ -273,7 +279,7 @@ class BlockTasks:
         if task.worker is not None and task.attempts == 1:
             # a retry goes wherever the scheduler can run it: the worker it
             # was addressed to may be the one that died
-            placement = dict(workers=[task.worker], allow_other_workers=True)
+            placement = {"workers": [task.worker], "allow_other_workers": True}
         future = self.client.submit(
             _run_block, self._kernel, self._blocks[task.block], self._weights[task.block],
             self._row_starts[task.block], task.kwargs, key=key, pure=False, **placement,

@@ -349,27 +349,55 @@ class Placement:
 
     def __init__(self, n_blocks, holders):
         self.n_blocks = int(n_blocks)
-        self.holders = [set(h) for h in holders]
+        self._held = {}  # worker -> bool array: holds each block's data
+        for block, workers in enumerate(holders):
+            for worker in workers:
+                self._holds(worker)[block] = True
         self.rates = {}  # worker -> reports, halved every n_blocks reports
         self._reports = 0
 
+    def _holds(self, worker):
+        if worker not in self._held:
+            self._held[worker] = np.zeros(self.n_blocks, dtype=bool)
+        return self._held[worker]
+
     def reported(self, block, worker):
-        """Note that ``worker`` computed ``block`` (it now holds its data)."""
+        """Note that ``worker`` computed ``block`` (it now holds its data).
+
+        Parameters
+        ----------
+        block : int
+        worker : str or None
+        """
         if worker is None:
             return
-        self.holders[block].add(worker)
+        self._holds(worker)[block] = True
         self.rates[worker] = self.rates.get(worker, 0.0) + 1.0
         self._reports += 1
         if self._reports % self.n_blocks == 0:
             self.rates = {w: rate / 2 for w, rate in self.rates.items()}
 
-    def depth(self, worker):
-        """Tasks per thread ``worker`` may hold (see the class docstring)."""
-        busiest = max(self.rates.values(), default=0.0)
+    def depth(self, worker, workers):
+        """Tasks per thread ``worker`` may hold (see the class docstring).
+
+        Parameters
+        ----------
+        worker : str
+        workers : iterable of str
+            The live workers (the busiest is one of them).
+
+        Returns
+        -------
+        int
+        """
+        busiest = max((self.rates.get(w, 0.0) for w in workers), default=0.0)
         return PIPELINE_DEPTH if 2 * self.rates.get(worker, 0.0) >= busiest else 1
 
     def assign(self, versions, version, running, workers):
         """The ``(block, worker)`` pairs to submit now, at parameter ``version``.
+
+        Free slots are filled in turn over the workers (in address order),
+        so that each takes its oldest blocks. O(n_blocks) per slot filled.
 
         Parameters
         ----------
@@ -388,23 +416,27 @@ class Placement:
             ``worker`` is ``None`` when no worker is known (the scheduler
             then places the task when one joins).
         """
-        ready = [b for b in range(self.n_blocks)
-                 if b not in running and versions[b] < version]
-        if not ready:
-            return []
+        versions = np.asarray(versions, dtype=np.int64)
+        ready = versions < version
+        ready[list(running)] = False
         if not workers:
-            return [(block, None) for block in ready]
+            return [(int(block), None) for block in np.flatnonzero(ready)]
         busy = {}
         for _, worker in running.values():
             busy[worker] = busy.get(worker, 0) + 1
-        free = {w: self.depth(w) * n - busy.get(w, 0) for w, n in sorted(workers.items())}
+        free = {w: self.depth(w, workers) * n - busy.get(w, 0)
+                for w, n in sorted(workers.items())}
+        # order: oldest version first, then data already on the worker
+        rank = 2 * (versions - versions.min())
+        sentinel = np.iinfo(np.int64).max
         chosen = []
-        while ready and any(n > 0 for n in free.values()):
+        while ready.any() and any(n > 0 for n in free.values()):
             for worker in [w for w, n in free.items() if n > 0]:
-                if not ready:
+                if not ready.any():
                     break
-                block = min(ready, key=lambda b: (versions[b], worker not in self.holders[b], b))
-                ready.remove(block)
+                remote = ~self._held.get(worker, np.zeros(self.n_blocks, dtype=bool))
+                block = int(np.argmin(np.where(ready, rank + remote, sentinel)))
+                ready[block] = False
                 free[worker] -= 1
                 chosen.append((block, worker))
         return chosen

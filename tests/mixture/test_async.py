@@ -2,9 +2,10 @@
 
 Two kinds of tests:
 
-- the policy (``_async.run_async``) on simulated tasks, in-process: each
-  block's E-step "takes" a fixed number of time units, so which statistics
-  are stale at each M-step is deterministic and can be checked;
+- the policy (``_async.run_async`` and its placement rule) on simulated
+  tasks, in-process: each simulated worker "takes" a fixed number of time
+  units per block, so which statistics are stale at each M-step, and which
+  worker computes which block, is deterministic and can be checked;
 - the estimator on a ``distributed.LocalCluster`` (two in-process workers,
   one thread each, shared by the module), against exact EM: ``gamma=1`` is
   exact EM to rounding, whatever the chunking, the timing (a slowed
@@ -18,7 +19,6 @@ suite's default); only the asynchronous E-steps run on the cluster.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import itertools
 import warnings
 
@@ -26,7 +26,7 @@ import dask.array as da
 import numpy as np
 import pytest
 from dask.utils import key_split
-from distributed import Client, LocalCluster, WorkerPlugin
+from distributed import Client, LocalCluster, WorkerPlugin, wait
 from numpy.testing import assert_allclose
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import ConvergenceWarning
@@ -323,8 +323,10 @@ def test_placement_gives_a_straggler_one_slot_per_thread():
     for block in range(30):
         placement.reported(block, "fast")
     placement.reported(30, "slow")
-    assert placement.depth("fast") == _async.PIPELINE_DEPTH
-    assert placement.depth("slow") == 1
+    assert placement.depth("fast", ["fast", "slow"]) == _async.PIPELINE_DEPTH
+    assert placement.depth("slow", ["fast", "slow"]) == 1
+    # a straggler left alone (the fast worker died) is the busiest worker
+    assert placement.depth("slow", ["slow"]) == _async.PIPELINE_DEPTH
     chosen = placement.assign(np.zeros(100, dtype=int), 1, {}, {"fast": 1, "slow": 1})
     assert sum(worker == "slow" for _, worker in chosen) == 1
 
@@ -425,6 +427,29 @@ def test_gamma_below_one_reaches_exact_em(overlapping, exact, client):
     # the last step is an exact EM step from the parameters whose exact
     # log-likelihood lower_bound_ is: it cannot decrease it
     assert gm.score(X) >= gm.lower_bound_ - 1e-12
+
+
+def _column_sums(X, w, row_start):
+    return X.sum(axis=0)
+
+
+def test_block_tasks_run_on_the_worker_they_are_addressed_to(client):
+    from daskmix._futures import BlockTasks
+
+    X = np.arange(40.0).reshape(20, 2)
+    workers = sorted(client.scheduler_info()["workers"])
+    # block 0 stored on the first worker only
+    stored = client.persist(da.from_array(X, chunks=(10, 2)), workers=[workers[0]])
+    wait(stored)
+    with BlockTasks(client, stored, None, _column_sums, name="test") as tasks:
+        assert tasks.workers() == {w: 1 for w in workers}
+        assert tasks.holders() == [{workers[0]}, {workers[0]}]
+        tasks.submit(0, "tag", workers[1])
+        block, tag, worker, result = tasks.next_report()
+        assert (block, tag, worker) == (0, "tag", workers[1])
+        assert_allclose(result, X[:10].sum(axis=0))
+        # the block was copied to the worker that computed it
+        assert workers[1] in tasks.holders()[0]
 
 
 def test_with_a_slowed_worker(overlapping, exact, client):
