@@ -49,6 +49,16 @@ def _random_params(covariance, rng, n_components=N_COMPONENTS, n_features=N_FEAT
     return GaussianParams(weights, means, cov, covariance.precision_cholesky(cov))
 
 
+def _setting(name, rng):
+    """A covariance type's strategy, random parameters, rows near them, their
+    float64 E-step parameters and the type's pair evaluator."""
+    covariance = _covariance(name)
+    params = _random_params(covariance, rng)
+    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
+    return (covariance, params, X, estep_params(covariance, params, np.float64),
+            get_pair_evaluator(name))
+
+
 def _space(rng, n_rows=N_ROWS, n_components=N_COMPONENTS, n_active=3, n_neighbors=4):
     active = np.array([rng.permutation(n_components)[:n_active] for _ in range(n_rows)],
                       dtype=np.int32)
@@ -232,11 +242,7 @@ def test_pair_table_grows_without_losing_pairs():
 @pytest.mark.parametrize("name", PIPELINE)
 def test_sparse_moments_equal_the_dense_moments(name):
     rng = np.random.default_rng(6)
-    covariance = _covariance(name)
-    params = _random_params(covariance, rng)
-    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
-    kp = estep_params(covariance, params, np.float64)
-    evaluator = get_pair_evaluator(name)
+    covariance, params, X, kp, evaluator = _setting(name, rng)
     active, *_ = _space(rng)
     resp = rng.random(active.shape)
     dense = np.zeros((N_COMPONENTS, N_ROWS))
@@ -261,11 +267,7 @@ def test_tile_equals_the_dense_reference(name, with_moments):
     against dense log-probabilities (every component of every row) restricted to
     S(n), a brute-force selection and the dense moments of its responsibilities."""
     rng = np.random.default_rng(8)
-    covariance = _covariance(name)
-    params = _random_params(covariance, rng)
-    X = rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0
-    kp = estep_params(covariance, params, np.float64)
-    evaluator = get_pair_evaluator(name)
+    covariance, params, X, kp, evaluator = _setting(name, rng)
     previous, neighbours, randoms, space, counts = _space(rng)
     weights = rng.uniform(0, 2, size=N_ROWS)
     weights[::11] = 0.0
