@@ -242,7 +242,7 @@ def test_pair_table_grows_without_losing_pairs():
 @pytest.mark.parametrize("name", PIPELINE)
 def test_sparse_moments_equal_the_dense_moments(name):
     rng = np.random.default_rng(6)
-    covariance, params, X, kp, evaluator = _setting(name, rng)
+    covariance, _, X, kp, evaluator = _setting(name, rng)
     active, *_ = _space(rng)
     resp = rng.random(active.shape)
     dense = np.zeros((N_COMPONENTS, N_ROWS))
@@ -267,7 +267,7 @@ def test_tile_equals_the_dense_reference(name, with_moments):
     against dense log-probabilities (every component of every row) restricted to
     S(n), a brute-force selection and the dense moments of its responsibilities."""
     rng = np.random.default_rng(8)
-    covariance, params, X, kp, evaluator = _setting(name, rng)
+    covariance, _, X, kp, evaluator = _setting(name, rng)
     previous, neighbours, randoms, space, counts = _space(rng)
     weights = rng.uniform(0, 2, size=N_ROWS)
     weights[::11] = 0.0
