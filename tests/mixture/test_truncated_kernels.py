@@ -171,7 +171,7 @@ def _run_select(space, counts, log_joints, weights, previous, table):
 def _previous(grouping, ref_active, rng):
     """A previous ``K(n)`` whose first column (the staging group) is the new best of
     most rows, rows grouped by it ("grouped", as the passes order them), or random
-    ("random": nearly every row's pairs go straight to the hash regions)."""
+    ("random": nearly every row's pairs are extras, summed by key at the end)."""
     previous = ref_active.astype(np.int32).copy()
     if grouping == "random":
         previous[:, 0] = rng.integers(0, N_COMPONENTS, size=len(previous))
