@@ -410,17 +410,7 @@ class _RecordList:
 @numba.njit(cache=True, nogil=True)
 def _sum_by_key(keys, sums, counts, n_components, out_keys, out_sums, out_counts, out_size):
     """Records (any order, repeated keys, positive counts) summed by key, sorted, appended."""
-    n = keys.shape[0]
-    ends = np.zeros(n_components + 1, dtype=np.int64)
-    for i in range(n):
-        ends[keys[i] // n_components + 1] += 1
-    for c in range(n_components):
-        ends[c + 1] += ends[c]
-    order = np.empty(n, dtype=np.int64)
-    for i in range(n):
-        c = keys[i] // n_components
-        order[ends[c]] = i
-        ends[c] += 1
+    order = order_by_component(keys // n_components, n_components)
     group = np.full(1, -1, dtype=np.int64)
     staged = np.empty(n_components, dtype=np.int64)
     n_staged = np.zeros(1, dtype=np.int64)

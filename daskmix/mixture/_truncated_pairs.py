@@ -61,6 +61,11 @@ __all__ = [
 ]
 
 
+def _search_width(previous, inputs, random_ids):
+    """The most members a row's ``S(n)`` can have: ``n_active * n_neighbors + n_random``."""
+    return previous.shape[1] * inputs.neighbours.shape[1] + random_ids.shape[1]
+
+
 class _TilePipeline:
     """``evaluate_tile`` for evaluators that go through tile-sized arrays.
 
@@ -100,8 +105,8 @@ class _TilePipeline:
         free_energy : float
         evaluations : int
         """
-        width = previous.shape[1] * inputs.neighbours.shape[1] + random_ids.shape[1]
-        space = np.empty((len(X), width), dtype=np.int32)
+        space = np.empty((len(X), _search_width(previous, inputs, random_ids)),
+                         dtype=np.int32)
         counts = np.empty(len(X), dtype=np.int64)
         kernels.search_space(previous, inputs.neighbours, random_ids, space, counts)
         design = cls.design(covariance, X, inputs.shift)
@@ -161,8 +166,7 @@ class FoldedPairs:
         """
         weights = inputs.tables[0]
         moments = acc[0] if acc is not None else np.empty((0, weights.shape[1]))
-        table.reserve(len(X) * (previous.shape[1] * inputs.neighbours.shape[1]
-                                + random_ids.shape[1]))
+        table.reserve(len(X) * _search_width(previous, inputs, random_ids))
         return kernels.folded_tile(
             X, inputs.shift, covariance.per_feature_squares(X.shape[1]), weights, previous,
             inputs.neighbours, random_ids, row_weights, active, resp, moments, table.arrays,
