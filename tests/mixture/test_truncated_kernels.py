@@ -308,6 +308,35 @@ def test_tile_equals_the_dense_reference(name, with_moments):
             np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9)
 
 
+@pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
+def test_float32_tile_matches_the_float64_dense_reference(name):
+    """float32 rows and parameters (the kernels' float32 path, e.g. the
+    diagonal family's float32 design) against float64 dense log-probabilities."""
+    rng = np.random.default_rng(10)
+    covariance, params, X, kp, evaluator = _setting(name, rng)
+    previous, neighbours, randoms, space, counts = _space(rng)
+    weights = np.ones(N_ROWS)
+    dense = estimate_weighted_log_prob(X - kp.shift, kp)
+    filled = np.arange(space.shape[1]) < counts[:, None]
+    values = np.where(filled, np.take_along_axis(dense, np.where(filled, space, 0), axis=1),
+                      0.0)
+    ref_active, ref_resp, ref_energy, _ = _brute_force_select(space, counts, values, weights,
+                                                              N_COMPONENTS, 3)
+    kp32 = estep_params(covariance, params, np.float32)
+    layout = StatsLayout(N_COMPONENTS, N_FEATURES,
+                         covariance.second_moment_shape(N_COMPONENTS, N_FEATURES))
+    inputs = PassInputs(covariance, evaluator, evaluator.tables(covariance, kp32), kp32.shift,
+                        neighbours, 0, 1, layout, False, False)
+    active = np.empty_like(previous)
+    resp = np.empty(previous.shape)
+    energy, _ = evaluator.evaluate_tile(covariance, inputs, X.astype(np.float32), previous,
+                                        randoms, weights, active, resp,
+                                        kernels.PairTable(N_COMPONENTS), None)
+    np.testing.assert_array_equal(active, ref_active)
+    np.testing.assert_allclose(energy, ref_energy, rtol=1e-4)
+    np.testing.assert_allclose(resp, ref_resp, rtol=1e-3, atol=1e-4)
+
+
 def test_random_candidates_depend_on_the_global_row_only():
     whole = random_candidates(123, 0, 1000, 2, 17)
     parts = np.vstack([random_candidates(123, a, b - a, 2, 17)
