@@ -36,7 +36,7 @@ Setup:
 Placement: neither algorithm is told which worker is slow. Exact EM's
 tasks are placed by the scheduler, which puts each pass's E-steps on the
 less busy worker (copying blocks to it); asynchronous EM places its own
-E-steps by how often each worker reports (``daskmix.mixture._async.Placement``),
+E-steps by how often each worker reports (``daskmix.mixture.algorithms.async_em.Placement``),
 so its fast worker also computes blocks stored on the slow one. After the
 timed fits, one more untimed fit of each, under ``get_task_stream``,
 counts the E-step tasks each worker ran ("placement" in the output), so
@@ -73,7 +73,7 @@ from distributed import Client, LocalCluster, get_task_stream, wait
 
 from daskmix import GaussianMixture
 from daskmix._testing import SlowWorker
-from daskmix.mixture import _async, _exact_pass
+from daskmix.mixture.algorithms import async_em as _async, exact_pass as _exact_pass
 
 #: How close to exact EM's final per-sample log-likelihood counts as reached.
 TARGET = 0.005

@@ -161,15 +161,15 @@ _AUX_LAYERS = ("-sum", "-aggregate", "-combine", "-partial", "-row-start", "-wei
 
 
 def _trace_computes(records):
-    """Wrap ``daskmix._graph.compute`` to time-stamp each pass (``--phases``).
+    """Wrap ``daskmix._dask.graph.compute`` to time-stamp each pass (``--phases``).
 
     Benchmark instrumentation only: it relies on daskmix's private module
     layout and is skipped (with a note) if that changes.
     """
     try:
-        from daskmix import _graph
+        from daskmix._dask import graph as _graph
     except ImportError:
-        return "daskmix._graph not found: no per-phase figures"
+        return "daskmix._dask.graph not found: no per-phase figures"
     original = _graph.compute
 
     def label(collections):

@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 
-from daskmix import _graph, _xarray
+from daskmix import _xarray
+from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite  # noqa: F401  (re-exported)
 from daskmix._compat import _check_feature_names, _check_n_features
 
@@ -49,7 +50,7 @@ def default_chunk_rows(n_samples, n_features, n_workers=None):
     the threaded scheduler, capped at 32 MB so a chunk stays a cheap unit of
     work to move or retry. The per-chunk temporaries that grow with the
     number of components are bounded separately, by the kernels' row tiles
-    (see ``daskmix.mixture._suffstats.tile_rows``).
+    (see ``daskmix.mixture.kernels.suffstats.tile_rows``).
 
     Parameters
     ----------

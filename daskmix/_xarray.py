@@ -173,7 +173,7 @@ def wrap(result, info, column_dim=None, column_labels=None):
     """
     import xarray as xr
 
-    from daskmix import _graph
+    from daskmix._dask import graph as _graph
 
     if not info.lazy:
         (result,) = _graph.compute(result)

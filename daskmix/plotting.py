@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._validation import check_input
 from daskmix.mixture._dims import dense_covariances
 from daskmix.mixture._init import draw_rows

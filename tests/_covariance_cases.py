@@ -7,7 +7,7 @@ stepwise EM), so registry-wide tests choose one of these lists.
 
 from __future__ import annotations
 
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 #: Every registered type.
 ALL_TYPES = sorted(COVARIANCE_TYPES)

@@ -10,11 +10,12 @@ from dask.base import tokenize
 from dask.core import get_dependencies
 from dask.utils import key_split
 
-from daskmix import GaussianMixture, _graph
-from daskmix.mixture._covariance import get_covariance_type
+from daskmix import GaussianMixture
+from daskmix._dask import graph as _graph
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.cluster._seeding import N_ROUNDS
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
 from tests.conftest import ComputeCounter
 
 

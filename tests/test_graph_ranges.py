@@ -9,7 +9,7 @@ import pytest
 from dask.base import tokenize
 from numpy.testing import assert_allclose, assert_array_equal
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 
 
 def moments(X, sample_weight, row_start=0):

@@ -17,7 +17,7 @@ from sklearn.datasets import make_blobs  # noqa: E402
 
 from daskmix import GaussianMixture, IncrementalPCA, plotting  # noqa: E402
 from daskmix.mixture import select_model  # noqa: E402
-from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type  # noqa: E402
+from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type  # noqa: E402
 from tests._covariance_cases import covariance_settings  # noqa: E402
 from daskmix.mixture._dims import dense_covariances  # noqa: E402
 from tests.conftest import as_dask  # noqa: E402

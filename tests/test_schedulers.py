@@ -10,7 +10,7 @@ from distributed import Client, LocalCluster, get_task_stream
 from numpy.testing import assert_allclose
 
 from daskmix import GaussianMixture
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 from tests._covariance_cases import covariance_settings
 from tests.conftest import as_dask
 

@@ -22,10 +22,10 @@ import numpy as np
 from daskmix.cluster import MiniBatchKMeans
 from daskmix.decomposition import IncrementalPCA
 from daskmix.mixture import GaussianMixture
-from daskmix.mixture._covariance import get_covariance_type
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._dims import shape_dims
 from daskmix.mixture._params import GaussianParams
-from daskmix.mixture._stepwise import StepwiseState
+from daskmix.mixture.algorithms.stepwise import StepwiseState
 
 __all__ = ["CODECS", "Codec", "Field", "variable_name"]
 

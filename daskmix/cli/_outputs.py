@@ -1,7 +1,7 @@
 """Write a lazy row-wise result to OUTPUT: ``.npy``, zarr, parquet or CSV.
 
 The result is computed chunk by chunk straight into the output (one
-``dask.compute`` through ``daskmix._graph.compute``), never gathered in the
+``dask.compute`` through ``daskmix._dask.graph.compute``), never gathered in the
 client. The output is written under a temporary name next to OUTPUT and
 renamed over it at the end, so an interrupted command leaves no half-written
 OUTPUT.
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._atomic import replacing
 from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._npy import NpyRowsWriter

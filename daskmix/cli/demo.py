@@ -20,7 +20,7 @@ import numpy as np
 from daskmix import GaussianMixture
 from daskmix.cli._common import int_at_least, lines
 from daskmix.cli._scheduler import active_dashboard, start_local_cluster
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 __all__ = [
     "NO_DASHBOARD",

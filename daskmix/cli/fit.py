@@ -30,7 +30,7 @@ from daskmix.cli._inputs import describe, open_input
 from daskmix.cli._scheduler import connect
 from daskmix.cli._summary import component_table, model_lines
 from daskmix.mixture import select_model
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 __all__ = ["add_parser", "run"]
 

@@ -6,7 +6,7 @@ float32 stays float32) and the row norms in float64. Chunks are processed in
 tiles of ``TILE_ROWS`` rows, so the (rows, n_clusters) temporaries stay
 small whatever the chunk size.
 
-Two families of chunk kernels follow ``daskmix._graph.reduce_blocks``'s
+Two families of chunk kernels follow ``daskmix._dask.graph.reduce_blocks``'s
 signature ``kernel(X, sample_weight, row_start=..., **params) -> (size,)``:
 
 * additive statistics: :func:`chunk_lloyd_stats` (counts, sums, inertia) and

@@ -16,7 +16,8 @@ from sklearn.base import (
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from daskmix import _graph, _xarray
+from daskmix import _xarray
+from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, StrOptions, _fit_context
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import (

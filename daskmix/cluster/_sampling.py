@@ -3,7 +3,7 @@
 Random rows are drawn on the client as global row indices (with a NumPy
 ``RandomState``), so the rows a fit sees depend on ``random_state`` alone,
 not on how the data is split into chunks. Gathering goes through
-``daskmix._graph.take_rows``: each chunk selects its own rows, so only the
+``daskmix._dask.graph.take_rows``: each chunk selects its own rows, so only the
 requested rows travel to the client.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 
 __all__ = ["RowRequest", "request_rows"]
 

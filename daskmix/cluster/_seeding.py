@@ -45,7 +45,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite
 from daskmix.cluster._kmeans_kernels import (
     TopRowsLayout,

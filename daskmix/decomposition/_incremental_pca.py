@@ -9,7 +9,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
-from daskmix import _graph, _xarray
+from daskmix import _xarray
+from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, RealNotInt, _fit_context
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, raise_if_nonfinite, wrap_rows

@@ -10,18 +10,18 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, StrOptions
 from daskmix._progress import FitProgress
 from daskmix._validation import wrap_rows
-from daskmix.mixture import _async, _minibatch, _truncated
+from daskmix.mixture.algorithms import async_em as _async, minibatch as _minibatch, truncated as _truncated
 from daskmix.mixture._base import BaseMixture
-from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
-from daskmix.mixture._em import run_em
-from daskmix.mixture._exact_pass import ExactPass
+from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
+from daskmix.mixture.algorithms.em import run_em
+from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture._suffstats import StatsLayout, chunk_log_prob_resp
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_log_prob_resp
 
 __all__ = ["GaussianMixture"]
 

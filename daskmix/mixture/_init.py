@@ -34,13 +34,13 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._random import counter_uniform
 from daskmix._validation import raise_if_nonfinite
 from daskmix.cluster._kmeans_kernels import OneHotNearest
 from daskmix.cluster._seeding import kmeans_parallel_init
 from daskmix.mixture._params import params_from_stats
-from daskmix.mixture._suffstats import StatsLayout, chunk_resp_stats
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_resp_stats
 
 __all__ = ["initial_params", "sample_size"]
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from daskmix._blas import single_blas_thread
-from daskmix.mixture._covariance import IllDefinedCovarianceError
-from daskmix.mixture._suffstats import EStepParams
+from daskmix.mixture.covariance import IllDefinedCovarianceError
+from daskmix.mixture.kernels.suffstats import EStepParams
 
 __all__ = ["GaussianParams", "DegenerateComponentWarning", "estep_params", "params_from_stats"]
 

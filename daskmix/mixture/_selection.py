@@ -19,12 +19,12 @@ import pandas as pd
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._validation import InputData, check_input, check_sample_weight
-from daskmix.mixture._covariance import COVARIANCE_TYPES
-from daskmix.mixture._em import EMRun
-from daskmix.mixture._exact_pass import ExactPass
+from daskmix.mixture.covariance import COVARIANCE_TYPES
+from daskmix.mixture.algorithms.em import EMRun
+from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture._gaussian_mixture import GaussianMixture, information_criteria
 
 __all__ = ["select_model"]

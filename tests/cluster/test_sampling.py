@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix.cluster._sampling import request_rows
 from tests.conftest import CHUNK_LAYOUTS, as_dask
 

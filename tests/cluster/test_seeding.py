@@ -13,7 +13,7 @@ from sklearn.datasets import make_blobs
 from sklearn.metrics import adjusted_rand_score, pairwise_distances_argmin
 from sklearn.metrics.pairwise import euclidean_distances
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._random import counter_uniform
 from daskmix.cluster._kmeans_kernels import TopRowsLayout, chunk_candidates, merge_top_rows
 from daskmix.cluster._seeding import (

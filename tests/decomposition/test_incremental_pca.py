@@ -17,7 +17,8 @@ from sklearn.decomposition import PCA
 from sklearn.decomposition import IncrementalPCA as SkIncrementalPCA
 from sklearn.pipeline import make_pipeline
 
-from daskmix import GaussianMixture, IncrementalPCA, _graph
+from daskmix import GaussianMixture, IncrementalPCA
+from daskmix._dask import graph as _graph
 from tests.conftest import CHUNK_LAYOUTS, ComputeCounter, as_dask
 
 #: Attributes compared with scikit-learn (components separately, up to sign).

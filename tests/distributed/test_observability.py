@@ -1,7 +1,7 @@
 """What a user watching a fit sees: graph layer names, progress bars, verbose logs.
 
 The layer-name test walks every graph daskmix builds (each one passes
-through ``daskmix._graph.compute``, or is returned lazily) and checks that
+through ``daskmix._dask.graph.compute``, or is returned lazily) and checks that
 every layer, apart from the user's input, is named ``daskmix-...``, so the
 dashboard's task stream reads like the algorithm.
 """
@@ -17,7 +17,8 @@ import pytest
 from dask.utils import key_split
 from nbclient import NotebookClient
 
-from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans, _graph
+from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans
+from daskmix._dask import graph as _graph
 from tests.distributed._fits import as_dask, blobs
 
 #: Layers a fit reading a row range (``algorithm="minibatch"``,
@@ -28,7 +29,7 @@ DASK_INPUT_LAYERS = {"getitem", "rechunk-merge", "rechunk-split", "concatenate"}
 
 
 class GraphRecorder:
-    """Records the layer names of every collection ``daskmix._graph.compute`` receives."""
+    """Records the layer names of every collection ``daskmix._dask.graph.compute`` receives."""
 
     def __init__(self, monkeypatch, X):
         self.input_keys = set(dict(X.__dask_graph__()))

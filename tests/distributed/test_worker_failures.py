@@ -21,8 +21,8 @@ import pytest
 from dask.utils import key_split
 from distributed import futures_of
 
-from daskmix import _graph
-from daskmix._graph import LostDataError
+from daskmix._dask import graph as _graph
+from daskmix._dask.graph import LostDataError
 from tests.distributed._fits import (
     CHUNK_ROWS,
     GMM_ALGORITHMS,
@@ -35,7 +35,7 @@ from tests.distributed._fits import (
 
 
 class ComputeCounter:
-    """Counts the calls of ``daskmix._graph.compute`` (every compute of a fit)."""
+    """Counts the calls of ``daskmix._dask.graph.compute`` (every compute of a fit)."""
 
     def __init__(self, monkeypatch):
         self.calls = 0
@@ -58,7 +58,7 @@ def undisturbed_fit(X, algorithm, monkeypatch):
 class WorkerKiller:
     """Kill ``worker`` once the fit's ``kill_at``-th compute runs tasks on it.
 
-    Installed as a wrapper of ``daskmix._graph.compute`` (every compute of
+    Installed as a wrapper of ``daskmix._dask.graph.compute`` (every compute of
     a fit goes through it): at the chosen call, a thread polls the
     scheduler until the victim is processing a ``daskmix-`` task, then
     SIGKILLs its process.

@@ -33,10 +33,10 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
-from daskmix._futures import NoClientError
+from daskmix._dask.futures import NoClientError
 from daskmix._testing import DelayedThreadPoolExecutor, SlowWorker
-from daskmix.mixture import _async
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture.algorithms import async_em as _async
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 from daskmix.mixture._params import GaussianParams
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, as_dask
 
@@ -394,7 +394,7 @@ def test_without_a_client_says_how_to_get_one(blobs):
     assert not hasattr(gm, "means_")
 
 
-# "factor" accepts algorithm="em" only so far (daskmix.mixture._factor)
+# "factor" accepts algorithm="em" only so far (daskmix.mixture.covariance.factor)
 @pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_gamma_one_equals_exact_em(blobs, covariance_type, client):
     X = as_dask(blobs[0], (150,) * 4)
@@ -434,7 +434,7 @@ def _column_sums(X, w, row_start):
 
 
 def test_block_tasks_run_on_the_worker_they_are_addressed_to(client):
-    from daskmix._futures import BlockTasks
+    from daskmix._dask.futures import BlockTasks
 
     X = np.arange(40.0).reshape(20, 2)
     workers = sorted(client.scheduler_info()["workers"])

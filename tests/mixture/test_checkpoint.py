@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
-from daskmix import GaussianMixture, _graph
-from daskmix.mixture import _checkpoint, _minibatch
+from daskmix import GaussianMixture
+from daskmix._dask import graph as _graph
+from daskmix.mixture.algorithms import checkpoint as _checkpoint, minibatch as _minibatch
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, ComputeCounter, as_dask
 from tests.mixture._stepwise_support import FITTED, fit_quietly
 
@@ -106,7 +107,8 @@ def test_sigkilled_process_resumes(blobs, tmp_path):
     child = textwrap.dedent(f"""
         import os, signal, sys
         import numpy as np
-        from daskmix import GaussianMixture, _graph
+        from daskmix import GaussianMixture
+        from daskmix._dask import graph as _graph
         original, updates = _graph.compute, []
         def compute(*args, **kwargs):
             if "gmm-stepwise-estep" in getattr(args[0], "name", ""):

@@ -8,7 +8,7 @@ from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
 from daskmix import GaussianMixture
-from daskmix.mixture._covariance import COVARIANCE_TYPES, get_covariance_type
+from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture._dims import dense_covariances, shape_dims
 from tests._covariance_cases import covariance_settings
 

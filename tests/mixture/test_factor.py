@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from daskmix import GaussianMixture
 from daskmix.mixture._dims import dense_covariances
-from daskmix.mixture._factor import (
+from daskmix.mixture.covariance.factor import (
     _FactorCovariance,
     component_mahalanobis,
     component_moments,
@@ -22,7 +22,7 @@ from daskmix.mixture._factor import (
     woodbury_factors,
 )
 from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
 from tests.conftest import as_dask
 
 N_FEATURES, N_FACTORS, N_COMPONENTS = 6, 2, 3
@@ -193,7 +193,7 @@ def test_em_step_is_the_ghahramani_hinton_update():
 
 def test_tiles_add_up(monkeypatch):
     """Statistics do not depend on the tile size."""
-    import daskmix.mixture._suffstats as suffstats
+    import daskmix.mixture.kernels.suffstats as suffstats
 
     covariance, params = packed_params(*factor_params())
     X = factor_data(1500, seed=5)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp, softmax
 
-from daskmix.mixture._fused import diagonal_design, normalise_columns
-from daskmix.mixture._suffstats import _LOG_FLOOR_FLOAT64
+from daskmix.mixture.kernels.fused import diagonal_design, normalise_columns
+from daskmix.mixture.kernels.suffstats import _LOG_FLOOR_FLOAT64
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
-from daskmix.mixture._covariance import get_covariance_type
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
 from tests._covariance_cases import SKLEARN_TYPES, STEPWISE_TYPES
 
 
@@ -130,7 +130,7 @@ def test_nonfinite_values_are_counted_only_when_asked():
 @pytest.mark.parametrize("n_design", [1, 65, 561, 10_000])
 @pytest.mark.parametrize("n_components", [1, 32, 1024, 100_000])
 def test_tiles_bound_the_temporaries(n_components, n_design):
-    from daskmix.mixture._suffstats import tile_rows
+    from daskmix.mixture.kernels.suffstats import tile_rows
 
     rows = tile_rows(n_components, n_design)
     assert 256 <= rows <= 4096
@@ -142,7 +142,7 @@ def test_tiles_bound_the_temporaries(n_components, n_design):
 @pytest.mark.parametrize("covariance_type", SKLEARN_TYPES)
 def test_tiled_kernel_equals_one_big_tile(monkeypatch, covariance_type, dtype):
     """Statistics do not depend on the tile size (tiles are summed exactly)."""
-    import daskmix.mixture._suffstats as suffstats
+    import daskmix.mixture.kernels.suffstats as suffstats
 
     covariance, params = random_params(covariance_type)
     X = (np.random.RandomState(3).randn(3000, 4) * 2 + 10).astype(dtype)
@@ -171,7 +171,7 @@ def test_default_chunk_rows(n_samples, n_features, expected):
 @pytest.mark.parametrize("what", ["stats", "score_samples"])
 def test_full_expanded_form_equals_direct_form(monkeypatch, what):
     """float64 full tiles expand the quadratic form; it must agree with the direct one."""
-    import daskmix.mixture._covariance as covariance_module
+    import daskmix.mixture.covariance._types as covariance_module
 
     covariance, params = random_params("full")
     # far from the origin, where an expansion about zero would cancel badly

@@ -13,7 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
-from daskmix.mixture import _gaussian_mixture, _minibatch
+from daskmix.mixture import _gaussian_mixture
+from daskmix.mixture.algorithms import minibatch as _minibatch
 from tests._covariance_cases import STEPWISE_TYPES
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, ComputeCounter, as_dask
 from tests.mixture._stepwise_support import assert_same_model, fit_quietly, labelled_init

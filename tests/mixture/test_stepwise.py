@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from daskmix.mixture._covariance import get_covariance_type
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture._stepwise import (
+from daskmix.mixture.algorithms.stepwise import (
     BatchPlan,
     EarlyStopping,
     StepSchedule,
@@ -16,7 +16,7 @@ from daskmix.mixture._stepwise import (
     second_moment_about_shift,
     stepwise_update,
 )
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats, estimate_weighted_log_prob
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats, estimate_weighted_log_prob
 from tests._covariance_cases import STEPWISE_TYPES
 
 K, D = 2, 3

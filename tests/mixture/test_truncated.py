@@ -203,7 +203,7 @@ def test_graph_layers_are_named(many_blobs):
             layers.extend(str(name) for name in c.__dask_graph__().layers)
         return original(*collections, **kwargs)
 
-    import daskmix._graph as graph
+    import daskmix._dask.graph as graph
 
     graph.dask.persist = spy
     try:

@@ -9,19 +9,19 @@ from scipy.special import logsumexp
 from scipy.stats import multivariate_normal
 from sklearn.exceptions import ConvergenceWarning
 
-import daskmix.mixture._truncated as truncated
+import daskmix.mixture.algorithms.truncated as truncated
 from daskmix import GaussianMixture
-from daskmix.mixture import _truncated_kernels as kernels
-from daskmix.mixture._factor import _FactorCovariance
+from daskmix.mixture.kernels import truncated as kernels
+from daskmix.mixture.covariance.factor import _FactorCovariance
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture._suffstats import StatsLayout
-from daskmix.mixture._truncated import initial_neighbours
-from daskmix.mixture._truncated_block import (
+from daskmix.mixture.kernels.suffstats import StatsLayout
+from daskmix.mixture.algorithms.truncated import initial_neighbours
+from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     random_candidates,
     truncated_block,
 )
-from daskmix.mixture._truncated_pairs import WoodburyPairs, get_pair_evaluator
+from daskmix.mixture.kernels.pairs import WoodburyPairs, get_pair_evaluator
 from tests.conftest import CHUNK_LAYOUTS, N_SAMPLES, as_dask
 from tests.mixture.test_factor import dense_of, reference_statistics
 from tests.mixture.test_truncated_kernels import _space
@@ -158,7 +158,7 @@ def test_sparse_moments_are_the_expected_statistics_of_the_truncated_posterior()
 
 def test_block_is_the_brute_force_truncated_e_step(monkeypatch):
     """K(n), free energy, evaluation count and moments of one block, by brute force."""
-    import daskmix.mixture._truncated_block as block_module
+    import daskmix.mixture.kernels.truncated_block as block_module
 
     monkeypatch.setattr(block_module, "TILE_ROWS", 64)  # several tiles, buffers reused
     rng = np.random.default_rng(7)

@@ -4,16 +4,16 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from daskmix.mixture import _truncated_kernels as kernels
-from daskmix.mixture._covariance import get_covariance_type
+from daskmix.mixture.kernels import truncated as kernels
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture._suffstats import StatsLayout, estimate_weighted_log_prob
-from daskmix.mixture._truncated import (
+from daskmix.mixture.kernels.suffstats import StatsLayout, estimate_weighted_log_prob
+from daskmix.mixture.algorithms.truncated import (
     initial_neighbours,
     link_reseeded,
     update_neighbours,
 )
-from daskmix.mixture._truncated_block import (
+from daskmix.mixture.kernels.truncated_block import (
     BlockStats,
     PassInputs,
     initial_active_block,
@@ -21,7 +21,7 @@ from daskmix.mixture._truncated_block import (
     random_candidates,
     truncated_block,
 )
-from daskmix.mixture._truncated_pairs import PAIR_EVALUATORS, get_pair_evaluator
+from daskmix.mixture.kernels.pairs import PAIR_EVALUATORS, get_pair_evaluator
 
 N_ROWS, N_FEATURES, N_COMPONENTS = 300, 4, 9
 

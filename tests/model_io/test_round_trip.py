@@ -13,7 +13,7 @@ from sklearn.exceptions import NotFittedError
 import daskmix
 from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans
 from daskmix._model_io import FORMAT, VERSION, model_to_dataset
-from daskmix.mixture._covariance import COVARIANCE_TYPES
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 from tests._covariance_cases import covariance_settings
 from tests.conftest import as_dask
 from tests.model_io._support import assert_same_state

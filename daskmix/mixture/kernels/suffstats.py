@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
-from daskmix.mixture._fused import normalise_columns
+from daskmix.mixture.kernels.fused import normalise_columns
 
 __all__ = [
     "StatsLayout",
@@ -189,7 +189,7 @@ def _normalise_t(log_prob, weights=None):
     """In place: log-probabilities (K, n) become (weighted) responsibilities.
 
     One fused log-sum-exp over the components (the first axis); see
-    :func:`daskmix.mixture._fused.normalise_columns`.
+    :func:`daskmix.mixture.kernels.fused.normalise_columns`.
 
     Parameters
     ----------

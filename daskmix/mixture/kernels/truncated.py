@@ -61,7 +61,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from daskmix.mixture._fused import design_row
+from daskmix.mixture.kernels.fused import design_row
 
 __all__ = [
     "PairTable",

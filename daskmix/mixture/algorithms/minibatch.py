@@ -3,7 +3,7 @@
 The policy (step sizes, warm-up, interpolation, early stopping) is in
 ``_stepwise.py`` and knows nothing of Dask or of estimators. This module
 connects it to a ``GaussianMixture``: it turns the estimator's parameters
-into a :class:`~daskmix.mixture._stepwise.StepSchedule` and a batch plan,
+into a :class:`~daskmix.mixture.algorithms.stepwise.StepSchedule` and a batch plan,
 computes one batch's statistics per ``dask.compute`` (through
 ``_graph.reduce_row_range``, so only the rows of the batch are read),
 initialises on a few batches rather than the whole data, and reads and
@@ -19,12 +19,12 @@ import dask
 import numpy as np
 from sklearn.utils import check_random_state
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._validation import check_input, check_sample_weight, raise_if_nonfinite
-from daskmix.mixture._checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from daskmix.mixture.algorithms.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from daskmix.mixture._init import sample_size
 from daskmix.mixture._params import estep_params, params_from_stats
-from daskmix.mixture._stepwise import (
+from daskmix.mixture.algorithms.stepwise import (
     STAT_NAMES,
     BatchPlan,
     Cursor,
@@ -36,7 +36,7 @@ from daskmix.mixture._stepwise import (
     second_moment_about_shift,
     stepwise_update,
 )
-from daskmix.mixture._suffstats import chunk_em_stats
+from daskmix.mixture.kernels.suffstats import chunk_em_stats
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",

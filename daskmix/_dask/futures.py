@@ -42,7 +42,7 @@ from dask.core import flatten
 from distributed import KilledWorker, as_completed, futures_of, get_client, wait
 from distributed.comm.core import CommClosedError
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 
 __all__ = ["PREFIX", "BlockTasks", "NoClientError", "client_for"]
 
@@ -119,7 +119,7 @@ def _run_block(kernel, block, weight, row_start, kwargs):
     ----------
     kernel : callable
         ``kernel(X_block, w_block, row_start=int, **kwargs) -> ndarray``, the
-        chunk-kernel contract of :func:`daskmix._graph.reduce_blocks`.
+        chunk-kernel contract of :func:`daskmix._dask.graph.reduce_blocks`.
     block : ndarray of shape (n_block, n_features)
     weight : ndarray of shape (n_block,) or None
     row_start : int
@@ -332,7 +332,7 @@ class BlockTasks:
         ------
         RuntimeError
             If no task is running (a caller's bug: it would wait forever).
-        daskmix._graph.LostDataError
+        daskmix._dask.graph.LostDataError
             If a block's data was lost with a worker and cannot be
             recomputed (data placed with ``client.scatter``).
         Exception

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from daskmix import _graph
+from daskmix._dask import graph as _graph
 from daskmix._validation import raise_if_nonfinite
 from daskmix.mixture._params import estep_params, params_from_stats
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
 
 __all__ = ["ExactPass"]
 

@@ -44,8 +44,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from daskmix.mixture import _truncated_kernels as kernels
-from daskmix.mixture._factor import (
+from daskmix.mixture.kernels import truncated as kernels
+from daskmix.mixture.covariance.factor import (
     component_mahalanobis,
     component_moments,
     first_moment,
@@ -235,7 +235,7 @@ class WoodburyPairs(_TilePipeline):
     group, whose per-call overhead dominated at a few dozen rows per
     component and tile). The moments of the pairs of ``K(n)``, three per
     row, group them by component for
-    :func:`~daskmix.mixture._factor.component_moments`.
+    :func:`~daskmix.mixture.covariance.factor.component_moments`.
     """
 
     @staticmethod

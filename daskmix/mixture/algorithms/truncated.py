@@ -58,18 +58,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from daskmix import _graph
-from daskmix.mixture._em import EMRun, RunResult
-from daskmix.mixture._exact_pass import ExactPass
+from daskmix._dask import graph as _graph
+from daskmix.mixture.algorithms.em import EMRun, RunResult
+from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture._params import estep_params
-from daskmix.mixture._truncated_block import (
+from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     initial_active_block,
     merge_block_stats,
     truncated_block,
 )
-from daskmix.mixture._truncated_kernels import neighbourhoods_from_records
-from daskmix.mixture._truncated_pairs import get_pair_evaluator
+from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
+from daskmix.mixture.kernels.pairs import get_pair_evaluator
 
 __all__ = [
     "N_RANDOM",

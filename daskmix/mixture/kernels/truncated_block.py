@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._random import counter_uniform
-from daskmix.mixture import _truncated_kernels as kernels
-from daskmix.mixture._suffstats import _count_nonfinite, _tiles, _weighted_log_prob_t
+from daskmix.mixture.kernels import truncated as kernels
+from daskmix.mixture.kernels.suffstats import _count_nonfinite, _tiles, _weighted_log_prob_t
 
 __all__ = [
     "BlockStats",

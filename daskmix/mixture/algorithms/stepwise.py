@@ -53,7 +53,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from daskmix._random import counter_uniform
-from daskmix.mixture._em import RunResult
+from daskmix.mixture.algorithms.em import RunResult
 
 __all__ = [
     "BatchPlan",

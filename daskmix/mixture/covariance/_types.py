@@ -28,9 +28,16 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg.blas import get_blas_funcs
 
-from daskmix.mixture._fused import diagonal_design
+from daskmix.mixture.kernels.fused import diagonal_design
 
-__all__ = ["COVARIANCE_TYPES", "get_covariance_type", "IllDefinedCovarianceError"]
+__all__ = [
+    "IllDefinedCovarianceError",
+    "_CovarianceType",
+    "_DiagCovariance",
+    "_FullCovariance",
+    "_SphericalCovariance",
+    "_TiedCovariance",
+]
 
 _ILL_DEFINED_MESSAGE = (
     "Fitting the mixture model failed because some components have ill-defined "
@@ -1048,32 +1055,3 @@ class _TiedCovariance(_CovarianceType):
     @staticmethod
     def sample(rng, mean, covariances, k, n):
         return rng.multivariate_normal(mean, covariances, int(n))
-
-
-# after the classes above, which it subclasses
-from daskmix.mixture._factor import _FactorCovariance
-
-COVARIANCE_TYPES = {
-    cls.name: cls
-    for cls in (_FullCovariance, _TiedCovariance, _DiagCovariance, _SphericalCovariance,
-                _FactorCovariance)
-}
-
-
-def get_covariance_type(name):
-    """The strategy class registered under ``name``.
-
-    Parameters
-    ----------
-    name : str
-
-    Returns
-    -------
-    type
-    """
-    try:
-        return COVARIANCE_TYPES[name]
-    except KeyError:
-        raise ValueError(
-            f"covariance_type must be one of {sorted(COVARIANCE_TYPES)}, got {name!r}"
-        ) from None

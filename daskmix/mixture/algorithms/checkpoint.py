@@ -26,7 +26,7 @@ import tempfile
 import numpy as np
 
 from daskmix.mixture._params import GaussianParams
-from daskmix.mixture._stepwise import (
+from daskmix.mixture.algorithms.stepwise import (
     STAT_NAMES,
     BatchPlan,
     Cursor,

@@ -51,7 +51,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
-from daskmix.mixture._covariance import (
+from daskmix.mixture.covariance._types import (
     IllDefinedCovarianceError,
     _CovarianceType,
     _eigen_axis,

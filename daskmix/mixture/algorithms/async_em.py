@@ -6,9 +6,9 @@ blocks has reported, on the latest statistics of every block: the blocks
 that have not reported yet contribute their cached, older statistics
 (incremental EM; Neal and Hinton, 1998). A slow worker then delays only the
 blocks it is computing, not every M-step. This module owns that policy and
-nothing else; the tasks run through :class:`daskmix._futures.BlockTasks`
+nothing else; the tasks run through :class:`daskmix._dask.futures.BlockTasks`
 (``distributed`` futures), the statistics are exact EM's
-(:func:`~daskmix.mixture._suffstats.chunk_em_stats`) and so is the M-step
+(:func:`~daskmix.mixture.kernels.suffstats.chunk_em_stats`) and so is the M-step
 (:func:`~daskmix.mixture._params.params_from_stats`).
 
 * **Blocks** are the chunks of ``X``, persisted on the workers.
@@ -83,9 +83,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
-from daskmix.mixture._em import RunResult
+from daskmix.mixture.algorithms.em import RunResult
 from daskmix.mixture._params import estep_params, params_from_stats
-from daskmix.mixture._suffstats import StatsLayout, chunk_em_stats
+from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
 
 __all__ = [
     "AsyncModel",
@@ -130,7 +130,7 @@ def quorum(gamma, n_blocks):
 def block_stats_about_shift(X, sample_weight, params, layout, check_finite=False, row_start=0):
     """A block's E-step statistics, second moments about the shift (a chunk kernel).
 
-    :func:`~daskmix.mixture._suffstats.chunk_em_stats`, with the second
+    :func:`~daskmix.mixture.kernels.suffstats.chunk_em_stats`, with the second
     moment moved from the centres the kernel used to ``params.shift``, so
     that the statistics of blocks evaluated at different parameters (all
     with the same shift) add up.
@@ -537,11 +537,11 @@ def check_client(estimator):
 
     Raises
     ------
-    daskmix._futures.NoClientError
+    daskmix._dask.futures.NoClientError
         Saying how to start a client, or to use ``algorithm="em"``.
     """
     if estimator.algorithm == "async":
-        from daskmix import _futures
+        from daskmix._dask import futures as _futures
 
         _futures.client_for(_PURPOSE)
 
@@ -563,7 +563,7 @@ def run_async_fit(estimator, data, sample_weight, params, lower_bound, on_iterat
     -------
     RunResult
     """
-    from daskmix import _futures
+    from daskmix._dask import futures as _futures
 
     client = _futures.client_for(_PURPOSE)
     model = AsyncModel.for_estimator(estimator, params, data.array.shape[1], data.dtype)

@@ -1,0 +1,1 @@
+"""Algorithms that fit a Gaussian mixture: each one a loop over passes of Dask graphs."""

@@ -1,0 +1,1 @@
+"""Per-chunk kernels of the Gaussian mixture: pure NumPy and numba, no dask import."""
