@@ -43,6 +43,7 @@ from distributed import KilledWorker, as_completed, futures_of, get_client, wait
 from distributed.comm.core import CommClosedError
 
 from daskmix._dask import graph as _graph
+from daskmix.exceptions import NoClientError
 
 __all__ = ["PREFIX", "BlockTasks", "NoClientError", "client_for"]
 
@@ -50,10 +51,6 @@ logger = logging.getLogger(__name__)
 
 #: Every task this module submits is named ``daskmix-async-...``.
 PREFIX = _graph.PREFIX + "async-"
-
-
-class NoClientError(RuntimeError):
-    """An algorithm that needs a ``distributed`` client found none."""
 
 
 def client_for(purpose):

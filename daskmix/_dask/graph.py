@@ -31,6 +31,7 @@ import numpy as np
 from dask.base import get_scheduler, tokenize
 
 from daskmix._blas import single_blas_thread
+from daskmix.exceptions import LostDataError
 
 __all__ = [
     "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
@@ -335,18 +336,6 @@ def _blas_threads(collections, scheduler):
     if get is dask.threaded.get:
         return single_blas_thread()
     return contextlib.nullcontext()
-
-
-class LostDataError(RuntimeError):
-    """Data a fit needs was lost with a worker and cannot be recomputed.
-
-    Raised by :func:`compute` when the ``distributed`` scheduler cancels a
-    computation because some of its input lived only in a worker's memory
-    (``client.scatter``, or a dask array built on such futures) and that
-    worker is gone. Data the scheduler can rebuild from a source (a file, a
-    zarr store, ``da.from_array``, also after ``X.persist()``) is recomputed
-    on the remaining workers instead, and the fit goes on.
-    """
 
 
 def _lost_data_error(exc):

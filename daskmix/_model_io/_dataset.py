@@ -24,6 +24,7 @@ import os
 import numpy as np
 
 from daskmix._version import __version__
+from daskmix.exceptions import ModelFileError
 
 __all__ = [
     "FORMAT",
@@ -45,10 +46,6 @@ VERSION = 1
 #: NumPy scalar, an object array of ``str`` (feature names), or labels
 #: (strings as a unicode array, anything else as stored).
 _KINDS = ("array", "list", "scalar", "strings", "labels")
-
-
-class ModelFileError(ValueError):
-    """A model file that cannot be read: missing, truncated, corrupted or of another version."""
 
 
 def _plain(value, name):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from daskmix._blas import single_blas_thread
+from daskmix.exceptions import DegenerateComponentWarning
 from daskmix.mixture.covariance import IllDefinedCovarianceError
 from daskmix.mixture.kernels.suffstats import EStepParams
 
@@ -26,10 +27,6 @@ __all__ = ["GaussianParams", "DegenerateComponentWarning", "estep_params", "para
 #: computing the next pass meanwhile, as in asynchronous EM) they made the
 #: M-step of 400 factor components of 64 features 18 times slower.
 SERIAL_BLAS_FEATURES = 256
-
-
-class DegenerateComponentWarning(UserWarning):
-    """A component collapsed (no weight, or a singular covariance) and was re-seeded."""
 
 
 @dataclass(frozen=True)

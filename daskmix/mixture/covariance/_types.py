@@ -28,6 +28,7 @@ import numpy as np
 from scipy import linalg
 from scipy.linalg.blas import get_blas_funcs
 
+from daskmix.exceptions import IllDefinedCovarianceError
 from daskmix.mixture.kernels.fused import diagonal_design
 
 __all__ = [
@@ -38,28 +39,6 @@ __all__ = [
     "_SphericalCovariance",
     "_TiedCovariance",
 ]
-
-_ILL_DEFINED_MESSAGE = (
-    "Fitting the mixture model failed because some components have ill-defined "
-    "empirical covariance (for instance caused by singleton or collapsed "
-    "samples). Try to decrease the number of components, increase reg_covar, "
-    "or scale the input data."
-)
-
-
-class IllDefinedCovarianceError(ValueError):
-    """A covariance is not positive definite.
-
-    Parameters
-    ----------
-    components : ndarray of int
-        Indices of the components whose covariance failed.
-    """
-
-    def __init__(self, components):
-        self.components = np.asarray(components, dtype=int)
-        super().__init__(_ILL_DEFINED_MESSAGE)
-
 
 def _cholesky_of_inverse(cov):
     """Upper factor ``U`` with ``U @ U.T = inv(cov)`` (scikit-learn's layout).
