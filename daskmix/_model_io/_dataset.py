@@ -29,7 +29,6 @@ from daskmix.exceptions import ModelFileError
 __all__ = [
     "FORMAT",
     "VERSION",
-    "ModelFileError",
     "ModelReader",
     "ModelWriter",
     "check_header",
