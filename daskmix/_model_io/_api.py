@@ -19,8 +19,9 @@ def model_to_dataset(estimator):
 
     Parameters
     ----------
-    estimator : GaussianMixture, MiniBatchKMeans or IncrementalPCA
-        Fitted.
+    estimator : BaseEstimator
+        Fitted, of a class registered with :func:`register_model`
+        (``GaussianMixture``, ``MiniBatchKMeans``, ``IncrementalPCA``).
 
     Returns
     -------
@@ -30,6 +31,9 @@ def model_to_dataset(estimator):
 
     Raises
     ------
+    TypeError
+        If the estimator's class is not registered (a subclass of a
+        registered class included: its extra state would be lost).
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError
@@ -54,8 +58,8 @@ def model_from_dataset(dataset, source="<dataset>"):
 
     Returns
     -------
-    GaussianMixture, MiniBatchKMeans or IncrementalPCA
-        Fitted.
+    BaseEstimator
+        Fitted, of the registered class the Dataset names.
 
     Raises
     ------

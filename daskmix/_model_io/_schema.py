@@ -86,7 +86,7 @@ class ModelSchema:
         n_features = estimator.n_features_in_
         expected = dict(self.sizes(estimator), feature=n_features, feature2=n_features)
         for name, (dims, values) in reader.variables.items():
-            for dim, length in zip(dims, np.shape(values)):
+            for dim, length in zip(dims, np.shape(values), strict=True):
                 if dim in expected and length != expected[dim]:
                     raise reader.corrupted(
                         f"{name!r} has {length} entries along {dim!r}, but the model "

@@ -10,7 +10,6 @@ import dataclasses
 
 import numpy as np
 import pytest
-from numpy.testing import assert_array_equal
 from sklearn.base import BaseEstimator
 
 import daskmix
@@ -24,11 +23,11 @@ from daskmix._model_io import (
     Nested,
     RandomStream,
     Value,
+    _schema,
     model_to_dataset,
     register_model,
     registered_names,
 )
-from daskmix._model_io import _schema
 from daskmix._state import SaveMixin
 from tests.model_io._support import assert_same_state
 
