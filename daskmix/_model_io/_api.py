@@ -127,7 +127,7 @@ def load(path):
     ------
     FileNotFoundError
         If nothing is at ``path``.
-    ModelFileError
+    daskmix.exceptions.ModelFileError
         If the file is truncated, corrupted, not a daskmix model, or of a
         newer format version.
 
