@@ -1,9 +1,10 @@
 """daskmix: Gaussian mixture models on Dask with scikit-learn's API."""
 
-from daskmix._model_io import ModelFileError, load
+from daskmix._model_io import load
 from daskmix._version import __version__
 from daskmix.cluster import MiniBatchKMeans
 from daskmix.decomposition import IncrementalPCA
+from daskmix.exceptions import ModelFileError
 from daskmix.mixture import GaussianMixture
 
 __all__ = [

@@ -1,10 +1,27 @@
-"""Estimator state: kept intact when a fit fails, and saved to model files."""
+"""Estimator state: kept intact when a fit fails, and saved to model files.
+
+The estimator side of model files: :class:`SaveMixin` gives every estimator
+``save``, and :data:`INPUT_FIELDS` declares what every estimator records
+about its input. Each estimator's own fields are declared in a
+``_model_file`` module beside it.
+"""
 
 from __future__ import annotations
 
 import contextlib
 
-__all__ = ["SaveMixin", "unchanged_on_error"]
+from daskmix._model_io import Coordinate, LabelledAxis, Value, save_model
+
+__all__ = ["INPUT_FIELDS", "SaveMixin", "unchanged_on_error"]
+
+#: The model-file fields of what ``daskmix._validation`` records about the
+#: input of ``fit``: the number of features, their names (pandas input) and
+#: the feature dimension of xarray input.
+INPUT_FIELDS = (
+    Value("n_features_in_"),
+    Coordinate("feature_names_in_", "feature"),
+    LabelledAxis("_xarray_features"),
+)
 
 
 @contextlib.contextmanager
@@ -50,7 +67,4 @@ class SaveMixin:
             A netCDF-4 file (``model.nc``), or a zarr store: a path ending in
             ``.zarr`` (needs the ``io`` extra), or an existing zarr directory.
         """
-        # imported here: daskmix._model_io imports the estimator classes
-        from daskmix._model_io import save_model
-
         save_model(self, path)

@@ -329,7 +329,7 @@ class BlockTasks:
         ------
         RuntimeError
             If no task is running (a caller's bug: it would wait forever).
-        daskmix._dask.graph.LostDataError
+        daskmix.exceptions.LostDataError
             If a block's data was lost with a worker and cannot be
             recomputed (data placed with ``client.scatter``).
         Exception

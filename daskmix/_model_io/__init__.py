@@ -1,4 +1,9 @@
-"""Model files: fitted estimators as netCDF or zarr, through ``xarray.Dataset``."""
+"""Model files: fitted estimators as netCDF or zarr, through ``xarray.Dataset``.
+
+This layer imports no estimator. Each estimator declares what it stores (a
+:class:`ModelSchema` of fields) beside its class and registers it with
+:func:`register_model`; :func:`load` finds the class by the name in the file.
+"""
 
 from daskmix._model_io._api import (
     load,
@@ -6,9 +11,20 @@ from daskmix._model_io._api import (
     model_to_dataset,
     save_model,
 )
-from daskmix._model_io._dataset import FORMAT, VERSION, ModelFileError
+from daskmix._model_io._dataset import FORMAT, VERSION
+from daskmix._model_io._fields import (
+    Array,
+    Coordinate,
+    Group,
+    LabelledAxis,
+    Nested,
+    RandomStream,
+    Value,
+)
+from daskmix._model_io._schema import ModelSchema, register_model, registered_names
 
 __all__ = [
-    "FORMAT", "VERSION", "ModelFileError", "load", "model_from_dataset",
-    "model_to_dataset", "save_model",
+    "FORMAT", "VERSION", "Array", "Coordinate", "Group", "LabelledAxis", "ModelSchema",
+    "Nested", "RandomStream", "Value", "load", "model_from_dataset", "model_to_dataset",
+    "register_model", "registered_names", "save_model",
 ]

@@ -6,42 +6,12 @@ import os
 
 from sklearn.utils.validation import check_is_fitted
 
-from daskmix._model_io._codecs import CODECS
-from daskmix._model_io._dataset import (
-    ModelFileError,
-    ModelReader,
-    ModelWriter,
-    check_header,
-)
+from daskmix._model_io._dataset import ModelReader, ModelWriter, check_header
+from daskmix._model_io._schema import model_class, registered_names, schema_of
 from daskmix._model_io._storage import read_dataset, write_dataset
+from daskmix.exceptions import ModelFileError
 
 __all__ = ["load", "model_from_dataset", "model_to_dataset", "save_model"]
-
-
-def _codec_for(estimator):
-    """The codec of ``estimator``'s exact class.
-
-    Parameters
-    ----------
-    estimator : BaseEstimator
-
-    Returns
-    -------
-    Codec
-
-    Raises
-    ------
-    TypeError
-        For a class no codec is registered for (a subclass included: its
-        extra state would be lost).
-    """
-    codec = CODECS.get(type(estimator).__name__)
-    if codec is None or codec.cls is not type(estimator):
-        raise TypeError(
-            f"daskmix cannot save a {type(estimator).__name__}; model files hold "
-            f"{', '.join(sorted(CODECS))}."
-        )
-    return codec
 
 
 def model_to_dataset(estimator):
@@ -49,8 +19,9 @@ def model_to_dataset(estimator):
 
     Parameters
     ----------
-    estimator : GaussianMixture, MiniBatchKMeans or IncrementalPCA
-        Fitted.
+    estimator : BaseEstimator
+        Fitted, of a class registered with :func:`register_model`
+        (``GaussianMixture``, ``MiniBatchKMeans``, ``IncrementalPCA``).
 
     Returns
     -------
@@ -60,15 +31,18 @@ def model_to_dataset(estimator):
 
     Raises
     ------
+    TypeError
+        If the estimator's class is not registered (a subclass of a
+        registered class included: its extra state would be lost).
     sklearn.exceptions.NotFittedError
         If ``estimator`` is not fitted.
     ValueError
         If a parameter cannot be stored (a callable or a random generator).
     """
-    codec = _codec_for(estimator)
+    schema = schema_of(estimator)
     check_is_fitted(estimator)
     writer = ModelWriter(type(estimator).__name__, estimator.get_params(deep=False))
-    codec.write(estimator, writer)
+    schema.write(estimator, writer)
     return writer.dataset()
 
 
@@ -84,8 +58,8 @@ def model_from_dataset(dataset, source="<dataset>"):
 
     Returns
     -------
-    GaussianMixture, MiniBatchKMeans or IncrementalPCA
-        Fitted.
+    BaseEstimator
+        Fitted, of the registered class the Dataset names.
 
     Raises
     ------
@@ -95,26 +69,27 @@ def model_from_dataset(dataset, source="<dataset>"):
     """
     check_header(dataset.attrs, source)
     reader = ModelReader(dataset, source)
-    codec = CODECS.get(reader.estimator_name)
-    if codec is None:
+    registered = model_class(reader.estimator_name)
+    if registered is None:
         raise ModelFileError(
             f"{source} holds a {reader.estimator_name!r}, which this daskmix cannot "
-            f"load (it loads {', '.join(sorted(CODECS))}). Upgrade daskmix."
+            f"load (it loads {', '.join(registered_names())}). Upgrade daskmix."
         )
-    known = codec.cls().get_params(deep=False)
+    cls, schema = registered
+    known = cls().get_params(deep=False)
     unknown = sorted(set(reader.params) - set(known))
     if unknown:
         raise ModelFileError(
-            f"{source} sets the {codec.cls.__name__} parameters {unknown}, which this "
+            f"{source} sets the {cls.__name__} parameters {unknown}, which this "
             "daskmix does not have; the file comes from another daskmix version. "
             "Upgrade daskmix."
         )
-    estimator = codec.cls(**reader.params)
+    estimator = cls(**reader.params)
     try:
         estimator._validate_params()
     except (TypeError, ValueError) as exc:
         raise reader.corrupted(f"its parameters are invalid ({exc})") from None
-    codec.read(reader, estimator)
+    schema.read(reader, estimator)
     return estimator
 
 
@@ -152,7 +127,7 @@ def load(path):
     ------
     FileNotFoundError
         If nothing is at ``path``.
-    ModelFileError
+    daskmix.exceptions.ModelFileError
         If the file is truncated, corrupted, not a daskmix model, or of a
         newer format version.
 

@@ -29,7 +29,6 @@ from daskmix.exceptions import ModelFileError
 __all__ = [
     "FORMAT",
     "VERSION",
-    "ModelFileError",
     "ModelReader",
     "ModelWriter",
     "check_header",
@@ -301,7 +300,8 @@ class ModelWriter:
         """
         import xarray as xr
 
-        data_vars = {name: xr.Variable(dims, values) for name, (dims, values) in self.variables.items()}
+        data_vars = {name: xr.Variable(dims, values)
+                     for name, (dims, values) in self.variables.items()}
         coords = {dim: xr.Variable((dim,), values) for dim, values in self.coords.items()}
         return xr.Dataset(data_vars, coords=coords, attrs=self.attrs())
 

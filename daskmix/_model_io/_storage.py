@@ -14,7 +14,7 @@ import json
 import os
 
 from daskmix._atomic import replacing
-from daskmix._model_io._dataset import ModelFileError
+from daskmix.exceptions import ModelFileError
 
 __all__ = ["is_zarr_path", "read_dataset", "write_dataset"]
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 
-from daskmix._model_io import ModelFileError, model_from_dataset
+from daskmix._model_io import model_from_dataset
 from daskmix._model_io._storage import is_zarr_path, read_dataset
 from daskmix.cli._common import lines
 from daskmix.cli._errors import EPILOG, EXIT_MODEL, CLIError
 from daskmix.cli._summary import component_table, model_lines
+from daskmix.exceptions import ModelFileError
 
 __all__ = ["add_parser", "load_model_file", "run"]
 

@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from daskmix import _xarray
 from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, StrOptions, _fit_context
+from daskmix._model_io import register_model
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import (
     check_input,
@@ -37,6 +38,7 @@ from daskmix.cluster._kmeans_kernels import (
     unpack_nearest,
 )
 from daskmix.cluster._minibatch import EarlyStopping, MiniBatchState, minibatch_step
+from daskmix.cluster._model_file import MINIBATCH_KMEANS_FILE
 from daskmix.cluster._sampling import request_rows
 from daskmix.cluster._seeding import (
     N_ROUNDS,
@@ -69,6 +71,7 @@ def _in_memory(data):
     return data.kind == "numpy" or (data.kind == "xarray" and not data.xarray_info.lazy)
 
 
+@register_model(MINIBATCH_KMEANS_FILE)
 class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                       ClusterMixin, BaseEstimator):
     """Mini-batch k-means on NumPy, Dask, pandas or xarray data.

@@ -12,8 +12,10 @@ from sklearn.utils.validation import check_is_fitted
 from daskmix import _xarray
 from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, RealNotInt, _fit_context
+from daskmix._model_io import register_model
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, raise_if_nonfinite, wrap_rows
+from daskmix.decomposition._model_file import INCREMENTAL_PCA_FILE
 from daskmix.decomposition._pca_kernels import (
     chunk_inverse_transform,
     chunk_moments,
@@ -70,6 +72,7 @@ def _n_components_for_ratio(ratio, fraction):
     return min(count, len(ratio))
 
 
+@register_model(INCREMENTAL_PCA_FILE)
 class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin,
                      BaseEstimator):
     """Principal component analysis of NumPy, Dask, pandas or xarray data.

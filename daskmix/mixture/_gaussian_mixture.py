@@ -12,6 +12,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, StrOptions
+from daskmix._model_io import register_model
 from daskmix._progress import FitProgress
 from daskmix._validation import wrap_rows
 from daskmix.mixture.algorithms import async_em as _async, minibatch as _minibatch, truncated as _truncated
@@ -20,6 +21,7 @@ from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture.algorithms.em import run_em
 from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture._init import InitContext, initial_params
+from daskmix.mixture._model_file import GAUSSIAN_MIXTURE_FILE
 from daskmix.mixture._params import GaussianParams, estep_params
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_log_prob_resp
 
@@ -86,6 +88,7 @@ def information_criteria(mean_score, n_samples, n_parameters):
             -2 * log_likelihood + 2 * n_parameters)
 
 
+@register_model(GAUSSIAN_MIXTURE_FILE)
 class GaussianMixture(BaseMixture):
     """Gaussian mixture fitted by EM on NumPy, Dask, pandas or xarray data.
 

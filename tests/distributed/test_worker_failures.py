@@ -22,7 +22,7 @@ from dask.utils import key_split
 from distributed import futures_of
 
 from daskmix._dask import graph as _graph
-from daskmix._dask.graph import LostDataError
+from daskmix.exceptions import LostDataError
 from tests.distributed._fits import (
     CHUNK_ROWS,
     GMM_ALGORITHMS,

@@ -13,8 +13,8 @@ from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
+from daskmix.exceptions import DegenerateComponentWarning
 from daskmix.mixture.covariance import COVARIANCE_TYPES
-from daskmix.mixture._params import DegenerateComponentWarning
 from tests._covariance_cases import covariance_settings
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, ComputeCounter, as_dask
 

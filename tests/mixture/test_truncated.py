@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_blobs
 
 from daskmix import GaussianMixture
-from daskmix.mixture._params import DegenerateComponentWarning
+from daskmix.exceptions import DegenerateComponentWarning
 from tests.conftest import CHUNK_LAYOUTS, as_dask
 
 N_BLOBS = 8

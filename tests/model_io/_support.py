@@ -37,7 +37,7 @@ def _assert_same_value(name, value, other):
             _assert_same_value(f"{name}[{key}]", value[key], other[key])
     elif isinstance(value, tuple):
         assert len(value) == len(other), name
-        for i, (a, b) in enumerate(zip(value, other)):
+        for i, (a, b) in enumerate(zip(value, other, strict=True)):
             _assert_same_value(f"{name}[{i}]", a, b)
     elif isinstance(value, float) and np.isnan(value):
         assert np.isnan(other), name

@@ -537,7 +537,7 @@ def check_client(estimator):
 
     Raises
     ------
-    daskmix._dask.futures.NoClientError
+    daskmix.exceptions.NoClientError
         Saying how to start a client, or to use ``algorithm="em"``.
     """
     if estimator.algorithm == "async":
