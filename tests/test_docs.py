@@ -20,11 +20,12 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in ("index", "user-guide", "out-of-core", "kubernetes", "benchmarks", "api"):
+    for page in ("index", "user-guide", "out-of-core", "kubernetes", "benchmarks", "api", "architecture"):
         assert (out / f"{page}.html").is_file(), page
     api = (out / "api.html").read_text()
     for name in ("daskmix.GaussianMixture", "daskmix.MiniBatchKMeans", "daskmix.IncrementalPCA",
                  "daskmix.load", "daskmix.mixture.select_model",
+                 "daskmix.exceptions.LostDataError",
                  "daskmix.plotting.plot_criteria"):
         assert (out / "generated" / f"{name}.html").is_file(), name
         assert name in api, name
