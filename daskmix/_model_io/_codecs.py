@@ -177,7 +177,7 @@ def _covariance_dims(params):
     -------
     tuple of str
     """
-    return shape_dims(get_covariance_type(params["covariance_type"]).parameter_shape)
+    return shape_dims(get_covariance_type(params["covariance_type"], **params).parameter_shape)
 
 
 def _second_moment_dims(params):
@@ -192,7 +192,7 @@ def _second_moment_dims(params):
     -------
     tuple of str
     """
-    return shape_dims(get_covariance_type(params["covariance_type"]).second_moment_shape)
+    return shape_dims(get_covariance_type(params["covariance_type"], **params).second_moment_shape)
 
 
 #: Dimensions of the arrays of a ``GaussianParams``.
