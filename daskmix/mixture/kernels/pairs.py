@@ -81,8 +81,7 @@ class _TilePipeline:
 
         Parameters
         ----------
-        covariance : type
-            Covariance strategy class.
+        covariance : CovarianceType
         inputs : PassInputs
             The pass's tables, shift and neighbourhoods.
         X : ndarray of shape (n_rows, n_features)
@@ -141,8 +140,7 @@ class FoldedPairs:
 
         Parameters
         ----------
-        covariance : type
-            Covariance strategy class.
+        covariance : CovarianceType
         params : EStepParams
 
         Returns
