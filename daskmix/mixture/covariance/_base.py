@@ -41,7 +41,7 @@ import abc
 
 import numpy as np
 
-__all__ = ["CovarianceType", "EstimatorBinding", "KernelMaths", "ModelOutput", "MStep"]
+__all__ = ["CovarianceType", "EstimatorBinding", "KernelMaths", "MStep", "ModelOutput"]
 
 
 class KernelMaths(abc.ABC):

@@ -53,7 +53,7 @@ class _PairwiseDesign:
     n_features : int
     """
 
-    __slots__ = ("t", "n_features")
+    __slots__ = ("n_features", "t")
 
     def __init__(self, t, n_features):
         self.t = t

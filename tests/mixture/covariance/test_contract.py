@@ -19,8 +19,17 @@ from dask.base import tokenize
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
-from daskmix.mixture.covariance import COVARIANCE_TYPES, CovarianceType, get_covariance_type
-from daskmix.mixture.covariance._base import EstimatorBinding, KernelMaths, ModelOutput, MStep
+from daskmix.mixture.covariance import (
+    COVARIANCE_TYPES,
+    CovarianceType,
+    get_covariance_type,
+)
+from daskmix.mixture.covariance._base import (
+    EstimatorBinding,
+    KernelMaths,
+    ModelOutput,
+    MStep,
+)
 
 N_COMPONENTS, N_FEATURES, N_ROWS = 3, 4, 400
 #: Settings of the types that take some (the others ignore them).
@@ -147,7 +156,7 @@ def test_log_prob_t_is_the_dense_gaussian_log_density(covariance, dtype, rtol):
 
 
 def test_moments_are_the_weights_and_weighted_sums(covariance):
-    shift, centres, covariances, prec_chol = _fit_time_params(covariance)
+    shift, centres, _, prec_chol = _fit_time_params(covariance)
     X, resp_t = _data(seed=2)
     design = covariance.prepare(X, shift)
     covariance.log_prob_t(design, centres, prec_chol)  # factor: the factors' posterior means

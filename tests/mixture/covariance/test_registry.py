@@ -60,8 +60,8 @@ def _unit_em(X, weights, means, n_iter):
 def test_a_registered_type_is_fitted_end_to_end(unit_type, blobs):
     X, y = blobs
     means_init = np.stack([X[y == k].mean(axis=0) + 0.5 for k in range(3)])
-    init = dict(weights_init=np.full(3, 1 / 3), means_init=means_init,
-                precisions_init=np.ones(3))
+    init = {"weights_init": np.full(3, 1 / 3), "means_init": means_init,
+            "precisions_init": np.ones(3)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         gm = GaussianMixture(3, covariance_type="unit", algorithm="em", max_iter=5, tol=0.0,
