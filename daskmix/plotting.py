@@ -15,7 +15,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from daskmix._dask import graph as _graph
 from daskmix._validation import check_input
-from daskmix.mixture._dims import dense_covariances
 from daskmix.mixture._init import draw_rows
 
 __all__ = ["plot_criteria", "plot_ellipses", "plot_lower_bounds", "plot_responsibilities"]
@@ -263,8 +262,8 @@ def plot_ellipses(estimator, X=None, *, projection=(0, 1), n_std=2.0, max_points
         ax.scatter(points[:, 0], points[:, 1], s=4, alpha=0.5, linewidths=0,
                    c=[_colour(k) for k in predicted])
     n_components, n_features = estimator.means_.shape
-    covariances = dense_covariances(estimator._covariance, estimator.covariances_,
-                                    n_components, n_features)
+    covariances = estimator._covariance.dense_covariances(estimator.covariances_,
+                                                          n_components, n_features)
     means = (estimator.means_.astype(np.float64) - centre) @ matrix.T
     weights = estimator.weights_.astype(np.float64)
     for k in range(n_components):

@@ -17,9 +17,8 @@ from sklearn.datasets import make_blobs  # noqa: E402
 
 from daskmix import GaussianMixture, IncrementalPCA, plotting  # noqa: E402
 from daskmix.mixture import select_model  # noqa: E402
-from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type  # noqa: E402
+from daskmix.mixture.covariance import COVARIANCE_TYPES  # noqa: E402
 from tests._covariance_cases import covariance_settings  # noqa: E402
-from daskmix.mixture._dims import dense_covariances  # noqa: E402
 from tests.conftest import as_dask  # noqa: E402
 
 
@@ -101,7 +100,7 @@ def test_ellipses_are_the_projected_contours(data, tmp_path, covariance_type):
     ax = plotting.plot_ellipses(gm, X_dask, projection=(0, 1), n_std=2.0, max_points=700)
     ellipses = [p for p in ax.patches if isinstance(p, Ellipse)]
     assert len(ellipses) == 4
-    covs = dense_covariances(get_covariance_type(covariance_type), gm.covariances_, 4, 3)
+    covs = gm._covariance.dense_covariances(gm.covariances_, 4, 3)
     for k, ellipse in enumerate(ellipses):
         mean = gm.means_[k, :2]
         assert_allclose(ellipse.center, mean)

@@ -391,7 +391,8 @@ class GaussianMixture(BaseMixture):
 
     _parameter_constraints: dict = {
         "n_components": [Interval(Integral, 1, None, closed="left")],
-        "covariance_type": [StrOptions(set(COVARIANCE_TYPES))],
+        # a live view: types registered after import are accepted
+        "covariance_type": [StrOptions(COVARIANCE_TYPES.keys())],
         "tol": [Interval(Real, 0.0, None, closed="left")],
         "reg_covar": [Interval(Real, 0.0, None, closed="left")],
         "max_iter": [Interval(Integral, 0, None, closed="left")],
@@ -483,7 +484,7 @@ class GaussianMixture(BaseMixture):
 
     @property
     def _covariance(self):
-        return get_covariance_type(self.covariance_type).for_estimator(self)
+        return get_covariance_type(self.covariance_type, **self.get_params(deep=False))
 
     def _layout(self, n_features):
         return StatsLayout(

@@ -68,8 +68,8 @@ class InitContext:
     X : dask.array.Array of shape (n_samples, n_features)
     sample_weight : dask.array.Array of shape (n_samples,) or None
     n_components : int
-    covariance : type
-        Covariance strategy class.
+    covariance : CovarianceType
+        The covariance type the initialisation computes.
     reg_covar : float
     split_every : int or None
     """
@@ -77,7 +77,7 @@ class InitContext:
     X: object
     sample_weight: object
     n_components: int
-    covariance: type
+    covariance: object
     reg_covar: float
     split_every: object
 

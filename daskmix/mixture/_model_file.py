@@ -32,7 +32,7 @@ def _covariance_dims(params):
     -------
     tuple of str
     """
-    return shape_dims(get_covariance_type(params["covariance_type"]).parameter_shape)
+    return shape_dims(get_covariance_type(params["covariance_type"], **params).parameter_shape)
 
 
 def _second_moment_dims(params):
@@ -47,7 +47,7 @@ def _second_moment_dims(params):
     -------
     tuple of str
     """
-    return shape_dims(get_covariance_type(params["covariance_type"]).second_moment_shape)
+    return shape_dims(get_covariance_type(params["covariance_type"], **params).second_moment_shape)
 
 
 #: The running state of stepwise EM (``algorithm="minibatch"`` and ``partial_fit``).

@@ -13,9 +13,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
 from daskmix import GaussianMixture
-from daskmix.mixture._dims import dense_covariances
-from daskmix.mixture.covariance.factor import (
-    _FactorCovariance,
+from daskmix.mixture.covariance.factor import FactorCovariance
+from daskmix.mixture.kernels.factor import (
     component_mahalanobis,
     component_moments,
     unpack_woodbury,
@@ -55,7 +54,7 @@ def factor_data(n_samples=600, seed=0, **kwargs):
 
 
 def packed_params(weights, means, loadings, noise):
-    covariance = _FactorCovariance(loadings.shape[2])
+    covariance = FactorCovariance(loadings.shape[2])
     packed = np.concatenate([loadings, noise[:, :, None]], axis=2)
     return covariance, GaussianParams(weights, means, packed,
                                       covariance.precision_cholesky(packed))
@@ -82,7 +81,8 @@ def test_log_densities_match_dense_gaussian(dtype, rtol):
     )
     kernel = estep_params(covariance, params, dtype)
     Y = (X - kernel.shift).astype(dtype)
-    got = covariance.log_prob(Y, kernel.centres, kernel.prec_chol)
+    got = covariance.log_prob_t(covariance.prepare(Y, np.zeros_like(Y[0])), kernel.centres,
+                                kernel.prec_chol).T
     assert got.dtype == dtype
     assert_allclose(got, expected, rtol=rtol)
     mixture = np.log(np.exp(expected) @ weights)
@@ -102,7 +102,7 @@ def test_woodbury_factors_match_dense_inverse_and_determinant():
     packed = np.concatenate([inv_psi[:, :, None], U, V], axis=2)
     unpacked = unpack_woodbury(packed)
     assert_allclose(unpacked[3], l_inv, rtol=1e-10, atol=1e-14)
-    assert_allclose(_FactorCovariance.log_det_cholesky(packed, N_FEATURES), -0.5 * log_det,
+    assert_allclose(FactorCovariance(N_FACTORS).log_det_cholesky(packed, N_FEATURES), -0.5 * log_det,
                     rtol=1e-12)
 
 
@@ -271,7 +271,7 @@ def test_fitted_attributes_are_consistent():
     U = gm.precisions_cholesky_
     assert_allclose(np.tril(U, -1), 0.0)
     assert_allclose(U @ np.swapaxes(U, 1, 2), gm.precisions_, rtol=1e-12, atol=1e-12)
-    dense = dense_covariances(gm._covariance, gm.covariances_, 3, N_FEATURES)
+    dense = gm._covariance.dense_covariances(gm.covariances_, 3, N_FEATURES)
     assert_allclose(dense, gm.covariances_)
 
 

@@ -12,7 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 import daskmix.mixture.algorithms.truncated as truncated
 from daskmix import GaussianMixture
 from daskmix.mixture.kernels import truncated as kernels
-from daskmix.mixture.covariance.factor import _FactorCovariance
+from daskmix.mixture.covariance.factor import FactorCovariance
 from daskmix.mixture._params import GaussianParams, estep_params
 from daskmix.mixture.kernels.suffstats import StatsLayout
 from daskmix.mixture.algorithms.truncated import initial_neighbours
@@ -59,7 +59,7 @@ def X():
 
 
 def packed(weights, means, loadings, noise):
-    covariance = _FactorCovariance(N_FACTORS)
+    covariance = FactorCovariance(N_FACTORS)
     cov = np.concatenate([loadings, noise[:, :, None]], axis=2)
     return covariance, GaussianParams(weights, means, cov, covariance.precision_cholesky(cov))
 

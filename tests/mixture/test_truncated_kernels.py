@@ -28,8 +28,7 @@ N_ROWS, N_FEATURES, N_COMPONENTS = 300, 4, 9
 
 def _covariance(name):
     """The covariance type of a registry name (``factor`` bound to two factors)."""
-    covariance = get_covariance_type(name)
-    return covariance(2) if name == "factor" else covariance
+    return get_covariance_type(name, n_factors=2)
 
 
 def _random_params(covariance, rng, n_components=N_COMPONENTS, n_features=N_FEATURES):

@@ -1,7 +1,7 @@
 """Per-covariance-type evaluation of (point, component) pairs for truncated EM.
 
 Exact EM evaluates every component on every row of a tile with one matrix
-product (``_covariance.py``). Truncated EM evaluates only the pairs of each
+product (``mixture/covariance/``). Truncated EM evaluates only the pairs of each
 row's search space, and accumulates the M-step's moments only over the
 pairs of its truncated posterior. A *pair evaluator* does both for one
 family of covariance types, reusing the covariance class's own maths (its
@@ -16,7 +16,7 @@ per-type ``design``, ``log_joints`` and ``add_moments`` steps over
 tile-sized arrays; the diagonal family fuses the whole tile instead.
 
 ``FoldedPairs`` (``diag``, ``spherical``)
-    The design ``[y, q(y), 1]`` of ``_DiagonalFamily.prepare`` (built a
+    The design ``[y, q(y), 1]`` of ``DiagonalFamily.prepare`` (built a
     row at a time by ``_fused.design_row``) and the folded weights of
     ``log_prob_weights``: a pair is one dot product of ``2 D + 1``
     (``diag``) or ``D + 2`` (``spherical``) numbers, and the moments are
@@ -27,12 +27,12 @@ tile-sized arrays; the diagonal family fuses the whole tile instead.
 ``CholeskyPairs`` (``full``)
     ``y - mu_c`` times the upper precision factor, O(D^2 / 2) per pair;
     the moments are ``nk``, ``sum r y`` and the scatter centred on the
-    current means, the layout ``_FullCovariance.moments`` returns.
+    current means, the layout ``FullCovariance.moments`` returns.
 ``WoodburyPairs`` (``factor``)
     The pairs grouped per component (``_truncated_kernels.group_pairs``):
     the rows whose search space holds component ``c`` go through one
-    (rows, D) x (D, 2H) product, ``_factor.component_mahalanobis``, so a
-    pair costs O(D H); the moments are ``_factor.component_moments`` of the
+    (rows, D) x (D, 2H) product, ``kernels.factor.component_mahalanobis``, so a
+    pair costs O(D H); the moments are ``kernels.factor.component_moments`` of the
     rows of each component's truncated posterior, with the posterior means
     of the factors at the pass's (old) parameters, as exact EM takes them.
 
@@ -45,7 +45,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskmix.mixture.kernels import truncated as kernels
-from daskmix.mixture.covariance.factor import (
+from daskmix.mixture.kernels.factor import (
     component_mahalanobis,
     component_moments,
     first_moment,
@@ -81,8 +81,7 @@ class _TilePipeline:
 
         Parameters
         ----------
-        covariance : type
-            Covariance strategy class.
+        covariance : CovarianceType
         inputs : PassInputs
             The pass's tables, shift and neighbourhoods.
         X : ndarray of shape (n_rows, n_features)
@@ -141,8 +140,7 @@ class FoldedPairs:
 
         Parameters
         ----------
-        covariance : type
-            Covariance strategy class.
+        covariance : CovarianceType
         params : EStepParams
 
         Returns
@@ -235,7 +233,7 @@ class WoodburyPairs(_TilePipeline):
     group, whose per-call overhead dominated at a few dozen rows per
     component and tile). The moments of the pairs of ``K(n)``, three per
     row, group them by component for
-    :func:`~daskmix.mixture.covariance.factor.component_moments`.
+    :func:`~daskmix.mixture.kernels.factor.component_moments`.
     """
 
     @staticmethod
@@ -244,7 +242,7 @@ class WoodburyPairs(_TilePipeline):
 
         Parameters
         ----------
-        covariance : _FactorCovariance
+        covariance : FactorCovariance
         params : EStepParams
 
         Returns

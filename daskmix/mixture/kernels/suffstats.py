@@ -88,8 +88,8 @@ class EStepParams:
 
     Parameters
     ----------
-    covariance : type
-        Covariance strategy class from ``_covariance.COVARIANCE_TYPES``.
+    covariance : CovarianceType
+        A covariance type from ``mixture.covariance.get_covariance_type``.
     shift : ndarray of shape (n_features,)
         Reference point subtracted from every row before any product.
     centres : ndarray of shape (n_components, n_features)
@@ -99,7 +99,7 @@ class EStepParams:
     log_weights : ndarray of shape (n_components,)
     """
 
-    covariance: type
+    covariance: object
     shift: np.ndarray
     centres: np.ndarray
     prec_chol: np.ndarray

@@ -829,7 +829,7 @@ def cholesky_moments(Y, centres, active, resp, nk, sy, scatter):
 
     ``nk[c] += r``, ``sy[c] += r y`` (about the shift) and the upper
     triangle of ``scatter[c] += r (y - mu_c)(y - mu_c)'`` (centred on the
-    current means, as ``_FullCovariance.moments``); the caller mirrors the
+    current means, as ``FullCovariance.moments``); the caller mirrors the
     triangle.
 
     Parameters

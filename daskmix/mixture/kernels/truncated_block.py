@@ -47,8 +47,7 @@ class PassInputs:
 
     Attributes
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : CovarianceType
     evaluator : type
         Pair evaluator (``_truncated_pairs``).
     tables : tuple of ndarray
@@ -68,7 +67,7 @@ class PassInputs:
         Count non-finite values (the first pass).
     """
 
-    covariance: type
+    covariance: object
     evaluator: type
     tables: tuple
     shift: np.ndarray
