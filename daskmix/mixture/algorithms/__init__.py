@@ -11,8 +11,6 @@ every algorithm declares.
 
 from __future__ import annotations
 
-import warnings
-
 from daskmix.mixture.algorithms._base import ANY_COVARIANCE, Algorithm, FitSettings
 from daskmix.mixture.algorithms.async_em import AsyncEM
 from daskmix.mixture.algorithms.exact import ExactEM
@@ -101,15 +99,16 @@ def _readers(parameter):
 
 
 def check_parameter_use(algorithm, params, defaults, also_read=frozenset()):
-    """Reject or flag parameters that only other algorithms read.
+    """Reject a feature that only other algorithms have (``checkpoint_path`` without mini-batch).
 
-    A parameter some registered algorithm reads, that neither ``algorithm``
-    nor ``also_read`` covers, and that differs from its default is not
-    used by this fit. If its default is None (a feature left off, such as
-    ``checkpoint_path``), setting it asks for something this algorithm does
-    not do: a ``ValueError``. Otherwise (a tuning value, such as
-    ``n_active``) a ``UserWarning`` says it is ignored; a grid search over
-    several algorithms sets such values for all of them.
+    A parameter that some registered algorithm reads, that neither
+    ``algorithm`` nor ``also_read`` covers, and whose default is None (a
+    feature left off) asks, when set, for something this fit does not do: a
+    ``ValueError`` naming the algorithms that do it. Tuning values that
+    only other algorithms read (``n_active``, ``gamma``, ...) are ignored
+    silently, as scikit-learn ignores them: an estimator switched to another
+    algorithm with ``set_params``, or a grid search over algorithms, keeps
+    them.
 
     Parameters
     ----------
@@ -128,19 +127,12 @@ def check_parameter_use(algorithm, params, defaults, also_read=frozenset()):
     """
     specific = set().union(*(a.parameters for a in ALGORITHMS.values()))
     for name in sorted(specific - algorithm.parameters - also_read):
-        value, default = params[name], defaults[name]
-        if value is default or (default is not None and value == default):
+        if defaults[name] is not None or params[name] is None:
             continue
         readers = _readers(name)
         where = (f"algorithm={readers[0]!r}" if len(readers) == 1
                  else f"algorithm in {readers}")
-        if default is None:
-            raise ValueError(
-                f"{name} is supported with {where} only, got algorithm={algorithm.name!r}. "
-                f"Choose {where}, or set {name}=None."
-            )
-        warnings.warn(
-            f"{name}={value!r} is read by {where} only; algorithm={algorithm.name!r} "
-            "ignores it.",
-            UserWarning, stacklevel=4,
+        raise ValueError(
+            f"{name} is supported with {where} only, got algorithm={algorithm.name!r}. "
+            f"Choose {where}, or set {name}=None."
         )
