@@ -20,8 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from daskmix._dask import graph as _graph
 from daskmix._compat import _fit_context
+from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, check_sample_weight

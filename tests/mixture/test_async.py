@@ -35,9 +35,9 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from daskmix import GaussianMixture
 from daskmix._dask.futures import NoClientError
 from daskmix._testing import DelayedThreadPoolExecutor, SlowWorker
+from daskmix.mixture._params import GaussianParams
 from daskmix.mixture.algorithms import async_em as _async
 from daskmix.mixture.covariance import COVARIANCE_TYPES
-from daskmix.mixture._params import GaussianParams
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, as_dask
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")

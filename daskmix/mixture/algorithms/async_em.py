@@ -83,9 +83,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
+from daskmix.mixture._params import estep_params, params_from_stats
 from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.em import RunResult
-from daskmix.mixture._params import estep_params, params_from_stats
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
 
 __all__ = [

@@ -20,10 +20,14 @@ import numpy as np
 
 from daskmix._dask import graph as _graph
 from daskmix._validation import raise_if_nonfinite
-from daskmix.mixture.algorithms._base import Algorithm
-from daskmix.mixture.algorithms.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from daskmix.mixture._init import sample_size
 from daskmix.mixture._params import estep_params, params_from_stats
+from daskmix.mixture.algorithms._base import Algorithm
+from daskmix.mixture.algorithms.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    save_checkpoint,
+)
 from daskmix.mixture.algorithms.stepwise import (
     STAT_NAMES,
     BatchPlan,

@@ -59,18 +59,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from daskmix._dask import graph as _graph
+from daskmix.mixture._params import estep_params
 from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.em import EMRun, RunResult
 from daskmix.mixture.algorithms.exact_pass import ExactPass
-from daskmix.mixture._params import estep_params
+from daskmix.mixture.kernels.pairs import get_pair_evaluator
+from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
 from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     initial_active_block,
     merge_block_stats,
     truncated_block,
 )
-from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
-from daskmix.mixture.kernels.pairs import get_pair_evaluator
 
 __all__ = [
     "N_RANDOM",
