@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from daskmix._dask import graph as _graph
 from daskmix._validation import check_input
 from daskmix.mixture._init import draw_rows
+from daskmix.mixture.algorithms import get_algorithm
 
 __all__ = ["plot_criteria", "plot_ellipses", "plot_lower_bounds", "plot_responsibilities"]
 
@@ -85,13 +86,13 @@ def plot_lower_bounds(estimator, *, ax=None, label=None):
     ax.plot(np.arange(1, len(bounds) + 1), bounds, marker="o", markersize=3, label=label)
     from matplotlib.ticker import MaxNLocator
 
-    unit = "pass" if getattr(estimator, "algorithm", "em") == "minibatch" else "EM iteration"
+    algorithm = get_algorithm(getattr(estimator, "algorithm", "em"))
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel(unit)
+    ax.set_xlabel(algorithm.iteration_unit)
     ax.set_ylabel("lower bound (mean log-likelihood per row)")
     state = "converged" if estimator.converged_ else "did not converge"
     ax.set_title(f"{type(estimator).__name__}: {state} after {estimator.n_iter_} "
-                 f"{unit}{'es' if unit == 'pass' else 's'}")
+                 f"{algorithm.iteration_units}")
     ax.grid(True, alpha=0.3)
     if label is not None:
         ax.legend()

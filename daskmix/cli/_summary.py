@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from daskmix.mixture.algorithms import get_algorithm
+
 __all__ = ["changed_params", "component_table", "model_lines"]
 
 #: Columns of the component table that show feature values.
@@ -71,9 +73,7 @@ def model_lines(estimator):
              ("parameters", changed_params(estimator)),
              ("features", _features(estimator))]
     if hasattr(estimator, "weights_"):
-        meaning = ("truncated free energy per row, a lower bound of the mean "
-                   "log-likelihood" if getattr(estimator, "algorithm", "em") == "truncated"
-                   else "mean log-likelihood per row")
+        meaning = get_algorithm(getattr(estimator, "algorithm", "em")).lower_bound_name
         pairs += [("iterations", estimator.n_iter_), ("converged", estimator.converged_),
                   ("lower bound", f"{estimator.lower_bound_:.6f} ({meaning})")]
     elif hasattr(estimator, "cluster_centers_"):

@@ -30,9 +30,13 @@ from daskmix.cli._inputs import describe, open_input
 from daskmix.cli._scheduler import connect
 from daskmix.cli._summary import component_table, model_lines
 from daskmix.mixture import select_model
+from daskmix.mixture.algorithms import ALGORITHMS, get_algorithm
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 __all__ = ["add_parser", "run"]
+
+#: Options that set parameters only some algorithms read: parameter -> option.
+_ALGORITHM_OPTIONS = {"batch_size": "--batch-size", "checkpoint_path": "--checkpoint"}
 
 
 class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
@@ -193,11 +197,17 @@ def _estimator_params(args):
     if "factor" in args.covariance_type and args.n_factors is None:
         raise CLIError("--covariance-type factor needs --n-factors H, the number of factors "
                        "per component (1 <= H < the number of features)", EXIT_USAGE)
-    if args.algorithm != "em":
-        params.update(algorithm=args.algorithm, batch_size=args.batch_size,
-                      checkpoint_path=args.checkpoint)
-    elif args.batch_size is not None or args.checkpoint is not None:
-        raise CLIError("--batch-size and --checkpoint need --algorithm minibatch", EXIT_USAGE)
+    algorithm = get_algorithm(args.algorithm)
+    given = {name: value
+             for name, value in (("batch_size", args.batch_size),
+                                 ("checkpoint_path", args.checkpoint))
+             if value is not None}
+    if any(name not in algorithm.parameters for name in given):
+        readers = sorted(a.name for a in ALGORITHMS.values()
+                         if a.parameters.issuperset(_ALGORITHM_OPTIONS))
+        raise CLIError(f"{' and '.join(_ALGORITHM_OPTIONS.values())} need --algorithm "
+                       f"{' or '.join(readers)}", EXIT_USAGE)
+    params.update(algorithm=args.algorithm, **given)
     return params
 
 
@@ -216,7 +226,7 @@ def _fit(X, args, params):
     scores : pandas.DataFrame or None
     """
     grid = len(args.components) > 1 or len(args.covariance_type) > 1
-    if grid and args.algorithm != "em":
+    if grid and not get_algorithm(args.algorithm).lockstep:
         raise CLIError("several --components or --covariance-type values are fitted by "
                        "exact EM; drop --algorithm, or fit one model", EXIT_USAGE)
     model = GaussianMixture(args.components[0], covariance_type=args.covariance_type[0],

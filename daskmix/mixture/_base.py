@@ -2,8 +2,9 @@
 
 Subclasses provide the model: how to initialise, how to run one
 initialisation to convergence, how to publish fitted attributes, and row-wise
-outputs. This class makes no Dask calls and never branches on a subclass's
-parameters.
+outputs. This class never branches on a subclass's parameters and builds no
+Dask graph itself: its one reduction (the total score of ``score``, ``bic``
+and ``aic``) and its compute go through :mod:`daskmix._dask.graph`.
 """
 
 from __future__ import annotations
@@ -19,8 +20,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from daskmix._dask import graph as _graph
 from daskmix._compat import _fit_context
+from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, check_sample_weight
@@ -47,7 +48,7 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
              random_state, warm):
-        """Run one initialisation to convergence; return an ``_em.RunResult``.
+        """Run one initialisation to convergence; return a ``RunResult``.
 
         ``params`` are initial parameters, the fitted ones (``warm=True``),
         or what ``_resume`` returned; ``random_state`` is the fit's random
@@ -75,7 +76,10 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         return FitProgress(self.progress, self.max_iter, data.n_samples, description)
 
     def _finish_fit(self, result):
-        """Publish what ``result`` holds beyond the standard attributes (nothing here)."""
+        """Publish what ``result`` holds beyond the standard attributes (nothing here).
+
+        Also removes what an earlier fit published that this one does not.
+        """
 
     # ---- fitting -------------------------------------------------------
     @_fit_context(prefer_skip_nested_validation=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from numbers import Integral, Real
@@ -10,25 +11,40 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, StrOptions
+from daskmix._dask import graph as _graph
 from daskmix._model_io import register_model
 from daskmix._progress import FitProgress
-from daskmix._validation import wrap_rows
-from daskmix.mixture.algorithms import async_em as _async, minibatch as _minibatch, truncated as _truncated
+from daskmix._validation import check_input, check_sample_weight, wrap_rows
 from daskmix.mixture._base import BaseMixture
-from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
-from daskmix.mixture.algorithms.em import run_em
-from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture._model_file import GAUSSIAN_MIXTURE_FILE
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_log_prob_resp
+from daskmix.mixture.algorithms import (
+    ALGORITHMS,
+    FitSettings,
+    check_parameter_use,
+    check_supported,
+    get_algorithm,
+    supporting,
+)
+from daskmix.mixture.algorithms.minibatch import (
+    STEPWISE_PARAMETERS,
+    MiniBatchEM,
+    batch_rows,
+    init_subset,
+    partial_fit_updates,
+    state_attributes,
+    update_ranges,
+)
+from daskmix.mixture.algorithms.stepwise import initial_state
+from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
+from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 
 __all__ = ["GaussianMixture"]
 
-#: Fitting algorithms available so far.
-ALGORITHMS = ("em", "minibatch", "truncated", "async")
+#: The algorithm of ``partial_fit``, whatever ``algorithm`` is: stepwise EM.
+_STEPWISE_EM = MiniBatchEM()
 
 
 def _check_weights(weights, n_components):
@@ -405,7 +421,8 @@ class GaussianMixture(BaseMixture):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
-        "algorithm": [StrOptions(set(ALGORITHMS))],
+        # a live view of the registry: an algorithm registered later is accepted
+        "algorithm": [StrOptions(ALGORITHMS.keys())],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "step_decay": [Interval(Real, 0.5, 1.0, closed="right")],
         "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
@@ -486,21 +503,41 @@ class GaussianMixture(BaseMixture):
     def _covariance(self):
         return get_covariance_type(self.covariance_type, **self.get_params(deep=False))
 
-    def _layout(self, n_features):
-        return StatsLayout(
-            self.n_components,
-            n_features,
-            self._covariance.second_moment_shape(self.n_components, n_features),
+    @property
+    def _algorithm(self):
+        return get_algorithm(self.algorithm)
+
+    def _fit_settings(self, parameters=None):
+        """What an algorithm's run reads of this estimator.
+
+        Parameters
+        ----------
+        parameters : iterable of str or None, default=None
+            The parameters to pass as options; None for those the
+            ``algorithm`` declares it reads.
+
+        Returns
+        -------
+        FitSettings
+        """
+        names = self._algorithm.parameters if parameters is None else parameters
+        return FitSettings(
+            covariance=self._covariance, n_components=self.n_components,
+            reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
+            split_every=self.split_every, options={name: getattr(self, name) for name in names},
         )
 
     # ---- BaseMixture hooks ----------------------------------------------
     def _check_parameters(self, n_features):
         """Validated copies of the user's initial values (never stored on self)."""
-        _minibatch.check_checkpoint_use(self)
-        _async.check_client(self)
+        algorithm = self._algorithm
+        check_supported(algorithm, self.covariance_type)
+        defaults = {name: p.default
+                    for name, p in inspect.signature(type(self).__init__).parameters.items()}
+        check_parameter_use(algorithm, self.get_params(deep=False), defaults,
+                            also_read=STEPWISE_PARAMETERS)
+        algorithm.check(self, n_features)
         self._covariance.check_settings(self, n_features)
-        if self.algorithm == "truncated":
-            _truncated.check_settings(self)
         k = self.n_components
         return {
             "weights": None if self.weights_init is None else _check_weights(self.weights_init, k),
@@ -513,12 +550,9 @@ class GaussianMixture(BaseMixture):
         }
 
     def _initialize_parameters(self, data, sample_weight, random_state, init_values):
-        X = data.array
-        if self.algorithm == "minibatch":
-            X, sample_weight = _minibatch.init_subset(
-                data, sample_weight, self.n_components,
-                _minibatch.batch_rows(self, data.n_samples), random_state,
-            )
+        X, sample_weight = self._algorithm.initial_rows(
+            self._fit_settings(), data, sample_weight, random_state
+        )
         return self._initial_parameters_on(X, sample_weight, random_state, init_values)
 
     def _initial_parameters_on(self, X, sample_weight, random_state, init_values):
@@ -548,66 +582,75 @@ class GaussianMixture(BaseMixture):
         return GaussianParams(weights, means, covariances, prec_chol)
 
     def _fitted_parameters(self):
-        as64 = lambda a: np.asarray(a, dtype=np.float64)  # noqa: E731
         return GaussianParams(
-            as64(self.weights_), as64(self.means_), *self._covariance.params_from_fitted(self)
+            np.asarray(self.weights_, dtype=np.float64),
+            np.asarray(self.means_, dtype=np.float64),
+            *self._covariance.params_from_fitted(self),
         )
 
     def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
              random_state=None, warm=False):
-        if self.algorithm == "minibatch":
-            return _minibatch.run_minibatch(
-                self, data, sample_weight, params, on_iteration, random_state, warm
-            )
-        if self.algorithm == "truncated":
-            return _truncated.run_truncated(
-                self, data, sample_weight, params, lower_bound, on_iteration, random_state
-            )
-        if self.algorithm == "async":
-            return _async.run_async_fit(self, data, sample_weight, params, lower_bound,
-                                        on_iteration)
-        exact = ExactPass.for_estimator(self, data.array.shape[1], data.dtype)
-
-        def pass_fn(current, first):
-            stats, kernel_params = exact.statistics(data.array, sample_weight, current, first)
-            (vector,) = _graph.compute(stats)
-            return exact.unpack(vector, kernel_params)
-
-        return run_em(
-            pass_fn, exact.m_step, params, lower_bound=lower_bound,
-            max_iter=self.max_iter, tol=self.tol, on_iteration=on_iteration,
+        algorithm = self._algorithm
+        previous = None
+        if warm:
+            previous = {name: self.__dict__[name]
+                        for name in algorithm.fitted_attribute_names if name in self.__dict__}
+        return algorithm.run(
+            self._fit_settings(), data, sample_weight, params, lower_bound, on_iteration,
+            random_state=random_state, previous=previous,
         )
 
     def _resume(self, data, sample_weight):
-        resume = _minibatch.load_resume(self, data, sample_weight)
-        return None if resume is None else (resume, resume.cursor.stopping.ewa)
+        return self._algorithm.resume(self._fit_settings(), data, sample_weight)
 
     def _fit_progress(self, data, description):
-        if self.algorithm != "minibatch":
-            return super()._fit_progress(data, description)
-        n_samples = data.n_samples
-        return FitProgress(
-            self.progress, self.max_iter * _minibatch.steps_per_epoch(self, n_samples),
-            _minibatch.batch_rows(self, n_samples), description,
-        )
+        total, rows_per_step = self._algorithm.progress_scale(self._fit_settings(),
+                                                              data.n_samples)
+        return FitProgress(self.progress, total, rows_per_step, description)
 
     def _finish_fit(self, result):
-        if self.algorithm == "minibatch":
-            _minibatch.publish_state(self, result.state)
-        else:
-            _minibatch.forget_state(self)
-        if self.algorithm == "truncated":
-            self.n_evaluations_ = np.asarray(result.n_evaluations, dtype=np.int64)
-        else:
-            self.__dict__.pop("n_evaluations_", None)
+        for algorithm in ALGORITHMS.values():
+            for name in algorithm.fitted_attribute_names:
+                self.__dict__.pop(name, None)
+        for name, value in self._algorithm.fitted_attributes(result).items():
+            setattr(self, name, value)
 
     def _partial_fit(self, X, sample_weight):
-        if not self._covariance.supports_stepwise:
+        if not _STEPWISE_EM.supports(self.covariance_type):
             raise ValueError(
                 f"covariance_type={self.covariance_type!r} does not support stepwise EM "
-                "(partial_fit): fit it with algorithm='em'."
+                f"(partial_fit): fit it with algorithm in {supporting(self.covariance_type)}."
             )
-        _minibatch.partial_fit(self, X, sample_weight)
+        state = getattr(self, "_stepwise_state", None)
+        fitted = hasattr(self, "means_")
+        data = check_input(self, X, reset=not fitted, min_samples=1)
+        weights = check_sample_weight(sample_weight, data)
+        settings = self._fit_settings(STEPWISE_PARAMETERS)
+        if state is None:
+            if fitted:
+                params = self._fitted_parameters()
+            else:
+                if data.n_samples < self.n_components:
+                    raise ValueError(
+                        "The first partial_fit needs n_samples >= n_components to initialise "
+                        f"the mixture, but got n_components = {self.n_components}, "
+                        f"n_samples = {data.n_samples}. Pass a larger first batch."
+                    )
+                init_values = self._check_parameters(data.array.shape[1])
+                rng = check_random_state(self.random_state)
+                X_init, w_init = init_subset(data, weights, self.n_components,
+                                             batch_rows(settings), rng)
+                params = self._initial_parameters_on(X_init, w_init, rng, init_values)
+            state = initial_state(params, data.dtype, nominal_rows=self.batch_size or 0)
+        state, lower_bound = partial_fit_updates(settings, state, data, weights,
+                                                 update_ranges(X, data))
+        self._set_fitted(state.params, data.dtype)
+        self.lower_bound_ = lower_bound
+        self.lower_bounds_ = list(getattr(self, "lower_bounds_", [])) + [lower_bound]
+        self.n_iter_ = int(getattr(self, "n_iter_", 0)) + 1
+        self.converged_ = False
+        for name, value in state_attributes(state).items():
+            setattr(self, name, value)
 
     def _set_fitted(self, params, dtype):
         covariance = self._covariance

@@ -22,10 +22,11 @@ from sklearn.utils import check_random_state
 from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._validation import InputData, check_input, check_sample_weight
-from daskmix.mixture.covariance import COVARIANCE_TYPES
+from daskmix.mixture._gaussian_mixture import GaussianMixture, information_criteria
+from daskmix.mixture.algorithms import get_algorithm
 from daskmix.mixture.algorithms.em import EMRun
 from daskmix.mixture.algorithms.exact_pass import ExactPass
-from daskmix.mixture._gaussian_mixture import GaussianMixture, information_criteria
+from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 __all__ = ["select_model"]
 
@@ -81,10 +82,11 @@ def _candidates(n_components, covariance_type, params):
     -------
     list of GaussianMixture
     """
-    if params.get("algorithm", "em") != "em":
+    algorithm = get_algorithm(params.get("algorithm", "em"))
+    if not algorithm.lockstep:
         raise ValueError(
             "select_model runs exact EM (algorithm='em') for every candidate, in "
-            f"lockstep; got algorithm={params['algorithm']!r}. Drop the algorithm "
+            f"lockstep; got algorithm={algorithm.name!r}. Drop the algorithm "
             "parameter, or fit the candidates one by one."
         )
     candidates = [
@@ -118,7 +120,7 @@ def _initial_runs(candidates, data, sample_weight):
     for index, candidate in enumerate(candidates):
         init_values = candidate._check_parameters(n_features)
         random_state = check_random_state(candidate.random_state)
-        passer = ExactPass.for_estimator(candidate, n_features, data.dtype)
+        passer = ExactPass.from_settings(candidate._fit_settings(), n_features, data.dtype)
         for _ in range(candidate.n_init):
             params = candidate._initialize_parameters(data, sample_weight, random_state,
                                                       init_values)

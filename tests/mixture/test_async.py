@@ -35,9 +35,9 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 from daskmix import GaussianMixture
 from daskmix._testing import DelayedThreadPoolExecutor, SlowWorker
 from daskmix.exceptions import NoClientError
+from daskmix.mixture._params import GaussianParams
 from daskmix.mixture.algorithms import async_em as _async
 from daskmix.mixture.covariance import COVARIANCE_TYPES
-from daskmix.mixture._params import GaussianParams
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, as_dask
 
 FITTED = ("weights_", "means_", "covariances_", "precisions_cholesky_")
@@ -217,7 +217,8 @@ def start_params(X, covariance_type):
 def run_simulated(X, covariance_type, gamma, costs, row_chunks=(250,) * 8, tol=1e-4):
     estimator = GaussianMixture(N_COMPONENTS + 1, covariance_type=covariance_type)
     params = start_params(X, covariance_type)
-    model = _async.AsyncModel.for_estimator(estimator, params, X.shape[1], X.dtype)
+    model = _async.AsyncModel.from_settings(estimator._fit_settings(), params, X.shape[1],
+                                            X.dtype)
     tasks = SimulatedTasks(X, row_chunks, costs)
     result = _async.run_async(tasks, model, params, gamma=gamma, lower_bound=-np.inf,
                               max_iter=500, tol=tol, on_iteration=lambda *a: None)
@@ -355,7 +356,8 @@ def test_policy_restarts_a_task_lost_without_a_report(overlapping):
     X = overlapping
     params = start_params(X, "full")
     estimator = GaussianMixture(N_COMPONENTS + 1)
-    model = _async.AsyncModel.for_estimator(estimator, params, X.shape[1], X.dtype)
+    model = _async.AsyncModel.from_settings(estimator._fit_settings(), params, X.shape[1],
+                                            X.dtype)
     tasks = SimulatedTasks(X, (250,) * 8, STRAGGLER_COSTS)
     tasks.lost = {(0, 1)}  # block 0's first task after the seeding round vanishes
     result = _async.run_async(tasks, model, params, gamma=0.5, lower_bound=-np.inf,
@@ -370,7 +372,8 @@ def test_policy_ends_with_an_exact_round_at_max_iter(overlapping):
     X = overlapping
     params = start_params(X, "diag")
     estimator = GaussianMixture(N_COMPONENTS + 1, covariance_type="diag")
-    model = _async.AsyncModel.for_estimator(estimator, params, X.shape[1], X.dtype)
+    model = _async.AsyncModel.from_settings(estimator._fit_settings(), params, X.shape[1],
+                                            X.dtype)
     tasks = SimulatedTasks(X, (250,) * 8, STRAGGLER_COSTS)
     result = _async.run_async(tasks, model, params, gamma=0.25, lower_bound=-np.inf,
                               max_iter=6, tol=0.0, on_iteration=lambda *a: None)

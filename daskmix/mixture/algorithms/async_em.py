@@ -83,16 +83,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
-from daskmix.mixture.algorithms.em import RunResult
 from daskmix.mixture._params import estep_params, params_from_stats
+from daskmix.mixture.algorithms._base import Algorithm
+from daskmix.mixture.algorithms.em import RunResult
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
 
 __all__ = [
+    "AsyncEM",
     "AsyncModel",
     "BlockCache",
     "Placement",
     "block_stats_about_shift",
-    "check_client",
     "quorum",
     "run_async",
     "run_async_fit",
@@ -216,8 +217,8 @@ class AsyncModel:
 
     Attributes
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : object
+        Covariance strategy.
     layout : StatsLayout
     reg_covar : float
     dtype : numpy dtype
@@ -233,12 +234,12 @@ class AsyncModel:
     shift: np.ndarray
 
     @classmethod
-    def for_estimator(cls, estimator, params, n_features, dtype):
-        """The model of a ``GaussianMixture``'s settings, shifted by ``params``' mean.
+    def from_settings(cls, settings, params, n_features, dtype):
+        """The model of a fit's settings, shifted by ``params``' mean.
 
         Parameters
         ----------
-        estimator : GaussianMixture
+        settings : FitSettings
         params : GaussianParams
             Starting parameters; the shift is their weighted mean of means.
         n_features : int
@@ -248,14 +249,10 @@ class AsyncModel:
         -------
         AsyncModel
         """
-        covariance = estimator._covariance
-        layout = StatsLayout(
-            estimator.n_components, n_features,
-            covariance.second_moment_shape(estimator.n_components, n_features),
-        )
         weights = params.weights / params.weights.sum()
         shift = (weights @ params.means).astype(dtype).astype(np.float64)
-        return cls(covariance, layout, float(estimator.reg_covar), np.dtype(dtype), shift)
+        return cls(settings.covariance, settings.layout(n_features),
+                   float(settings.reg_covar), np.dtype(dtype), shift)
 
     def kernel_kwargs(self, params, first):
         """Arguments of :func:`block_stats_about_shift` at ``params``.
@@ -528,30 +525,13 @@ def run_async(tasks, model, params, *, gamma, lower_bound, max_iter, tol, on_ite
         fill()
 
 
-def check_client(estimator):
-    """Raise early if ``algorithm="async"`` has no ``distributed`` client to run on.
+def run_async_fit(settings, data, sample_weight, params, lower_bound, on_iteration):
+    """One initialisation's asynchronous EM on the current ``distributed`` client.
 
     Parameters
     ----------
-    estimator : GaussianMixture
-
-    Raises
-    ------
-    daskmix.exceptions.NoClientError
-        Saying how to start a client, or to use ``algorithm="em"``.
-    """
-    if estimator.algorithm == "async":
-        from daskmix._dask import futures as _futures
-
-        _futures.client_for(_PURPOSE)
-
-
-def run_async_fit(estimator, data, sample_weight, params, lower_bound, on_iteration):
-    """One initialisation's asynchronous EM for a ``GaussianMixture``.
-
-    Parameters
-    ----------
-    estimator : GaussianMixture
+    settings : FitSettings
+        With ``gamma`` among its options.
     data : InputData
     sample_weight : dask.array.Array of shape (n_samples,) or None
     params : GaussianParams
@@ -566,10 +546,50 @@ def run_async_fit(estimator, data, sample_weight, params, lower_bound, on_iterat
     from daskmix._dask import futures as _futures
 
     client = _futures.client_for(_PURPOSE)
-    model = AsyncModel.for_estimator(estimator, params, data.array.shape[1], data.dtype)
+    model = AsyncModel.from_settings(settings, params, data.array.shape[1], data.dtype)
     with _futures.BlockTasks(client, data.array, sample_weight, block_stats_about_shift,
                              name="estep") as tasks:
         return run_async(
-            tasks, model, params, gamma=estimator.gamma, lower_bound=lower_bound,
-            max_iter=estimator.max_iter, tol=estimator.tol, on_iteration=on_iteration,
+            tasks, model, params, gamma=settings.options["gamma"], lower_bound=lower_bound,
+            max_iter=settings.max_iter, tol=settings.tol, on_iteration=on_iteration,
         )
+
+
+class AsyncEM(Algorithm):
+    """Asynchronous distributed EM (DEM): M-steps on a quorum ``gamma`` of fresh blocks.
+
+    Needs a ``distributed`` client; its statistics are carried between
+    parameters about a fixed shift, as stepwise EM's are, so it fits the
+    covariance types whose second moments can be moved (not ``"factor"``).
+    """
+
+    name = "async"
+    covariance_types = frozenset({"full", "tied", "diag", "spherical"})
+    parameters = frozenset({"gamma"})
+
+    def check(self, estimator, n_features):
+        """Raise early if there is no ``distributed`` client to run on.
+
+        Parameters
+        ----------
+        estimator : GaussianMixture
+        n_features : int
+
+        Raises
+        ------
+        daskmix.exceptions.NoClientError
+            Saying how to start a client, or to use ``algorithm="em"``.
+        """
+        from daskmix._dask import futures as _futures
+
+        _futures.client_for(_PURPOSE)
+
+    def run(self, settings, data, sample_weight, params, lower_bound, on_iteration, *,
+            random_state, previous=None):
+        """Asynchronous EM rounds until convergence; see :meth:`Algorithm.run`.
+
+        Returns
+        -------
+        RunResult
+        """
+        return run_async_fit(settings, data, sample_weight, params, lower_bound, on_iteration)

@@ -28,8 +28,8 @@ class ExactPass:
 
     Attributes
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : object
+        Covariance strategy.
     layout : StatsLayout
     reg_covar : float
     split_every : int or None
@@ -44,12 +44,12 @@ class ExactPass:
     dtype: np.dtype
 
     @classmethod
-    def for_estimator(cls, estimator, n_features, dtype):
-        """The pass of a ``GaussianMixture``'s settings.
+    def from_settings(cls, settings, n_features, dtype):
+        """The pass of a fit's settings.
 
         Parameters
         ----------
-        estimator : GaussianMixture
+        settings : FitSettings
         n_features : int
         dtype : numpy dtype
 
@@ -57,13 +57,8 @@ class ExactPass:
         -------
         ExactPass
         """
-        covariance = estimator._covariance
-        layout = StatsLayout(
-            estimator.n_components, n_features,
-            covariance.second_moment_shape(estimator.n_components, n_features),
-        )
-        return cls(covariance, layout, estimator.reg_covar, estimator.split_every,
-                   np.dtype(dtype))
+        return cls(settings.covariance, settings.layout(n_features), settings.reg_covar,
+                   settings.split_every, np.dtype(dtype))
 
     def statistics(self, X, sample_weight, params, first):
         """Lazy statistics of one pass at ``params``.

@@ -1,8 +1,8 @@
-"""GaussianMixture's mini-batch side: ``algorithm="minibatch"`` and ``partial_fit``.
+"""Stepwise (mini-batch) EM: ``algorithm="minibatch"``, and the updates of ``partial_fit``.
 
 The policy (step sizes, warm-up, interpolation, early stopping) is in
-``_stepwise.py`` and knows nothing of Dask or of estimators. This module
-connects it to a ``GaussianMixture``: it turns the estimator's parameters
+``stepwise.py`` and knows nothing of Dask or of estimators. This module
+connects it to a fit's settings: it turns the parameters the algorithm reads
 into a :class:`~daskmix.mixture.algorithms.stepwise.StepSchedule` and a batch plan,
 computes one batch's statistics per ``dask.compute`` (through
 ``_graph.reduce_row_range``, so only the rows of the batch are read),
@@ -17,13 +17,17 @@ from dataclasses import dataclass
 
 import dask
 import numpy as np
-from sklearn.utils import check_random_state
 
 from daskmix._dask import graph as _graph
-from daskmix._validation import check_input, check_sample_weight, raise_if_nonfinite
-from daskmix.mixture.algorithms.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from daskmix._validation import raise_if_nonfinite
 from daskmix.mixture._init import sample_size
 from daskmix.mixture._params import estep_params, params_from_stats
+from daskmix.mixture.algorithms._base import Algorithm
+from daskmix.mixture.algorithms.checkpoint import (
+    check_compatible,
+    load_checkpoint,
+    save_checkpoint,
+)
 from daskmix.mixture.algorithms.stepwise import (
     STAT_NAMES,
     BatchPlan,
@@ -40,22 +44,27 @@ from daskmix.mixture.kernels.suffstats import chunk_em_stats
 
 __all__ = [
     "DEFAULT_BATCH_ROWS",
+    "STEPWISE_PARAMETERS",
+    "MiniBatchEM",
     "Resume",
     "batch_rows",
-    "check_checkpoint_use",
     "checkpoint_settings",
-    "forget_state",
     "init_subset",
     "load_resume",
-    "partial_fit",
-    "publish_state",
+    "partial_fit_updates",
     "run_minibatch",
+    "state_attributes",
     "steps_per_epoch",
+    "update_ranges",
 ]
 
 #: Default rows per update: each update is one ``dask.compute``, whose few
 #: milliseconds of scheduling stay small next to the E-step of this many rows.
 DEFAULT_BATCH_ROWS = 2**15
+
+#: The estimator parameters every stepwise update reads: those of
+#: ``partial_fit``, whatever the ``algorithm``.
+STEPWISE_PARAMETERS = frozenset({"batch_size", "step_decay", "step_offset", "warmup_size"})
 
 
 @dataclass(frozen=True)
@@ -74,12 +83,13 @@ class Resume:
     plan: object
 
 
-def batch_rows(estimator, n_samples=None):
+def batch_rows(settings, n_samples=None):
     """Rows per update: ``batch_size``, or ``max(DEFAULT_BATCH_ROWS, 10 K)``.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
+        With the :data:`STEPWISE_PARAMETERS` among its options.
     n_samples : int or None
         Caps the result (a batch never exceeds the data).
 
@@ -87,31 +97,32 @@ def batch_rows(estimator, n_samples=None):
     -------
     int
     """
-    rows = estimator.batch_size or max(DEFAULT_BATCH_ROWS, 10 * estimator.n_components)
+    rows = settings.options["batch_size"] or max(DEFAULT_BATCH_ROWS,
+                                                 10 * settings.n_components)
     return int(rows if n_samples is None else min(rows, n_samples))
 
 
-def steps_per_epoch(estimator, n_samples):
+def steps_per_epoch(settings, n_samples):
     """Updates in one pass over ``n_samples`` rows.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
     n_samples : int
 
     Returns
     -------
     int
     """
-    return -(-int(n_samples) // batch_rows(estimator, n_samples))
+    return -(-int(n_samples) // batch_rows(settings, n_samples))
 
 
-def _schedule(estimator, n_features, n_samples=None):
-    """The estimator's ``StepSchedule``.
+def _schedule(settings, n_features, n_samples=None):
+    """The ``StepSchedule`` of a fit's settings.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
     n_features : int
     n_samples : int or None
         The data's rows in ``fit``, which caps the warm-up at one pass;
@@ -121,14 +132,15 @@ def _schedule(estimator, n_features, n_samples=None):
     -------
     StepSchedule
     """
-    if estimator.warmup_size == "auto":
-        warmup = default_warmup_rows(estimator.n_components, n_features)
+    options = settings.options
+    if options["warmup_size"] == "auto":
+        warmup = default_warmup_rows(settings.n_components, n_features)
     else:
-        warmup = int(estimator.warmup_size)
+        warmup = int(options["warmup_size"])
     if n_samples is not None:
         warmup = min(warmup, int(n_samples))
-    offset = None if estimator.step_offset == "auto" else float(estimator.step_offset)
-    return StepSchedule(float(estimator.step_decay), offset, warmup)
+    offset = None if options["step_offset"] == "auto" else float(options["step_offset"])
+    return StepSchedule(float(options["step_decay"]), offset, warmup)
 
 
 def init_subset(data, sample_weight, n_components, rows_per_batch, random_state):
@@ -169,7 +181,8 @@ class _BatchStatistics:
     ----------
     X : dask.array.Array of shape (n_samples, n_features)
     sample_weight : dask.array.Array or None
-    covariance : type
+    covariance : object
+        Covariance strategy.
     layout : StatsLayout
     split_every : int or None
     """
@@ -223,8 +236,8 @@ def _m_step(covariance, reg_covar, dtype):
 
     Parameters
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : object
+        Covariance strategy.
     reg_covar : float
     dtype : numpy dtype
         The data's dtype.
@@ -245,12 +258,12 @@ def _m_step(covariance, reg_covar, dtype):
     return m_step
 
 
-def _check_state(estimator, state, n_features):
+def _check_state(settings, state, n_features):
     """Raise if ``state`` was built for another number of components or covariance type.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
     state : StepwiseState
     n_features : int
 
@@ -259,8 +272,8 @@ def _check_state(estimator, state, n_features):
     ValueError
         Naming the remedy.
     """
-    expected = estimator._covariance.parameter_shape(estimator.n_components, n_features)
-    if (state.params.means.shape != (estimator.n_components, n_features)
+    expected = settings.covariance.parameter_shape(settings.n_components, n_features)
+    if (state.params.means.shape != (settings.n_components, n_features)
             or state.params.covariances.shape != tuple(expected)):
         raise ValueError(
             "n_components or covariance_type changed since this mixture was last "
@@ -270,12 +283,12 @@ def _check_state(estimator, state, n_features):
         )
 
 
-def checkpoint_settings(estimator, data, sample_weight):
+def checkpoint_settings(settings, data, sample_weight):
     """What a checkpoint must agree on with the fit resuming it.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
     data : InputData
     sample_weight : dask.array.Array or None
 
@@ -285,15 +298,15 @@ def checkpoint_settings(estimator, data, sample_weight):
         JSON-serialisable.
     """
     n_samples, n_features = (int(s) for s in data.array.shape)
-    schedule = _schedule(estimator, n_features, n_samples)
+    schedule = _schedule(settings, n_features, n_samples)
+    max_no_improvement = settings.options["max_no_improvement"]
     return {
-        "n_components": int(estimator.n_components),
-        "covariance_type": str(estimator.covariance_type),
-        "reg_covar": float(estimator.reg_covar),
-        "tol": float(estimator.tol),
-        "max_no_improvement": (None if estimator.max_no_improvement is None
-                               else int(estimator.max_no_improvement)),
-        "batch_rows": batch_rows(estimator, n_samples),
+        "n_components": int(settings.n_components),
+        "covariance_type": str(settings.covariance.name),
+        "reg_covar": float(settings.reg_covar),
+        "tol": float(settings.tol),
+        "max_no_improvement": None if max_no_improvement is None else int(max_no_improvement),
+        "batch_rows": batch_rows(settings, n_samples),
         "step_decay": schedule.decay,
         "step_offset": schedule.offset,
         "warmup_rows": schedule.warmup_rows,
@@ -304,12 +317,12 @@ def checkpoint_settings(estimator, data, sample_weight):
     }
 
 
-def load_resume(estimator, data, sample_weight):
+def load_resume(settings, data, sample_weight):
     """The checkpointed fit to continue, or None when there is none.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
     data : InputData
     sample_weight : dask.array.Array or None
 
@@ -322,23 +335,25 @@ def load_resume(estimator, data, sample_weight):
     ValueError
         If the checkpoint was written with other settings.
     """
-    if estimator.checkpoint_path is None:
+    path = settings.options["checkpoint_path"]
+    if path is None:
         return None
-    loaded = load_checkpoint(estimator.checkpoint_path)
+    loaded = load_checkpoint(path)
     if loaded is None:
         return None
-    state, cursor, plan, settings = loaded
-    check_compatible(settings, checkpoint_settings(estimator, data, sample_weight),
-                     estimator.checkpoint_path)
+    state, cursor, plan, saved = loaded
+    check_compatible(saved, checkpoint_settings(settings, data, sample_weight), path)
     return Resume(state, cursor, plan)
 
 
-def run_minibatch(estimator, data, sample_weight, start, on_iteration, random_state, warm):
+def run_minibatch(settings, data, sample_weight, start, on_iteration, random_state,
+                  state=None):
     """One initialisation's stepwise fit (``algorithm="minibatch"``).
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
+        With :attr:`MiniBatchEM.parameters` among its options.
     data : InputData
     sample_weight : dask.array.Array or None
     start : GaussianParams or Resume
@@ -347,45 +362,46 @@ def run_minibatch(estimator, data, sample_weight, start, on_iteration, random_st
         ``on_iteration(n_updates, ewa, change)``, after every update.
     random_state : numpy.random.RandomState
         Draws the seed of the batch order.
-    warm : bool
-        Continue from the estimator's running statistics, when it has any.
+    state : StepwiseState or None
+        Running statistics to continue from (a warm start after a stepwise
+        fit); None starts them from ``start``.
 
     Returns
     -------
     StepwiseResult
     """
     n_samples, n_features = data.array.shape
-    covariance = estimator._covariance
+    options = settings.options
+    covariance = settings.covariance
     if isinstance(start, Resume):
         state, cursor, plan = start.state, start.cursor, start.plan
     else:
-        rows = batch_rows(estimator, n_samples)
-        state = getattr(estimator, "_stepwise_state", None) if warm else None
+        rows = batch_rows(settings, n_samples)
         if state is None:
             state = initial_state(start, data.dtype, nominal_rows=rows)
-        _check_state(estimator, state, n_features)
+        _check_state(settings, state, n_features)
         plan = BatchPlan(n_samples, rows, int(random_state.randint(np.iinfo(np.int32).max)))
-        cursor = Cursor(0, 0, EarlyStopping(estimator.tol, estimator.max_no_improvement))
+        cursor = Cursor(0, 0, EarlyStopping(settings.tol, options["max_no_improvement"]))
     checkpoint = None
-    if estimator.checkpoint_path is not None:
-        settings = checkpoint_settings(estimator, data, sample_weight)
-        path = estimator.checkpoint_path
+    if options["checkpoint_path"] is not None:
+        saved = checkpoint_settings(settings, data, sample_weight)
+        path = options["checkpoint_path"]
 
         def checkpoint(state, cursor):
-            save_checkpoint(path, state, cursor, plan, settings)
+            save_checkpoint(path, state, cursor, plan, saved)
 
     return run_stepwise(
         _BatchStatistics(data.array, sample_weight, covariance,
-                         estimator._layout(n_features), estimator.split_every),
+                         settings.layout(n_features), settings.split_every),
         state, plan, cursor,
-        schedule=_schedule(estimator, n_features, n_samples),
-        m_step=_m_step(covariance, estimator.reg_covar, data.dtype),
-        max_epochs=estimator.max_iter, on_step=on_iteration,
-        checkpoint=checkpoint, checkpoint_every=estimator.checkpoint_every,
+        schedule=_schedule(settings, n_features, n_samples),
+        m_step=_m_step(covariance, settings.reg_covar, data.dtype),
+        max_epochs=settings.max_iter, on_step=on_iteration,
+        checkpoint=checkpoint, checkpoint_every=options["checkpoint_every"],
     )
 
 
-def _update_ranges(X, data):
+def update_ranges(X, data):
     """Row ranges of one ``partial_fit``: all rows for in-memory input, else each chunk.
 
     Parameters
@@ -406,103 +422,158 @@ def _update_ranges(X, data):
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
 
 
-def partial_fit(estimator, X, sample_weight):
-    """Stepwise updates with ``X``: one for in-memory input, one per chunk for dask.
-
-    Sets the fitted attributes on ``estimator``; the caller restores it if
-    this raises.
+def partial_fit_updates(settings, state, data, sample_weight, ranges):
+    """The stepwise updates of one ``partial_fit``, one per row range, in order.
 
     Parameters
     ----------
-    estimator : GaussianMixture
-    X : array-like, dask array, DataFrame or xarray.DataArray
-    sample_weight : array-like, dask array or None
+    settings : FitSettings
+        With the :data:`STEPWISE_PARAMETERS` among its options.
+    state : StepwiseState
+        The running statistics before the updates.
+    data : InputData
+    sample_weight : dask.array.Array or None
+    ranges : list of (int, int)
+        ``(start, stop)`` of each update (see :func:`update_ranges`).
+
+    Returns
+    -------
+    state : StepwiseState
+        After the updates.
+    lower_bound : float
+        Mean log-likelihood of the rows, each taken before its update
+        (``-inf`` if they weigh nothing).
     """
-    state = getattr(estimator, "_stepwise_state", None)
-    fitted = hasattr(estimator, "means_")
-    data = check_input(estimator, X, reset=not fitted, min_samples=1)
-    weights = check_sample_weight(sample_weight, data)
     n_features = data.array.shape[1]
-    if state is None and fitted:
-        params = estimator._fitted_parameters()
-        state = initial_state(params, data.dtype, nominal_rows=estimator.batch_size or 0)
-    elif state is None:
-        if data.n_samples < estimator.n_components:
-            raise ValueError(
-                "The first partial_fit needs n_samples >= n_components to initialise "
-                f"the mixture, but got n_components = {estimator.n_components}, "
-                f"n_samples = {data.n_samples}. Pass a larger first batch."
-            )
-        init_values = estimator._check_parameters(n_features)
-        rng = check_random_state(estimator.random_state)
-        X_init, w_init = init_subset(data, weights, estimator.n_components,
-                                     batch_rows(estimator), rng)
-        params = estimator._initial_parameters_on(X_init, w_init, rng, init_values)
-        state = initial_state(params, data.dtype, nominal_rows=estimator.batch_size or 0)
-    _check_state(estimator, state, n_features)
-    batch_fn = _BatchStatistics(data.array, weights, estimator._covariance,
-                                estimator._layout(n_features), estimator.split_every)
-    schedule = _schedule(estimator, n_features)
-    m_step = _m_step(estimator._covariance, estimator.reg_covar, data.dtype)
-    for start, stop in _update_ranges(X, data):
+    _check_state(settings, state, n_features)
+    batch_fn = _BatchStatistics(data.array, sample_weight, settings.covariance,
+                                settings.layout(n_features), settings.split_every)
+    schedule = _schedule(settings, n_features)
+    m_step = _m_step(settings.covariance, settings.reg_covar, data.dtype)
+    for start, stop in ranges:
         state, _ = stepwise_update(state, batch_fn(state, start, stop), stop - start,
                                    schedule, m_step)
-    estimator._set_fitted(state.params, data.dtype)
     lower_bound = batch_fn.loglik / batch_fn.weight if batch_fn.weight > 0 else -np.inf
-    estimator.lower_bound_ = float(lower_bound)
-    estimator.lower_bounds_ = list(getattr(estimator, "lower_bounds_", [])) + [lower_bound]
-    estimator.n_iter_ = int(getattr(estimator, "n_iter_", 0)) + 1
-    estimator.converged_ = False
-    publish_state(estimator, state)
+    return state, float(lower_bound)
 
 
-def publish_state(estimator, state):
-    """Keep ``state`` for later updates and expose its counters.
+def state_attributes(state):
+    """What a fitted model publishes of stepwise EM's running statistics.
 
     Parameters
     ----------
-    estimator : GaussianMixture
     state : StepwiseState
+
+    Returns
+    -------
+    dict
+        ``_stepwise_state`` (kept for later updates), ``n_steps_`` and
+        ``n_samples_seen_``.
     """
-    estimator._stepwise_state = state
-    estimator.n_steps_ = int(state.n_steps)
-    estimator.n_samples_seen_ = int(state.rows_seen)
+    return {"_stepwise_state": state, "n_steps_": int(state.n_steps),
+            "n_samples_seen_": int(state.rows_seen)}
 
 
-def forget_state(estimator):
-    """Drop the running statistics and their counters (after an exact EM fit).
+class MiniBatchEM(Algorithm):
+    """Stepwise (online) EM: one update per batch of ``batch_size`` rows.
 
-    Parameters
-    ----------
-    estimator : GaussianMixture
+    Initialises on a few batches, not the whole data; counts updates in its
+    progress bar and passes in ``n_iter_``; checkpoints and resumes its
+    fit; publishes its running statistics so that a warm start or a
+    ``partial_fit`` continues them. Its statistics are carried between
+    parameters about a fixed shift, which ``"factor"``'s are not.
     """
-    for name in ("_stepwise_state", "n_steps_", "n_samples_seen_"):
-        estimator.__dict__.pop(name, None)
 
+    name = "minibatch"
+    covariance_types = frozenset({"full", "tied", "diag", "spherical"})
+    parameters = STEPWISE_PARAMETERS | {"max_no_improvement", "checkpoint_path",
+                                        "checkpoint_every"}
+    iteration_unit = "pass"
+    iteration_units = "passes"
+    fitted_attribute_names = ("_stepwise_state", "n_steps_", "n_samples_seen_")
 
-def check_checkpoint_use(estimator):
-    """Raise if ``checkpoint_path`` is set where checkpoints are not supported.
+    def check(self, estimator, n_features):
+        """Raise if a checkpoint cannot be written or would hold several initialisations.
 
-    Parameters
-    ----------
-    estimator : GaussianMixture
-    """
-    if estimator.checkpoint_path is None:
-        return
-    if estimator.algorithm != "minibatch":
-        raise ValueError(
-            "checkpoint_path is supported with algorithm='minibatch' only, got "
-            f"algorithm={estimator.algorithm!r}. Set algorithm='minibatch' or "
-            "checkpoint_path=None."
-        )
-    if estimator.n_init != 1:
-        raise ValueError(
-            f"checkpoint_path needs n_init=1 (got n_init={estimator.n_init}): a "
-            "checkpoint holds one initialisation's fit."
-        )
-    directory = os.path.dirname(os.path.abspath(os.fspath(estimator.checkpoint_path)))
-    if not os.path.isdir(directory):
-        raise ValueError(
-            f"The directory of checkpoint_path ({directory}) does not exist; create it "
-            "first."
-        )
+        Parameters
+        ----------
+        estimator : GaussianMixture
+        n_features : int
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter to change.
+        """
+        if estimator.checkpoint_path is None:
+            return
+        if estimator.n_init != 1:
+            raise ValueError(
+                f"checkpoint_path needs n_init=1 (got n_init={estimator.n_init}): a "
+                "checkpoint holds one initialisation's fit."
+            )
+        directory = os.path.dirname(os.path.abspath(os.fspath(estimator.checkpoint_path)))
+        if not os.path.isdir(directory):
+            raise ValueError(
+                f"The directory of checkpoint_path ({directory}) does not exist; create it "
+                "first."
+            )
+
+    def initial_rows(self, settings, data, sample_weight, random_state):
+        """A few whole batches (see :func:`init_subset`); see :meth:`Algorithm.initial_rows`.
+
+        Returns
+        -------
+        X : dask.array.Array
+        sample_weight : dask.array.Array or None
+        """
+        return init_subset(data, sample_weight, settings.n_components,
+                           batch_rows(settings, data.n_samples), random_state)
+
+    def resume(self, settings, data, sample_weight):
+        """The checkpointed fit, and its smoothed lower bound; see :meth:`Algorithm.resume`.
+
+        Returns
+        -------
+        tuple or None
+        """
+        resumed = load_resume(settings, data, sample_weight)
+        return None if resumed is None else (resumed, resumed.cursor.stopping.ewa)
+
+    def progress_scale(self, settings, n_samples):
+        """Updates of ``batch_size`` rows; see :meth:`Algorithm.progress_scale`.
+
+        Returns
+        -------
+        total, rows_per_step : int
+        """
+        return (settings.max_iter * steps_per_epoch(settings, n_samples),
+                batch_rows(settings, n_samples))
+
+    def run(self, settings, data, sample_weight, params, lower_bound, on_iteration, *,
+            random_state, previous=None):
+        """Stepwise updates until early stopping or ``max_iter`` passes.
+
+        See :meth:`Algorithm.run`; on a warm start the running statistics
+        in ``previous`` are continued.
+
+        Returns
+        -------
+        StepwiseResult
+        """
+        state = (previous or {}).get("_stepwise_state")
+        return run_minibatch(settings, data, sample_weight, params, on_iteration,
+                             random_state, state)
+
+    def fitted_attributes(self, result):
+        """The running statistics and their counters (:func:`state_attributes`).
+
+        Parameters
+        ----------
+        result : StepwiseResult
+
+        Returns
+        -------
+        dict
+        """
+        return state_attributes(result.state)

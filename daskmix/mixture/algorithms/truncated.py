@@ -59,23 +59,24 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from daskmix._dask import graph as _graph
+from daskmix.mixture._params import estep_params
+from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.em import EMRun, RunResult
 from daskmix.mixture.algorithms.exact_pass import ExactPass
-from daskmix.mixture._params import estep_params
+from daskmix.mixture.kernels.pairs import get_pair_evaluator
+from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
 from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     initial_active_block,
     merge_block_stats,
     truncated_block,
 )
-from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
-from daskmix.mixture.kernels.pairs import get_pair_evaluator
 
 __all__ = [
     "N_RANDOM",
     "WARMUP_MAX_PASSES",
+    "TruncatedEM",
     "TruncatedResult",
-    "check_settings",
     "initial_neighbours",
     "link_reseeded",
     "run_truncated",
@@ -104,27 +105,6 @@ class TruncatedResult(RunResult):
 
     n_evaluations: list = field(default_factory=list)
     n_warmup_passes: int = 0
-
-
-def check_settings(estimator):
-    """Raise if the estimator's settings do not allow ``algorithm="truncated"``.
-
-    Parameters
-    ----------
-    estimator : GaussianMixture
-
-    Raises
-    ------
-    ValueError
-        Naming the parameter to change.
-    """
-    get_pair_evaluator(estimator.covariance_type)
-    if estimator.n_active > estimator.n_components:
-        raise ValueError(
-            f"n_active={estimator.n_active} is larger than n_components="
-            f"{estimator.n_components}: each point keeps n_active distinct components. "
-            "Set n_active <= n_components (n_active == n_components is exact EM)."
-        )
 
 
 def initial_neighbours(means, n_neighbors):
@@ -231,7 +211,8 @@ class _TruncatedPasses:
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
+        With ``n_active`` and ``n_neighbors`` among its options.
     data : InputData
     sample_weight : dask.array.Array or None
     params : GaussianParams
@@ -239,22 +220,23 @@ class _TruncatedPasses:
     random_state : numpy.random.RandomState
     """
 
-    def __init__(self, estimator, data, sample_weight, params, random_state):
+    def __init__(self, settings, data, sample_weight, params, random_state):
         self.X = data.array
         self.sample_weight = sample_weight
-        self.exact = ExactPass.for_estimator(estimator, data.array.shape[1], data.dtype)
-        self.covariance = estimator._covariance
-        self.evaluator = get_pair_evaluator(estimator.covariance_type)
-        self.n_components = int(estimator.n_components)
-        self.split_every = estimator.split_every
+        self.exact = ExactPass.from_settings(settings, data.array.shape[1], data.dtype)
+        self.covariance = settings.covariance
+        self.evaluator = get_pair_evaluator(settings.covariance.name)
+        self.n_components = int(settings.n_components)
+        self.split_every = settings.split_every
         self.seed = int(random_state.randint(np.iinfo(np.int32).max)) * _PASS_KEY_SPAN
-        self.neighbours = initial_neighbours(params.means, int(estimator.n_neighbors))
+        self.neighbours = initial_neighbours(params.means, int(settings.options["n_neighbors"]))
+        n_active = int(settings.options["n_active"])
         # lazy: computed by the first pass, in the same graph
         self.active = _graph.map_row_blocks(
             self.X, initial_active_block, name="truncated-init-active",
-            n_columns=int(estimator.n_active), dtype=np.int32,
+            n_columns=n_active, dtype=np.int32,
             params=estep_params(self.covariance, params, self.X.dtype),
-            n_active=int(estimator.n_active),
+            n_active=n_active,
         )
         self.n_passes = 0
 
@@ -312,13 +294,14 @@ class _TruncatedPasses:
         return new
 
 
-def run_truncated(estimator, data, sample_weight, params, lower_bound, on_iteration,
+def run_truncated(settings, data, sample_weight, params, lower_bound, on_iteration,
                   random_state):
     """One initialisation's truncated-EM fit.
 
     Parameters
     ----------
-    estimator : GaussianMixture
+    settings : FitSettings
+        With ``n_active`` and ``n_neighbors`` among its options.
     data : InputData
     sample_weight : dask.array.Array or None
     params : GaussianParams
@@ -334,20 +317,19 @@ def run_truncated(estimator, data, sample_weight, params, lower_bound, on_iterat
     -------
     TruncatedResult
     """
-    check_settings(estimator)
-    passes = _TruncatedPasses(estimator, data, sample_weight, params, random_state)
+    passes = _TruncatedPasses(settings, data, sample_weight, params, random_state)
     n_warmup = 0
-    if estimator.n_active < estimator.n_components and estimator.max_iter > 0:
+    if settings.options["n_active"] < settings.n_components and settings.max_iter > 0:
         previous = -np.inf
         for n_warmup in range(1, WARMUP_MAX_PASSES + 1):
             stats = passes.run_pass(params, with_moments=False)
             passes.update_neighbours(stats)
             energy = float(stats["loglik"] / stats["weight"])
-            if abs(energy - previous) < estimator.tol:
+            if abs(energy - previous) < settings.tol:
                 break
             previous = energy
-    run = EMRun(params, lower_bound=lower_bound, max_iter=estimator.max_iter,
-                tol=estimator.tol)
+    run = EMRun(params, lower_bound=lower_bound, max_iter=settings.max_iter,
+                tol=settings.tol)
     evaluations = []
     while not run.done:
         stats = passes.run_pass(run.result.params, with_moments=True)
@@ -359,3 +341,62 @@ def run_truncated(estimator, data, sample_weight, params, lower_bound, on_iterat
         lower_bounds=result.lower_bounds, n_iter=result.n_iter,
         converged=result.converged, n_evaluations=evaluations, n_warmup_passes=n_warmup,
     )
+
+
+class TruncatedEM(Algorithm):
+    """Truncated variational EM (v-GMM, and v-MFA with ``covariance_type="factor"``).
+
+    Reads ``n_active`` (``C'``) and ``n_neighbors`` (``G``); publishes
+    ``n_evaluations_``. Each covariance type it supports has a pair
+    evaluator in :mod:`daskmix.mixture.kernels.pairs`.
+    """
+
+    name = "truncated"
+    covariance_types = frozenset({"spherical", "diag", "full", "factor"})
+    parameters = frozenset({"n_active", "n_neighbors"})
+    lower_bound_name = "truncated free energy per row, a lower bound of the mean log-likelihood"
+    fitted_attribute_names = ("n_evaluations_",)
+
+    def check(self, estimator, n_features):
+        """Raise if ``n_active`` exceeds ``n_components``.
+
+        Parameters
+        ----------
+        estimator : GaussianMixture
+        n_features : int
+
+        Raises
+        ------
+        ValueError
+            Naming the parameter to change.
+        """
+        if estimator.n_active > estimator.n_components:
+            raise ValueError(
+                f"n_active={estimator.n_active} is larger than n_components="
+                f"{estimator.n_components}: each point keeps n_active distinct components. "
+                "Set n_active <= n_components (n_active == n_components is exact EM)."
+            )
+
+    def run(self, settings, data, sample_weight, params, lower_bound, on_iteration, *,
+            random_state, previous=None):
+        """Warm-up passes, then truncated EM iterations; see :meth:`Algorithm.run`.
+
+        Returns
+        -------
+        TruncatedResult
+        """
+        return run_truncated(settings, data, sample_weight, params, lower_bound,
+                             on_iteration, random_state)
+
+    def fitted_attributes(self, result):
+        """``n_evaluations_``: the log-joint evaluations of each iteration.
+
+        Parameters
+        ----------
+        result : TruncatedResult
+
+        Returns
+        -------
+        dict
+        """
+        return {"n_evaluations_": np.asarray(result.n_evaluations, dtype=np.int64)}
