@@ -7,6 +7,7 @@ stepwise EM), so registry-wide tests choose one of these lists.
 
 from __future__ import annotations
 
+from daskmix.mixture.algorithms import ALGORITHMS
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 #: Every registered type.
@@ -14,7 +15,7 @@ ALL_TYPES = sorted(COVARIANCE_TYPES)
 #: The types scikit-learn's GaussianMixture has (tests comparing with it).
 SKLEARN_TYPES = sorted(set(COVARIANCE_TYPES) & {"full", "tied", "diag", "spherical"})
 #: The types stepwise EM (``algorithm="minibatch"``, ``partial_fit``) can fit.
-STEPWISE_TYPES = sorted(name for name, cls in COVARIANCE_TYPES.items() if cls.supports_stepwise)
+STEPWISE_TYPES = sorted(ALGORITHMS["minibatch"].covariance_types)
 
 
 def covariance_settings(covariance_type):

@@ -326,10 +326,6 @@ class EstimatorBinding(abc.ABC):
     settings = ()
     #: Fitted attributes only this type sets (removed when another type is fitted).
     extra_attributes = ()
-    #: Whether statistics taken at different parameters can be pooled
-    #: (:meth:`MStep.second_moment_about_shift`), as stepwise EM and
-    #: ``partial_fit`` do.
-    supports_stepwise = True
 
     def check_settings(self, estimator, n_features):
         """Raise ``ValueError`` for estimator settings this type cannot fit.

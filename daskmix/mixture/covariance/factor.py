@@ -43,14 +43,6 @@ from daskmix.mixture.kernels.factor import (
 
 __all__ = ["FactorCovariance"]
 
-#: Algorithms whose statistics a factor model supports: those whose every
-#: pass takes all its statistics at one set of parameters (exact EM, and
-#: truncated EM over sparse pairs). Stepwise and asynchronous EM add
-#: statistics computed at different parameters, which the factor statistics
-#: (posterior means of the factors at the current parameters) cannot be
-#: moved between.
-_ALGORITHMS = ("em", "truncated")
-
 #: The dense layout of the public attributes and of the initialisation.
 _DENSE = FullCovariance()
 
@@ -126,7 +118,6 @@ class FactorCovariance(CovarianceType):
     name = "factor"
     settings = ("n_factors",)
     extra_attributes = ("loadings_", "noise_variance_")
-    supports_stepwise = False
 
     def __init__(self, n_factors=None):
         if n_factors is None:
@@ -145,11 +136,6 @@ class FactorCovariance(CovarianceType):
                 f"features ({n_features}): with n_factors >= n_features the loadings "
                 "alone describe any covariance. Decrease n_factors, or use "
                 "covariance_type='full'."
-            )
-        if estimator.algorithm not in _ALGORITHMS:
-            raise ValueError(
-                f"covariance_type='factor' supports algorithm in {list(_ALGORITHMS)}, "
-                f"got algorithm={estimator.algorithm!r}. Use algorithm='em' or 'truncated'."
             )
 
     # ---- kernel maths: shapes --------------------------------------------
