@@ -34,7 +34,7 @@ from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
 from daskmix._dask.futures import NoClientError
-from daskmix._testing import DelayedThreadPoolExecutor, SlowWorker
+from daskmix._dask.testing import DelayedThreadPoolExecutor, SlowWorker
 from daskmix.mixture.algorithms import async_em as _async
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 from daskmix.mixture._params import GaussianParams
