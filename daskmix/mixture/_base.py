@@ -2,8 +2,9 @@
 
 Subclasses provide the model: how to initialise, how to run one
 initialisation to convergence, how to publish fitted attributes, and row-wise
-outputs. This class makes no Dask calls and never branches on a subclass's
-parameters.
+outputs. This class never branches on a subclass's parameters, and
+imports no Dask: validation goes through ``daskmix._validation`` and its one
+pass over the data (the total of ``score``) through ``daskmix._dask.graph``.
 """
 
 from __future__ import annotations
