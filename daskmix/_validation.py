@@ -22,9 +22,10 @@ import pandas as pd
 from sklearn.utils.validation import check_array
 
 from daskmix import _xarray
-from daskmix._dask import graph as _graph, inputs as _inputs
-from daskmix._errors import raise_if_nonfinite
 from daskmix._compat import _check_feature_names, _check_n_features
+from daskmix._dask import graph as _graph
+from daskmix._dask import inputs as _inputs
+from daskmix._errors import raise_if_nonfinite
 
 logger = logging.getLogger(__name__)
 

@@ -1,4 +1,6 @@
-"""Input adapters: in-memory arrays, dask DataFrames, ``.npy`` files, zarr, parquet and CSV as dask collections.
+"""Input adapters: in-memory arrays, dask DataFrames and data files as dask collections.
+
+The files are ``.npy`` (memory-mapped a chunk at a time), zarr, parquet and CSV.
 
 Every input daskmix reads becomes a dask array (or, from parquet and CSV, a
 dask DataFrame) here; what to accept and how to explain a refusal is

@@ -4,8 +4,8 @@ Nothing is read here beyond metadata (the ``.npy`` header, zarr's metadata,
 parquet's schema, a sample of a CSV to infer its columns): every format
 becomes a dask array or a dask DataFrame whose chunks are read when a task
 needs them. This module checks paths and formats and explains refusals;
-``daskmix._dask.inputs`` makes the dask collections. DataFrames keep their column names, which become the model's
-``feature_names_in_``.
+``daskmix._dask.inputs`` makes the dask collections. DataFrames keep their
+column names, which become the model's ``feature_names_in_``.
 
 INPUT is a local path, a ``file://`` URL, or the URL of a remote store that
 fsspec reads (``s3://``, ``gs://``, ``abfs://``, ``https://``, ...; each

@@ -2,17 +2,18 @@
 
 The result is computed chunk by chunk straight into the output (one
 ``dask.compute`` through ``daskmix._dask.graph.compute``, of a lazy write
-from ``daskmix._dask.outputs``), never gathered in the client. The output is written under a temporary name next to OUTPUT and
-renamed over it at the end, so an interrupted command leaves no half-written
-OUTPUT.
+from ``daskmix._dask.outputs``), never gathered in the client. The output is
+written under a temporary name next to OUTPUT and renamed over it at the
+end, so an interrupted command leaves no half-written OUTPUT.
 """
 
 from __future__ import annotations
 
 import os
 
-from daskmix._dask import graph as _graph, outputs as _outputs
 from daskmix._atomic import replacing
+from daskmix._dask import graph as _graph
+from daskmix._dask import outputs as _outputs
 from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._npy import NpyRowsWriter
 

@@ -241,7 +241,7 @@ def _component_table(mixture, gm):
     """
     fitted_index, errors = match_components(gm.means_, mixture.means)
     rows = ["  true  fitted  true weight  fitted weight  mean error  (mean std)"]
-    for j, (k, error) in enumerate(zip(fitted_index, errors)):
+    for j, (k, error) in enumerate(zip(fitted_index, errors, strict=True)):
         rows.append(
             f"  {j:>4}  {k:>6}  {mixture.weights[j]:>11.4f}  {gm.weights_[k]:>13.4f}"
             f"  {error:>10.4f}  ({mixture.stds[j].mean():.2f})"
