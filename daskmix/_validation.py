@@ -2,28 +2,30 @@
 
 Accepted inputs are NumPy arrays (and anything ``numpy.asarray`` takes), dask
 arrays, pandas and dask DataFrames, and xarray DataArrays. Checks here are
-cheap: they read shapes, chunks and dtypes, never the data. Non-finite values
-are found by the first pass of the algorithm itself (see
-``raise_if_nonfinite``), not by an extra pass.
+cheap: they read shapes, chunks and dtypes, never the data, with one
+exception: a dask DataFrame's partition lengths are counted (one pass, see
+``daskmix._dask.inputs.dataframe_to_array``). Non-finite values are found by
+the first pass of the algorithm itself (see ``raise_if_nonfinite``), not by
+an extra pass. The dask collections themselves are made by
+``daskmix._dask.inputs``; this module decides what to accept.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
-import dask.array as da
 import numpy as np
 import pandas as pd
 from sklearn.utils.validation import check_array
 
 from daskmix import _xarray
-from daskmix._dask import graph as _graph
-from daskmix._errors import raise_if_nonfinite  # noqa: F401  (re-exported)
 from daskmix._compat import _check_feature_names, _check_n_features
+from daskmix._dask import graph as _graph
+from daskmix._dask import inputs as _inputs
+from daskmix._errors import raise_if_nonfinite
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +47,10 @@ _MIN_CHUNK_ROWS = 4096
 def default_chunk_rows(n_samples, n_features, n_workers=None):
     """Rows per chunk for in-memory input (NumPy arrays, pandas DataFrames).
 
-    Chunks of in-memory data are views (see ``_ReadOnlyRows``), so their size
-    does not cost memory; it sets the scheduling. About four chunks per core balance the load on
-    the threaded scheduler, capped at 32 MB so a chunk stays a cheap unit of
+    Chunks of in-memory data are views (see
+    ``daskmix._dask.inputs.ReadOnlyRows``), so their size does not cost
+    memory; it sets the scheduling. About four chunks per core balance the
+    load on the threaded scheduler, capped at 32 MB so a chunk stays a cheap unit of
     work to move or retry. The per-chunk temporaries that grow with the
     number of components are bounded separately, by the kernels' row tiles
     (see ``daskmix.mixture.kernels.suffstats.tile_rows``).
@@ -83,7 +86,7 @@ class InputData:
         Sample dimension and coordinates, for xarray outputs.
     """
 
-    array: da.Array
+    array: Any
     kind: str
     xarray_info: Any = None
 
@@ -147,30 +150,6 @@ def _check_dask_array(X, min_samples):
     return X
 
 
-class _ReadOnlyRows:
-    """An in-memory array as ``da.from_array`` sees it, minus ``copy``.
-
-    ``da.from_array`` copies any array that has a ``copy`` method (dask
-    2024.12 and later), which would double the memory of every fit and
-    prediction on NumPy input. This wrapper exposes only what ``from_array``
-    needs, so chunks are views of the caller's array; daskmix never writes
-    to them.
-
-    Parameters
-    ----------
-    array : ndarray
-    """
-
-    def __init__(self, array):
-        self._array = array
-        self.shape = array.shape
-        self.dtype = array.dtype
-        self.ndim = array.ndim
-
-    def __getitem__(self, key):
-        return self._array[key]
-
-
 def _from_numpy(X, min_samples, chunk_rows=None):
     X = check_array(
         X,
@@ -178,11 +157,7 @@ def _from_numpy(X, min_samples, chunk_rows=None):
         ensure_all_finite=False,
         ensure_min_samples=min_samples,
     )
-    rows = chunk_rows or default_chunk_rows(X.shape[0], X.shape[1])
-    return da.from_array(
-        _ReadOnlyRows(X), chunks=(rows, -1), name="daskmix-input-" + uuid.uuid4().hex,
-        asarray=False, meta=np.empty((0, 0), dtype=X.dtype),
-    )
+    return _inputs.from_memory(X, chunk_rows or default_chunk_rows(X.shape[0], X.shape[1]))
 
 
 def check_input(estimator, X, *, reset, min_samples=1, chunk_rows=None):
@@ -219,14 +194,15 @@ def check_input(estimator, X, *, reset, min_samples=1, chunk_rows=None):
         )
         X, xarray_info = _xarray.to_2d(X, fitted)
         kind = "xarray"
-    # scikit-learn reads names from pandas frames: give it an empty one
-    names_from = pd.DataFrame(columns=X.columns) if _is_dask_dataframe(X) else X
+    is_dataframe = _inputs.is_dask_dataframe(X)
     if estimator is not None:
+        # scikit-learn reads names from pandas frames: give it an empty one
+        names_from = pd.DataFrame(columns=X.columns) if is_dataframe else X
         _check_feature_names(estimator, names_from, reset=reset)
-    if _is_dask_dataframe(X):
+    if is_dataframe:
         logger.debug("computing partition lengths of a dask DataFrame")
-        X = X.to_dask_array(lengths=True)
-    if isinstance(X, da.Array):
+        X = _inputs.dataframe_to_array(X)
+    if _graph.is_dask_array(X):
         array = _check_dask_array(X, min_samples)
     else:
         array = _from_numpy(X, min_samples, chunk_rows)
@@ -257,11 +233,6 @@ def _remember_xarray_features(estimator, xarray_info):
         estimator._xarray_features = xarray_info.features
 
 
-def _is_dask_dataframe(X):
-    module = type(X).__module__ or ""
-    return module.startswith("dask") and hasattr(X, "to_dask_array")
-
-
 def check_sample_weight(sample_weight, data):
     """Validate ``sample_weight`` and chunk it like the rows of ``data``.
 
@@ -277,7 +248,7 @@ def check_sample_weight(sample_weight, data):
     if sample_weight is None:
         return None
     row_chunks = data.array.chunks[0]
-    if isinstance(sample_weight, da.Array):
+    if _graph.is_dask_array(sample_weight):
         if sample_weight.ndim != 1 or sample_weight.shape[0] != data.n_samples:
             raise ValueError(
                 f"sample_weight must have shape ({data.n_samples},), got "
@@ -307,8 +278,7 @@ def check_sample_weight(sample_weight, data):
         raise ValueError("sample_weight has negative values; weights must be >= 0.")
     if not np.any(sample_weight > 0):
         raise ValueError("sample_weight sums to zero; at least one weight must be > 0.")
-    return da.from_array(sample_weight, chunks=(row_chunks,),
-                         name="daskmix-sample-weight-" + uuid.uuid4().hex)
+    return _inputs.weights_from_memory(sample_weight, row_chunks)
 
 
 def wrap_rows(result, data, *, column_dim=None, column_labels=None):

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from daskmix._dask import graph as _graph
+
 __all__ = ["is_dataarray", "to_2d", "wrap"]
 
 _STACKED = "__daskmix_sample__"
@@ -172,8 +174,6 @@ def wrap(result, info, column_dim=None, column_labels=None):
     xarray.DataArray
     """
     import xarray as xr
-
-    from daskmix._dask import graph as _graph
 
     if not info.lazy:
         (result,) = _graph.compute(result)

@@ -1,6 +1,6 @@
 """The one module that runs tasks as ``distributed`` futures.
 
-``_graph.py`` builds Dask graphs that a pass computes all at once; this
+``daskmix._dask.graph`` builds Dask graphs that a pass computes all at once; this
 module is its counterpart for algorithms that cannot wait for a whole pass
 (asynchronous EM): it submits one task per row block of a persisted dask
 array, hands results back one at a time as they finish

@@ -17,18 +17,19 @@ dashboard a pass named ``gmm-estep`` shows as ``daskmix-gmm-estep-partial``
 Chunk statistics are usually additive, so the combine step is a plain sum,
 done as a tree whose fan-in is ``split_every``; statistics that do not add
 (centred moments) pass their own associative ``merge`` to the same tree.
+
+Dask itself is imported when the first graph is built, not with this module:
+``import dask.array`` loads numba, sparse and xarray, which ``import daskmix``
+must not pay for.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import sys
 
-import dask
-import dask.array as da
-import dask.threaded
 import numpy as np
-from dask.base import get_scheduler, tokenize
 
 from daskmix._blas import single_blas_thread
 from daskmix.exceptions import LostDataError
@@ -36,14 +37,47 @@ from daskmix.exceptions import LostDataError
 __all__ = [
     "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
     "compute", "PREFIX", "LostDataError", "map_row_blocks", "map_state_reduce",
-    "persist_and_compute",
+    "persist_and_compute", "generate_rows", "is_dask_array", "is_dask_collection",
 ]
 
 PREFIX = "daskmix-"
 
 
+def is_dask_array(X):
+    """True when ``X`` is a ``dask.array.Array`` (without importing dask).
+
+    Parameters
+    ----------
+    X : object
+
+    Returns
+    -------
+    bool
+    """
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(X, da.Array)
+
+
+def is_dask_collection(X):
+    """True when ``X`` is any dask collection (without importing dask).
+
+    Parameters
+    ----------
+    X : object
+
+    Returns
+    -------
+    bool
+    """
+    dask = sys.modules.get("dask")
+    return dask is not None and dask.is_dask_collection(X)
+
+
 def _row_starts(X):
     """One-element blocks holding each row block's global first row."""
+    import dask.array as da
+    from dask.base import tokenize
+
     starts = np.cumsum((0,) + X.chunks[0][:-1]).astype(np.int64)
     return da.from_array(starts, chunks=1, name=PREFIX + "row-start-" + tokenize(starts))
 
@@ -116,6 +150,8 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, mer
     stats : dask.array.Array of shape (size,)
         Lazy sum (or merge) over all blocks.
     """
+    import dask.array as da
+
     with_weight = sample_weight is not None
     args = (X, "ij", _row_starts(X), "i")
     if with_weight:
@@ -230,6 +266,8 @@ def row_ranges(X, ranges):
     -------
     dask.array.Array of shape (sum of b - a, ...)
     """
+    import dask.array as da
+
     return da.concatenate([X[int(a):int(b)] for a, b in ranges], axis=0)
 
 
@@ -253,6 +291,8 @@ def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
     -------
     dask.array.Array of shape (n_samples,) or (n_samples, n_columns)
     """
+    import dask.array as da
+
     if n_columns is None:
         return da.map_blocks(
             func, X, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype),
@@ -261,6 +301,46 @@ def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
     return da.map_blocks(
         func, X, chunks=(X.chunks[0], (n_columns,)), dtype=dtype,
         meta=np.empty((0, 0), dtype=dtype), token=PREFIX + name, **kwargs,
+    )
+
+
+def _generate_block(block_info=None, block_id=None, *, chunk_func, **kwargs):
+    (start, stop), _ = block_info[None]["array-location"]
+    return chunk_func(start, stop, block_id[0], **kwargs)
+
+
+def generate_rows(chunk_func, row_chunks, n_columns, *, name, dtype, **kwargs):
+    """A lazy 2-D array whose every row block is made by ``chunk_func`` in its own task.
+
+    Nothing is computed and nothing is held in the graph but ``kwargs``:
+    a block is made when a task needs it, and made again on every pass (the
+    array is not persisted).
+
+    Parameters
+    ----------
+    chunk_func : callable
+        ``chunk_func(start, stop, block_index, **kwargs) -> ndarray of shape
+        (stop - start, n_columns)``: the rows ``start:stop``, the
+        ``block_index``-th row block.
+    row_chunks : tuple of int
+        Rows per block.
+    n_columns : int
+    name : str
+        Layer name after ``daskmix-``.
+    dtype : numpy dtype
+    **kwargs
+        Passed to ``chunk_func``; small NumPy parameters or plain objects.
+
+    Returns
+    -------
+    dask.array.Array of shape (sum(row_chunks), n_columns)
+    """
+    import dask.array as da
+
+    return da.map_blocks(
+        _generate_block, chunks=(tuple(row_chunks), (int(n_columns),)), dtype=dtype,
+        meta=np.empty((0, 0), dtype=dtype), token=PREFIX + name, chunk_func=chunk_func,
+        **kwargs,
     )
 
 
@@ -286,6 +366,9 @@ def take_rows(X, indices):
     -------
     dask.array.Array of shape (len(indices), ...)
     """
+    import dask.array as da
+    from dask.base import tokenize
+
     indices = np.asarray(indices, dtype=np.int64)
     bounds = np.cumsum((0,) + X.chunks[0])
     counts = tuple(int(c) for c in np.diff(np.searchsorted(indices, bounds)))
@@ -316,6 +399,8 @@ def total(x, name):
     -------
     dask.array.Array of shape ()
     """
+    import dask.array as da
+
     return da.reduction(
         x, chunk=_sum_blocks, aggregate=_sum_blocks, combine=_sum_blocks, axis=0,
         keepdims=False, dtype=np.float64, name=PREFIX + name,
@@ -331,6 +416,10 @@ def _blas_threads(collections, scheduler):
     workers limit their BLAS threads themselves, and the synchronous
     scheduler runs one task at a time, so both keep BLAS as configured.
     """
+    import dask
+    import dask.threaded
+    from dask.base import get_scheduler
+
     dask_collections = [c for c in collections if dask.is_dask_collection(c)]
     get = get_scheduler(scheduler=scheduler, collections=dask_collections or None)
     if get is dask.threaded.get:
@@ -385,6 +474,8 @@ def compute(*collections, scheduler=None):
         If a ``distributed`` worker holding input that cannot be recomputed
         (scattered data) was lost.
     """
+    import dask
+
     with _blas_threads(collections, scheduler):
         try:
             return dask.compute(*collections, scheduler=scheduler)
@@ -424,6 +515,8 @@ def map_row_blocks(X, func, *, name, n_columns, dtype, **kwargs):
     -------
     dask.array.Array of shape (n_samples, n_columns)
     """
+    import dask.array as da
+
     return da.blockwise(
         _apply_row_block, "ij", X, "ij", _row_starts(X), "i", row_func=func,
         adjust_chunks={"j": n_columns}, align_arrays=False, dtype=dtype,
@@ -501,6 +594,8 @@ def map_state_reduce(X, sample_weight, state, kernel, *, merge, name, split_ever
     stats : dask.array.Array of shape (), dtype object
         Holds the merged statistics object.
     """
+    import dask.array as da
+
     with_weight = sample_weight is not None
     state = state.rechunk({0: X.chunks[0], 1: -1})
     args = (X, "ij", _row_starts(X), "i", state, "ik")
@@ -548,6 +643,8 @@ def persist_and_compute(state, result, scheduler=None):
     value : object
         The computed ``result``.
     """
+    import dask
+
     with _blas_threads([state, result], scheduler):
         try:
             state, result = dask.persist(state, result, scheduler=scheduler)

@@ -3,8 +3,9 @@
 Nothing is read here beyond metadata (the ``.npy`` header, zarr's metadata,
 parquet's schema, a sample of a CSV to infer its columns): every format
 becomes a dask array or a dask DataFrame whose chunks are read when a task
-needs them. DataFrames keep their column names, which become the model's
-``feature_names_in_``.
+needs them. This module checks paths and formats and explains refusals;
+``daskmix._dask.inputs`` makes the dask collections. DataFrames keep their
+column names, which become the model's ``feature_names_in_``.
 
 INPUT is a local path, a ``file://`` URL, or the URL of a remote store that
 fsspec reads (``s3://``, ``gs://``, ``abfs://``, ``https://``, ...; each
@@ -19,8 +20,8 @@ from __future__ import annotations
 import glob
 import os
 
-import numpy as np
-
+from daskmix._dask import inputs as _inputs
+from daskmix._validation import default_chunk_rows
 from daskmix.cli._common import INPUT_FORMATS, is_url, local_path
 from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._npy import NpyRows
@@ -113,11 +114,6 @@ def _open_npy(path, chunk_rows):
     -------
     dask.array.Array
     """
-    import dask.array as da
-    from dask.base import tokenize
-
-    from daskmix._validation import default_chunk_rows
-
     try:
         rows = NpyRows(path)
     except (OSError, ValueError) as exc:
@@ -130,11 +126,7 @@ def _open_npy(path, chunk_rows):
         )
     chunk_rows = chunk_rows or default_chunk_rows(*rows.shape)
     stat = os.stat(rows.path)
-    return da.from_array(
-        rows, chunks=(chunk_rows, -1), asarray=False,
-        meta=np.empty((0, 0), dtype=rows.dtype),
-        name="daskmix-npy-" + tokenize(rows.path, stat.st_mtime_ns, stat.st_size),
-    )
+    return _inputs.from_npy(rows, chunk_rows, (rows.path, stat.st_mtime_ns, stat.st_size))
 
 
 def _open_zarr(path, array, chunk_rows):
@@ -152,8 +144,6 @@ def _open_zarr(path, array, chunk_rows):
     dask.array.Array
         One chunk along the features.
     """
-    import dask.array as da
-
     try:
         import zarr
     except ImportError:
@@ -173,7 +163,7 @@ def _open_zarr(path, array, chunk_rows):
             EXIT_USAGE,
         )
     try:
-        X = da.from_zarr(path, component=array)
+        X = _inputs.from_zarr(path, component=array)
     except Exception as exc:
         raise CLIError(f"cannot read the array {array!r} of {path} ({exc})", EXIT_DATA) from None
     if X.ndim != 2:
@@ -196,13 +186,8 @@ def _open_frame(path, fmt, columns):
     -------
     dask.dataframe.DataFrame
     """
-    import dask.dataframe as dd
-
     try:
-        if fmt == "parquet":
-            frame = dd.read_parquet(path, columns=columns)
-        else:
-            frame = dd.read_csv(path, usecols=columns)
+        frame = _inputs.read_table(path, fmt, columns)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CLIError(f"cannot read {path} as {fmt} ({type(exc).__name__}: {exc})",
                        EXIT_DATA) from None

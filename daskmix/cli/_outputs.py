@@ -1,18 +1,19 @@
 """Write a lazy row-wise result to OUTPUT: ``.npy``, zarr, parquet or CSV.
 
 The result is computed chunk by chunk straight into the output (one
-``dask.compute`` through ``daskmix._dask.graph.compute``), never gathered in the
-client. The output is written under a temporary name next to OUTPUT and
-renamed over it at the end, so an interrupted command leaves no half-written
-OUTPUT.
+``dask.compute`` through ``daskmix._dask.graph.compute``, of a lazy write
+from ``daskmix._dask.outputs``), never gathered in the client. The output is
+written under a temporary name next to OUTPUT and renamed over it at the
+end, so an interrupted command leaves no half-written OUTPUT.
 """
 
 from __future__ import annotations
 
 import os
 
-from daskmix._dask import graph as _graph
 from daskmix._atomic import replacing
+from daskmix._dask import graph as _graph
+from daskmix._dask import outputs as _outputs
 from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._npy import NpyRowsWriter
 
@@ -55,27 +56,6 @@ def output_format(path, fmt):
     )
 
 
-def _frame(result, column):
-    """A dask DataFrame of ``result``'s columns, named after ``column``.
-
-    Parameters
-    ----------
-    result : dask.array.Array of shape (n_samples,) or (n_samples, n_columns)
-    column : str
-        The column's name, or the prefix of ``column_0``, ``column_1``, ...
-
-    Returns
-    -------
-    dask.dataframe.DataFrame
-    """
-    import dask.dataframe as dd
-
-    if result.ndim == 1:
-        return dd.from_dask_array(result[:, None], columns=[column])
-    names = [f"{column}_{j}" for j in range(result.shape[1])]
-    return dd.from_dask_array(result, columns=names)
-
-
 def _writer(result, tmp, fmt, column):
     """The lazy write of ``result`` to ``tmp``.
 
@@ -91,22 +71,15 @@ def _writer(result, tmp, fmt, column):
     dask collection
         Computing it writes the output.
     """
-    import dask.array as da
-
     if fmt == "npy":
-        return da.store(result, NpyRowsWriter(tmp, result.shape, result.dtype), lock=False,
-                        compute=False)
+        return _outputs.store_rows(result, NpyRowsWriter(tmp, result.shape, result.dtype))
     if fmt == "zarr":
         try:
-            import zarr  # noqa: F401
+            return _outputs.to_zarr(result, tmp)
         except ImportError:
             raise CLIError("writing zarr needs the zarr package: python -m pip install "
                            "'daskmix[io]'", EXIT_DATA) from None
-        return result.to_zarr(tmp, compute=False)
-    frame = _frame(result, column)
-    if fmt == "parquet":
-        return frame.to_parquet(tmp, write_index=False, compute=False)
-    return frame.to_csv(tmp, single_file=True, index=False, compute=False)
+    return _outputs.to_table(result, tmp, fmt, column)
 
 
 def _replaceable(path, fmt):

@@ -1,16 +1,17 @@
 """Which Dask scheduler a command runs on: the local threads, or a distributed cluster.
 
-``distributed`` is imported only when a cluster or client is involved.
+The ``distributed`` calls are in ``daskmix._dask.scheduler``; this module
+turns their failures into command-line errors.
 """
 
 from __future__ import annotations
 
 import contextlib
-import sys
 
+from daskmix._dask import scheduler as _scheduler
 from daskmix.cli._errors import EXIT_SCHEDULER, CLIError
 
-__all__ = ["active_dashboard", "connect", "start_local_cluster"]
+__all__ = ["connect"]
 
 
 @contextlib.contextmanager
@@ -37,10 +38,8 @@ def connect(address, timeout):
     if address is None:
         yield None
         return
-    from distributed import Client
-
     try:
-        client = Client(address, timeout=f"{timeout}s", set_as_default=True)
+        client = _scheduler.connect_client(address, timeout)
     except (OSError, TimeoutError, ValueError) as exc:
         raise CLIError(
             f"cannot reach the Dask scheduler at {address} ({type(exc).__name__}: {exc}). "
@@ -52,34 +51,3 @@ def connect(address, timeout):
         yield client
     finally:
         client.close()
-
-
-def active_dashboard():
-    """The dashboard link of the active ``distributed`` client, if any.
-
-    Returns
-    -------
-    str or None
-    """
-    if "distributed" not in sys.modules:  # no client can exist without the import
-        return None
-    from distributed import default_client
-
-    try:
-        return default_client().dashboard_link
-    except ValueError:
-        return None
-
-
-def start_local_cluster():
-    """Start a 2-worker ``distributed.LocalCluster`` and make it the default.
-
-    Returns
-    -------
-    distributed.Client
-        Close it (``client.close(); client.cluster.close()``) when done.
-    """
-    from distributed import Client, LocalCluster
-
-    cluster = LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0")
-    return Client(cluster)

@@ -6,7 +6,9 @@ seed derived from the chunk index, so the client never holds more than the
 small true parameters. The run prints what was fitted, how long it took and
 how well the fitted means recover the true ones.
 
-``distributed`` is imported only when a cluster or client is involved.
+The lazy array is built by ``daskmix._dask.graph.generate_rows``, the
+cluster started by ``daskmix._dask.scheduler``; ``distributed`` is imported
+only when a cluster or client is involved.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix import GaussianMixture
+from daskmix._dask import graph as _graph
+from daskmix._dask.scheduler import active_dashboard, start_local_cluster
 from daskmix.cli._common import int_at_least, lines
-from daskmix.cli._scheduler import active_dashboard, start_local_cluster
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 
 __all__ = [
@@ -130,24 +133,24 @@ def make_blob_mixture(n_components, n_features, seed):
     )
 
 
-def _blob_chunk(weights, means, stds, seed, block_info=None, block_id=None):
-    """Draw one chunk of the demo data; runs inside a dask task.
+def _blob_chunk(start, stop, chunk_index, *, weights, means, stds, seed):
+    """Draw the rows ``start:stop`` of the demo data; runs inside a dask task.
 
     Parameters
     ----------
+    start, stop : int
+        The chunk's rows.
+    chunk_index : int
+        The chunk's seed is ``(seed, 1 + chunk_index)``.
     weights, means, stds : ndarray
         See :class:`BlobMixture`.
     seed : int
-    block_info, block_id
-        Filled in by ``dask.array.map_blocks``; the chunk's seed is
-        ``(seed, 1 + chunk index)``.
 
     Returns
     -------
-    ndarray of shape (chunk rows, n_features), float64
+    ndarray of shape (stop - start, n_features), float64
     """
-    (start, stop), _ = block_info[None]["array-location"]
-    rng = np.random.default_rng([seed, 1 + block_id[0]])
+    rng = np.random.default_rng([seed, 1 + chunk_index])
     labels = rng.choice(len(weights), size=stop - start, p=weights)
     noise = rng.standard_normal((stop - start, means.shape[1]))
     noise *= stds[labels]
@@ -169,17 +172,12 @@ def lazy_blobs(mixture, n_rows, chunk_rows, seed):
         Nothing is computed; each chunk is drawn when a task needs it, and
         drawn again on every pass (the array is not persisted).
     """
-    import dask.array as da
-
     chunk_rows = min(chunk_rows, n_rows)
     n_full, rest = divmod(n_rows, chunk_rows)
     row_chunks = (chunk_rows,) * n_full + ((rest,) if rest else ())
-    return da.map_blocks(
-        _blob_chunk,
-        chunks=(row_chunks, (mixture.means.shape[1],)),
+    return _graph.generate_rows(
+        _blob_chunk, row_chunks, mixture.means.shape[1], name="demo-blobs",
         dtype=np.float64,
-        meta=np.empty((0, 0), dtype=np.float64),
-        token="daskmix-demo-blobs",
         weights=mixture.weights, means=mixture.means, stds=mixture.stds, seed=seed,
     )
 
@@ -243,7 +241,7 @@ def _component_table(mixture, gm):
     """
     fitted_index, errors = match_components(gm.means_, mixture.means)
     rows = ["  true  fitted  true weight  fitted weight  mean error  (mean std)"]
-    for j, (k, error) in enumerate(zip(fitted_index, errors)):
+    for j, (k, error) in enumerate(zip(fitted_index, errors, strict=True)):
         rows.append(
             f"  {j:>4}  {k:>6}  {mixture.weights[j]:>11.4f}  {gm.weights_[k]:>13.4f}"
             f"  {error:>10.4f}  ({mixture.stds[j].mean():.2f})"

@@ -10,6 +10,7 @@ import argparse
 import contextlib
 import sys
 
+from daskmix._dask.scheduler import local_progress_bar
 from daskmix.cli._common import (
     add_input_options,
     add_progress_option,
@@ -107,9 +108,7 @@ def _progress(enabled, scheduler):
     """
     if not enabled or scheduler is not None:
         return contextlib.nullcontext()
-    from dask.diagnostics import ProgressBar
-
-    return ProgressBar(out=sys.stderr)
+    return local_progress_bar(sys.stderr)
 
 
 def run(args):

@@ -40,7 +40,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans, kmeans_plusplus
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
@@ -225,6 +224,8 @@ def recluster(rows, weights, n_clusters, random_state=None):
         distinct rows than clusters), every candidate is a centre and the
         heaviest ones are repeated.
     """
+    from sklearn.cluster import KMeans  # slow to import: loaded when first used
+
     rng = check_random_state(random_state)
     keep = weights > 0
     rows, weights = rows[keep].astype(np.float64), weights[keep]
@@ -297,6 +298,8 @@ def seed_from_sample(init, rows, weights, n_clusters, random_state):
     """
     weights = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
     if isinstance(init, str) and init == "k-means++":
+        from sklearn.cluster import kmeans_plusplus  # slow to import: loaded when first used
+
         centres, _ = kmeans_plusplus(
             rows, n_clusters, sample_weight=weights.astype(rows.dtype),
             random_state=random_state,

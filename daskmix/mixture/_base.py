@@ -2,9 +2,9 @@
 
 Subclasses provide the model: how to initialise, how to run one
 initialisation to convergence, how to publish fitted attributes, and row-wise
-outputs. This class never branches on a subclass's parameters and builds no
-Dask graph itself: its one reduction (the total score of ``score``, ``bic``
-and ``aic``) and its compute go through :mod:`daskmix._dask.graph`.
+outputs. This class never branches on a subclass's parameters, and
+imports no Dask: validation goes through ``daskmix._validation`` and its one
+pass over the data (the total of ``score``) through ``daskmix._dask.graph``.
 """
 
 from __future__ import annotations

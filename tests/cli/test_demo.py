@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from daskmix import cli
-from daskmix.cli import _scheduler, demo
+from daskmix._dask import scheduler as _scheduler
+from daskmix.cli import demo
 from tests._covariance_cases import SKLEARN_TYPES
 
 #: A demo small enough for a test: 20,000 rows in 7 chunks, 4 blobs in 5 dimensions.

@@ -33,7 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
-from daskmix._testing import DelayedThreadPoolExecutor, SlowWorker
+from daskmix._dask.testing import DelayedThreadPoolExecutor, SlowWorker
 from daskmix.exceptions import NoClientError
 from daskmix.mixture._params import GaussianParams
 from daskmix.mixture.algorithms import async_em as _async

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import dask
 import numpy as np
 
 from daskmix._dask import graph as _graph
@@ -416,7 +415,7 @@ def update_ranges(X, data):
     list of (int, int)
         ``(start, stop)`` of each update, empty chunks left out.
     """
-    if not dask.is_dask_collection(X):
+    if not _graph.is_dask_collection(X):
         return [(0, data.n_samples)]
     bounds = np.cumsum((0,) + data.array.chunks[0])
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]

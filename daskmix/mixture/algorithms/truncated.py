@@ -64,7 +64,6 @@ from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.em import EMRun, RunResult
 from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture.kernels.pairs import get_pair_evaluator
-from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
 from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     initial_active_block,
@@ -165,6 +164,9 @@ def update_neighbours(neighbours, keys, sums, counts, log_weights):
     n_components, width = neighbours.shape
     if width == 1 or width == n_components or keys.size == 0:
         return neighbours
+    # compiled (numba), so imported on first use: import daskmix loads no numba
+    from daskmix.mixture.kernels.truncated import neighbourhoods_from_records
+
     out = neighbours.copy()
     neighbourhoods_from_records(keys, sums, counts, np.asarray(log_weights, dtype=np.float64),
                                 out)

@@ -38,13 +38,15 @@ tile-sized arrays; the diagonal family fuses the whole tile instead.
 
 A new covariance type plugs in by registering its own evaluator in
 :data:`PAIR_EVALUATORS`.
+
+The compiled loops (``kernels.truncated``, numba) are imported by the
+methods that call them, so that importing this module does not load numba.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from daskmix.mixture.kernels import truncated as kernels
 from daskmix.mixture.kernels.factor import (
     component_mahalanobis,
     component_moments,
@@ -104,6 +106,8 @@ class _TilePipeline:
         free_energy : float
         evaluations : int
         """
+        from daskmix.mixture.kernels import truncated as kernels
+
         space = np.empty((len(X), _search_width(previous, inputs, random_ids)),
                          dtype=np.int32)
         counts = np.empty(len(X), dtype=np.int64)
@@ -162,6 +166,8 @@ class FoldedPairs:
 
         Parameters and returns as :meth:`_TilePipeline.evaluate_tile`.
         """
+        from daskmix.mixture.kernels import truncated as kernels
+
         weights = inputs.tables[0]
         moments = acc[0] if acc is not None else np.empty((0, weights.shape[1]))
         table.reserve(len(X) * _search_width(previous, inputs, random_ids))
@@ -203,6 +209,8 @@ class CholeskyPairs(_TilePipeline):
 
     @staticmethod
     def log_joints(design, tables, space, counts, out):
+        from daskmix.mixture.kernels import truncated as kernels
+
         centres, factors_t, offsets = tables
         kernels.cholesky_log_joints(design, centres, factors_t, offsets, space, counts, out)
 
@@ -213,6 +221,8 @@ class CholeskyPairs(_TilePipeline):
 
     @staticmethod
     def add_moments(design, tables, active, resp, acc):
+        from daskmix.mixture.kernels import truncated as kernels
+
         kernels.cholesky_moments(design, tables[0], active, resp, *acc)
 
     @staticmethod
@@ -290,6 +300,8 @@ class WoodburyPairs(_TilePipeline):
         squares : ndarray of shape (len(rows), n_features)
             Scratch for ``component_mahalanobis``.
         """
+        from daskmix.mixture.kernels import truncated as kernels
+
         rows, slots, components, starts = kernels.group_pairs(ids, counts, len(centres))
         # a component is at most once in a row's S(n) or K(n): a group has at
         # most n_rows rows
@@ -305,6 +317,8 @@ class WoodburyPairs(_TilePipeline):
     @staticmethod
     def log_joints(design, tables, space, counts, out):
         """Fill ``out`` with the log-joints of the pairs of ``space``."""
+        from daskmix.mixture.kernels import truncated as kernels
+
         centres, inv_psi, _, _, offsets, uv_t = tables
         kernels.woodbury_log_joints(design, centres, inv_psi, uv_t, offsets, space, counts,
                                     out)

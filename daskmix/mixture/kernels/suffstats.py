@@ -14,6 +14,9 @@ sample weights ``w``)::
     loglik   ()                             sum_n w_n log p(x_n)
     weight   ()                             sum_n w_n
     nonfinite ()                            number of non-finite input values
+
+The compiled (numba) loops of ``fused`` are imported by the functions that
+call them, so that importing this module does not load numba.
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
-from daskmix.mixture.kernels.fused import normalise_columns
 
 __all__ = [
     "StatsLayout",
@@ -201,6 +203,8 @@ def _normalise_t(log_prob, weights=None):
     -------
     log_norm : ndarray of shape (n_samples,)
     """
+    from daskmix.mixture.kernels.fused import normalise_columns
+
     # NumPy's float64 exp falls back to a slow path (about 6x) for inputs
     # whose result underflows; responsibilities below 1e-154 change no sum.
     floor = _LOG_FLOOR_FLOAT64 if log_prob.dtype == np.float64 else -np.inf

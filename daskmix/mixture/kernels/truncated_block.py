@@ -1,6 +1,8 @@
 """One block's share of a truncated-EM pass, and the merge of block results.
 
-Pure NumPy (the loops are in ``_truncated_kernels``); no dask import. A
+Pure NumPy (the loops are in ``_truncated_kernels``, imported by the
+functions that call them, so that importing this module does not load
+numba); no dask import. A
 block receives the pass's global inputs (:class:`PassInputs`: parameters,
 neighbourhoods, random key) and its rows' ``K(n)``, and returns its rows'
 new ``K(n)`` and a :class:`BlockStats`: everything the root needs, all of
@@ -23,7 +25,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._random import counter_uniform
-from daskmix.mixture.kernels import truncated as kernels
 from daskmix.mixture.kernels.suffstats import _count_nonfinite, _tiles, _weighted_log_prob_t
 
 __all__ = [
@@ -150,6 +151,8 @@ def initial_active_block(X, row_start, *, params, n_active):
     ndarray of shape (n_rows, n_active), int32
         Best first; ties broken by component index.
     """
+    from daskmix.mixture.kernels import truncated as kernels
+
     n_components = params.centres.shape[0]
     out = np.empty((X.shape[0], n_active), dtype=np.int32)
     for tile in _tiles(X, params.covariance, n_components):
@@ -164,6 +167,8 @@ def _gathered(source, index):
 
     ``source`` has one or two dimensions.
     """
+    from daskmix.mixture.kernels import truncated as kernels
+
     out = np.empty((len(index),) + source.shape[1:], dtype=source.dtype)
     kernels.gather_rows(source.reshape(len(source), -1), index, out.reshape(len(index), -1))
     return out
@@ -194,6 +199,8 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
     new_active : ndarray of shape (n_rows, n_active), int32
     stats : BlockStats
     """
+    from daskmix.mixture.kernels import truncated as kernels
+
     layout = inputs.layout
     n_rows = active.shape[0]
     n_components = layout.n_components
@@ -260,6 +267,8 @@ def merge_block_stats(parts):
     -------
     BlockStats
     """
+    from daskmix.mixture.kernels import truncated as kernels
+
     if len(parts) == 1:
         return parts[0]
     vector = np.sum([p.vector for p in parts], axis=0)
