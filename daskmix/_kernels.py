@@ -42,9 +42,9 @@ class PackedLayout(abc.ABC):
     this class does the packing. Fields of shape ``()`` hold scalars such as
     a log-likelihood or the count of non-finite values.
 
-    :meth:`unpack` returns views, with any leading axes of its input kept:
-    it reads one packed vector as well as a stack of them (the input of a
-    merge), and writing into the views writes into the vector.
+    :meth:`views` keeps any leading axes of its input: it reads one packed
+    vector as well as a stack of them (the input of a merge), and writing
+    into the views writes into the vector.
     """
 
     @property
@@ -116,13 +116,37 @@ class PackedLayout(abc.ABC):
         ndarray of shape (size,), float64
         """
         out = np.zeros(self.size)
-        views = self.unpack(out)
+        views = self.views(out)
         for name, value in values.items():
             views[name][...] = value
         return out
 
+    def views(self, vector):
+        """Every field of packed vectors, as views.
+
+        Parameters
+        ----------
+        vector : ndarray of shape (..., size)
+            One packed vector, or a stack of them.
+
+        Returns
+        -------
+        dict of str to ndarray
+            Field ``name`` has shape ``vector.shape[:-1] + shape``; writing
+            into it writes into ``vector``.
+        """
+        vector = np.asarray(vector)
+        lead = vector.shape[:-1]
+        return {
+            name: vector[..., where].reshape(lead + shape)
+            for name, (where, shape) in self._slices.items()
+        }
+
     def unpack(self, vector):
-        """Split packed vectors into named views.
+        """The statistics of packed vectors, by name, as their readers use them.
+
+        By default the fields themselves (:meth:`views`); a layout whose
+        readers want something else (the used slots only, say) overrides it.
 
         Parameters
         ----------
@@ -131,14 +155,8 @@ class PackedLayout(abc.ABC):
         Returns
         -------
         dict of str to ndarray
-            Field ``name`` has shape ``vector.shape[:-1] + shape``.
         """
-        vector = np.asarray(vector)
-        lead = vector.shape[:-1]
-        return {
-            name: vector[..., where].reshape(lead + shape)
-            for name, (where, shape) in self._slices.items()
-        }
+        return self.views(vector)
 
 
 def row_tiles(n_rows, tile_rows=TILE_ROWS):
