@@ -3,14 +3,15 @@
 Pure NumPy, no dask import. Squared distances use the GEMM expansion
 ``|x|^2 - 2 x.c + |c|^2``, with the matrix product in the data's dtype (so
 float32 stays float32) and the row norms in float64. Chunks are processed in
-tiles of ``TILE_ROWS`` rows, so the (rows, n_clusters) temporaries stay
-small whatever the chunk size.
+tiles of ``daskmix._kernels.TILE_ROWS`` rows, so the (rows, n_clusters)
+temporaries stay small whatever the chunk size.
 
 Two families of chunk kernels follow ``daskmix._dask.graph.reduce_blocks``'s
 signature ``kernel(X, sample_weight, row_start=..., **params) -> (size,)``:
 
-* additive statistics: :func:`chunk_lloyd_stats` (counts, sums, inertia) and
-  :func:`chunk_nearest_stats` (weight nearest each centre, inertia);
+* additive statistics: :func:`chunk_lloyd_stats` (counts, sums, inertia; see
+  :class:`LloydLayout`) and :func:`chunk_nearest_stats` (weight nearest each
+  centre, inertia; see :class:`NearestLayout`);
 * k-means|| draws: :func:`chunk_first_centre` and :func:`chunk_candidates`
   keep the rows with the largest random keys, merged by :func:`merge_top_rows`
   (see :class:`TopRowsLayout`).
@@ -26,20 +27,18 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
+from daskmix._kernels import PackedLayout, count_nonfinite, row_tiles, row_weights, total_weight
 from daskmix._random import counter_uniform
 
-#: Rows per tile: keeps the (rows, n_clusters) temporaries small.
-TILE_ROWS = 4096
-
 __all__ = [
-    "TILE_ROWS",
-    "row_tiles",
     "nearest_centre",
     "squared_distances",
+    "LloydLayout",
     "chunk_lloyd_stats",
     "lloyd_stats_size",
     "unpack_lloyd",
     "OneHotNearest",
+    "NearestLayout",
     "nearest_stats_size",
     "chunk_nearest_stats",
     "unpack_nearest",
@@ -50,22 +49,6 @@ __all__ = [
     "chunk_first_centre",
     "chunk_candidates",
 ]
-
-
-def row_tiles(n_rows, tile_rows=TILE_ROWS):
-    """Consecutive row slices of at most ``tile_rows`` rows.
-
-    Parameters
-    ----------
-    n_rows : int
-    tile_rows : int, default=TILE_ROWS
-
-    Yields
-    ------
-    slice
-    """
-    for start in range(0, n_rows, tile_rows):
-        yield slice(start, min(start + tile_rows, n_rows))
 
 
 def _centre_terms(X, centres):
@@ -140,44 +123,43 @@ def squared_distances(X, centres):
     return np.maximum(d2, 0.0, out=d2)
 
 
-def _count_nonfinite(X):
-    """Number of NaN or infinite values in ``X`` (one cheap pass when it is clean).
+def _weighted_sum(weights, values):
+    """``sum_i w_i v_i`` in float64; the plain sum when ``weights`` is None.
 
     Parameters
     ----------
-    X : ndarray
+    weights : ndarray of shape (n,) or None
+    values : ndarray of shape (n,), float64
 
     Returns
     -------
-    int
+    float
     """
-    if np.isfinite(X).all():
-        return 0
-    return int(np.count_nonzero(~np.isfinite(X)))
+    return float(values.sum() if weights is None else weights @ values)
 
 
-def _weights(sample_weight, tile, n_rows):
-    """Float64 weights of the rows ``tile``: ones when ``sample_weight`` is None.
+@dataclass(frozen=True)
+class LloydLayout(PackedLayout):
+    """Packing of one chunk's Lloyd statistics.
 
     Parameters
     ----------
-    sample_weight : ndarray of shape (n_samples, 1) or None
-    tile : slice
-    n_rows : int
-        Rows in the tile.
-
-    Returns
-    -------
-    ndarray of shape (n_rows,), float64
+    n_clusters, n_features : int
     """
-    if sample_weight is None:
-        return np.ones(n_rows)
-    return sample_weight[tile, 0].astype(np.float64)
+
+    n_clusters: int
+    n_features: int
+
+    @property
+    def fields(self):
+        """Weight and weighted sum of the rows nearest each centre, inertia, non-finite count."""
+        k, d = self.n_clusters, self.n_features
+        return (("counts", (k,)), ("sums", (k, d)), ("inertia", ()), ("nonfinite", ()))
 
 
 def lloyd_stats_size(n_clusters, n_features):
     """Length of the packed Lloyd statistics vector."""
-    return n_clusters + n_clusters * n_features + 2
+    return LloydLayout(n_clusters, n_features).size
 
 
 def chunk_lloyd_stats(X, sample_weight, centres, check_finite=False, row_start=0):
@@ -195,32 +177,31 @@ def chunk_lloyd_stats(X, sample_weight, centres, check_finite=False, row_start=0
     Returns
     -------
     stats : ndarray of shape (lloyd_stats_size(n_clusters, n_features),)
-        ``[counts (k), sums (k*d), inertia, nonfinite]``.
+        Packed as :class:`LloydLayout` says.
     """
     n_clusters, n_features = centres.shape
-    out = np.zeros(lloyd_stats_size(n_clusters, n_features))
-    if check_finite:
-        out[-1] = _count_nonfinite(X)
-        if out[-1]:
-            return out
+    layout = LloydLayout(n_clusters, n_features)
+    nonfinite = count_nonfinite(X) if check_finite else 0
+    if nonfinite:
+        return layout.zeros(nonfinite=nonfinite)
+    counts = np.zeros(n_clusters)
     sums = np.zeros((n_clusters, n_features))
+    inertia = 0.0
     for tile in row_tiles(len(X)):
         labels, sq_dist = nearest_centre(X[tile], centres)
-        w = _weights(sample_weight, tile, len(labels))
+        w = row_weights(sample_weight, tile)
         onehot = np.zeros((n_clusters, len(labels)), dtype=X.dtype)
-        onehot[labels, np.arange(len(labels))] = w
-        out[:n_clusters] += np.bincount(labels, weights=w, minlength=n_clusters)
+        onehot[labels, np.arange(len(labels))] = 1 if w is None else w
+        counts += np.bincount(labels, weights=w, minlength=n_clusters)
         sums += onehot @ X[tile]
-        out[-2] += float(w @ sq_dist)
-    out[n_clusters:-2] = sums.ravel()
-    return out
+        inertia += _weighted_sum(w, sq_dist)
+    return layout.pack(counts=counts, sums=sums, inertia=inertia, nonfinite=0)
 
 
 def unpack_lloyd(stats, n_clusters, n_features):
     """Split packed Lloyd statistics into counts, sums, inertia and nonfinite."""
-    counts = stats[:n_clusters]
-    sums = stats[n_clusters:-2].reshape(n_clusters, n_features)
-    return counts, sums, float(stats[-2]), float(stats[-1])
+    fields = LloydLayout(n_clusters, n_features).unpack(stats)
+    return fields["counts"], fields["sums"], float(fields["inertia"]), float(fields["nonfinite"])
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,6 +228,23 @@ class OneHotNearest:
 # ---- nearest-centre statistics and row-wise outputs --------------------------
 
 
+@dataclass(frozen=True)
+class NearestLayout(PackedLayout):
+    """Packing of :func:`chunk_nearest_stats`.
+
+    Parameters
+    ----------
+    n_centres : int
+    """
+
+    n_centres: int
+
+    @property
+    def fields(self):
+        """Weight of the rows nearest each centre, inertia, non-finite count."""
+        return (("weights", (self.n_centres,)), ("inertia", ()), ("nonfinite", ()))
+
+
 def nearest_stats_size(n_centres):
     """Length of the packed vector of :func:`chunk_nearest_stats`.
 
@@ -259,7 +257,7 @@ def nearest_stats_size(n_centres):
     int
         ``n_centres + 2``.
     """
-    return n_centres + 2
+    return NearestLayout(n_centres).size
 
 
 def chunk_nearest_stats(X, sample_weight, centres, check_finite=False, row_start=0):
@@ -278,21 +276,22 @@ def chunk_nearest_stats(X, sample_weight, centres, check_finite=False, row_start
     Returns
     -------
     stats : ndarray of shape (nearest_stats_size(n_centres),)
-        ``[weights (n_centres), inertia, nonfinite]``; the inertia is
+        Packed as :class:`NearestLayout` says; the inertia is
         ``sum_i w_i min_c |x_i - c|^2``.
     """
     n_centres = len(centres)
-    out = np.zeros(nearest_stats_size(n_centres))
-    if check_finite:
-        out[-1] = _count_nonfinite(X)
-        if out[-1]:
-            return out
+    layout = NearestLayout(n_centres)
+    nonfinite = count_nonfinite(X) if check_finite else 0
+    if nonfinite:
+        return layout.zeros(nonfinite=nonfinite)
+    weights = np.zeros(n_centres)
+    inertia = 0.0
     for tile in row_tiles(len(X)):
         labels, sq_dist = nearest_centre(X[tile], centres)
-        w = _weights(sample_weight, tile, len(labels))
-        out[:n_centres] += np.bincount(labels, weights=w, minlength=n_centres)
-        out[-2] += float(w @ sq_dist)
-    return out
+        w = row_weights(sample_weight, tile)
+        weights += np.bincount(labels, weights=w, minlength=n_centres)
+        inertia += _weighted_sum(w, sq_dist)
+    return layout.pack(weights=weights, inertia=inertia, nonfinite=0)
 
 
 def unpack_nearest(stats, n_centres):
@@ -309,7 +308,8 @@ def unpack_nearest(stats, n_centres):
     inertia : float
     nonfinite : float
     """
-    return stats[:n_centres], float(stats[-2]), float(stats[-1])
+    fields = NearestLayout(n_centres).unpack(stats)
+    return fields["weights"], float(fields["inertia"]), float(fields["nonfinite"])
 
 
 def chunk_labels(X, centres):
@@ -330,7 +330,7 @@ def chunk_labels(X, centres):
     ValueError
         If the chunk holds NaN or infinity (raised when the task runs).
     """
-    raise_if_nonfinite(_count_nonfinite(X))
+    raise_if_nonfinite(count_nonfinite(X))
     labels = np.empty(len(X), dtype=np.int32)
     for tile in row_tiles(len(X)):
         labels[tile] = np.argmin(_centre_terms(X[tile], centres), axis=1)
@@ -354,7 +354,7 @@ def chunk_distances(X, centres):
     ValueError
         If the chunk holds NaN or infinity (raised when the task runs).
     """
-    raise_if_nonfinite(_count_nonfinite(X))
+    raise_if_nonfinite(count_nonfinite(X))
     out = np.empty((len(X), len(centres)), dtype=X.dtype)
     for tile in row_tiles(len(X)):
         out[tile] = np.sqrt(squared_distances(X[tile], centres))
@@ -363,12 +363,8 @@ def chunk_distances(X, centres):
 
 # ---- k-means|| draws: the rows with the largest random keys ------------------
 
-#: Leading sums of a packed top-rows vector: cost, weight, non-finite count.
-_N_SUMS = 3
-
-
 @dataclass(frozen=True)
-class TopRowsLayout:
+class TopRowsLayout(PackedLayout):
     """Packing of a k-means|| pass: three sums and the rows with the largest keys.
 
     The vector reads ``[cost, weight, nonfinite, keys (n_keep),
@@ -390,9 +386,17 @@ class TopRowsLayout:
     n_features: int
 
     @property
-    def size(self):
-        """Length of the packed vector."""
-        return _N_SUMS + self.n_keep * (2 + self.n_features)
+    def fields(self):
+        """The three sums, then the kept rows' keys, global indices and values."""
+        m, d = self.n_keep, self.n_features
+        return (
+            ("cost", ()),
+            ("weight", ()),
+            ("nonfinite", ()),
+            ("keys", (m,)),
+            ("index", (m,)),
+            ("rows", (m, d)),
+        )
 
     def pack(self, cost, weight, nonfinite, keys, index, rows):
         """Pack the sums and the ``n_keep`` rows with the largest keys.
@@ -409,11 +413,8 @@ class TopRowsLayout:
         -------
         ndarray of shape (size,), float64
         """
-        m, d = self.n_keep, self.n_features
-        out = np.zeros(self.size)
-        out[:_N_SUMS] = cost, weight, nonfinite
-        out[_N_SUMS:_N_SUMS + m] = -np.inf
-        out[_N_SUMS + m:_N_SUMS + 2 * m] = -1
+        m = self.n_keep
+        out = self.zeros(cost=cost, weight=weight, nonfinite=nonfinite, keys=-np.inf, index=-1)
         if len(keys):
             if len(keys) > m:
                 part = np.argpartition(-keys, m - 1)[:m]
@@ -421,9 +422,10 @@ class TopRowsLayout:
                 part = np.arange(len(keys))
             top = part[np.lexsort((index[part], -keys[part]))]
             n_top = len(top)
-            out[_N_SUMS:_N_SUMS + n_top] = keys[top]
-            out[_N_SUMS + m:_N_SUMS + m + n_top] = index[top]
-            out[_N_SUMS + 2 * m:].reshape(m, d)[:n_top] = rows[top]
+            slots = self.views(out)
+            slots["keys"][:n_top] = keys[top]
+            slots["index"][:n_top] = index[top]
+            slots["rows"][:n_top] = rows[top]
         return out
 
     def unpack(self, vector):
@@ -440,18 +442,15 @@ class TopRowsLayout:
             ``index`` (n_used,) int64 and ``rows`` (n_used, n_features) of the
             used slots, by decreasing key.
         """
-        m, d = self.n_keep, self.n_features
-        keys = vector[_N_SUMS:_N_SUMS + m]
-        index = vector[_N_SUMS + m:_N_SUMS + 2 * m]
-        rows = vector[_N_SUMS + 2 * m:].reshape(m, d)
-        used = index >= 0
+        slots = self.views(vector)
+        used = slots["index"] >= 0
         return {
-            "cost": float(vector[0]),
-            "weight": float(vector[1]),
-            "nonfinite": float(vector[2]),
-            "keys": keys[used],
-            "index": index[used].astype(np.int64),
-            "rows": rows[used],
+            "cost": float(slots["cost"]),
+            "weight": float(slots["weight"]),
+            "nonfinite": float(slots["nonfinite"]),
+            "keys": slots["keys"][used],
+            "index": slots["index"][used].astype(np.int64),
+            "rows": slots["rows"][used],
         }
 
 
@@ -467,28 +466,14 @@ def merge_top_rows(stacked, layout):
     -------
     ndarray of shape (layout.size,)
     """
-    m, d = layout.n_keep, layout.n_features
-    sums = stacked[:, :_N_SUMS].sum(axis=0)
-    keys = stacked[:, _N_SUMS:_N_SUMS + m].ravel()
-    index = stacked[:, _N_SUMS + m:_N_SUMS + 2 * m].ravel()
-    rows = stacked[:, _N_SUMS + 2 * m:].reshape(-1, d)
+    parts = layout.views(stacked)
+    index = parts["index"].ravel()
     used = index >= 0
-    return layout.pack(*sums, keys[used], index[used], rows[used])
-
-
-def _chunk_weight(X, sample_weight):
-    """Total weight of a chunk (its row count when unweighted).
-
-    Parameters
-    ----------
-    X : ndarray of shape (n_samples, n_features)
-    sample_weight : ndarray of shape (n_samples, 1) or None
-
-    Returns
-    -------
-    float
-    """
-    return float(len(X)) if sample_weight is None else float(sample_weight.sum())
+    return layout.pack(
+        parts["cost"].sum(), parts["weight"].sum(), parts["nonfinite"].sum(),
+        parts["keys"].ravel()[used], index[used],
+        parts["rows"].reshape(-1, layout.n_features)[used],
+    )
 
 
 def chunk_first_centre(X, sample_weight, layout, seed, check_finite=False, row_start=0):
@@ -514,8 +499,8 @@ def chunk_first_centre(X, sample_weight, layout, seed, check_finite=False, row_s
     -------
     ndarray of shape (layout.size,)
     """
-    weight = _chunk_weight(X, sample_weight)
-    nonfinite = _count_nonfinite(X) if check_finite else 0
+    weight = total_weight(sample_weight, len(X))
+    nonfinite = count_nonfinite(X) if check_finite else 0
     index = np.arange(row_start, row_start + len(X), dtype=np.float64)
     if nonfinite:
         return layout.pack(0.0, weight, nonfinite, index[:0], index[:0], X[:0])
@@ -555,7 +540,8 @@ def chunk_candidates(X, sample_weight, layout, centres, seed, row_start=0):
     cost = np.empty(len(X))
     for tile in row_tiles(len(X)):
         _, sq_dist = nearest_centre(X[tile], centres)
-        cost[tile] = sq_dist * _weights(sample_weight, tile, len(sq_dist))
+        w = row_weights(sample_weight, tile)
+        cost[tile] = sq_dist if w is None else sq_dist * w
     keys = cost / counter_uniform(seed, row_start, len(X), 1)[:, 0]
     index = np.arange(row_start, row_start + len(X), dtype=np.float64)
-    return layout.pack(float(cost.sum()), _chunk_weight(X, sample_weight), 0, keys, index, X)
+    return layout.pack(float(cost.sum()), total_weight(sample_weight, len(X)), 0, keys, index, X)

@@ -2,7 +2,7 @@
 
 A chunk of ``n`` rows is summarised by its count, its column mean and its
 *centred* scatter ``(X - mean).T @ (X - mean)``, packed into one flat float64
-vector (see :func:`moments_size`)::
+vector (see :class:`MomentsLayout`)::
 
     [n, nonfinite, mean (n_features), scatter (n_features * n_features)]
 
@@ -24,13 +24,16 @@ two means is its "mean correction" row, squared.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from sklearn.utils.extmath import svd_flip
 
 from daskmix._errors import raise_if_nonfinite
+from daskmix._kernels import PackedLayout, count_nonfinite, row_tiles
 
 __all__ = [
-    "TILE_ROWS",
+    "MomentsLayout",
     "moments_size",
     "chunk_moments",
     "unpack_moments",
@@ -41,9 +44,22 @@ __all__ = [
     "chunk_inverse_transform",
 ]
 
-#: Rows per tile when centring a chunk: bounds the centred copy to
-#: ``TILE_ROWS x n_features`` while keeping the scatter's matrix product long.
-TILE_ROWS = 4096
+@dataclass(frozen=True)
+class MomentsLayout(PackedLayout):
+    """Packing of a chunk's PCA summary.
+
+    Parameters
+    ----------
+    n_features : int
+    """
+
+    n_features: int
+
+    @property
+    def fields(self):
+        """Row count, non-finite count, column mean, centred scatter."""
+        d = self.n_features
+        return (("n", ()), ("nonfinite", ()), ("mean", (d,)), ("scatter", (d, d)))
 
 
 def moments_size(n_features):
@@ -58,23 +74,7 @@ def moments_size(n_features):
     int
         ``2 + n_features + n_features**2``.
     """
-    return 2 + n_features + n_features * n_features
-
-
-def _pack(n, nonfinite, mean, scatter):
-    """Pack a summary into one float64 vector.
-
-    Parameters
-    ----------
-    n, nonfinite : float
-    mean : ndarray of shape (n_features,)
-    scatter : ndarray of shape (n_features, n_features)
-
-    Returns
-    -------
-    ndarray of shape (moments_size(n_features),)
-    """
-    return np.concatenate(([n, nonfinite], mean, scatter.ravel())).astype(np.float64)
+    return MomentsLayout(n_features).size
 
 
 def unpack_moments(vector, n_features):
@@ -95,13 +95,8 @@ def unpack_moments(vector, n_features):
     scatter : ndarray of shape (n_features, n_features)
         Centred scatter, ``sum_rows (x - mean)(x - mean).T``.
     """
-    d = n_features
-    return (
-        float(vector[0]),
-        float(vector[1]),
-        np.asarray(vector[2 : 2 + d]),
-        np.asarray(vector[2 + d :]).reshape(d, d),
-    )
+    fields = MomentsLayout(n_features).unpack(vector)
+    return float(fields["n"]), float(fields["nonfinite"]), fields["mean"], fields["scatter"]
 
 
 def chunk_moments(X, sample_weight=None, row_start=0):
@@ -141,31 +136,32 @@ def chunk_moments(X, sample_weight=None, row_start=0):
         If finite values are so large that their squares overflow float64.
     """
     n, d = X.shape
+    layout = MomentsLayout(d)
     if n == 0:
-        return np.zeros(moments_size(d))
+        return layout.zeros()
     # non-finite input is reported below, from the result: no warnings here
     with np.errstate(invalid="ignore", over="ignore"):
         mean = X.mean(axis=0, dtype=np.float64)
         shift = mean.astype(X.dtype)
         scatter = np.zeros((d, d))
         residual = np.zeros(d)
-        for start in range(0, n, TILE_ROWS):
-            centred = X[start : start + TILE_ROWS] - shift
+        # tiles bound the centred copy while keeping the product long
+        for tile in row_tiles(n):
+            centred = X[tile] - shift
             scatter += centred.T @ centred
             residual += centred.sum(axis=0, dtype=np.float64)
         residual /= n
         scatter -= n * np.outer(residual, residual)
     if not (np.isfinite(np.diagonal(scatter)).all() and np.isfinite(mean).all()):
-        out = np.zeros(moments_size(d))
-        out[1] = np.count_nonzero(~np.isfinite(X))
-        if not out[1]:
+        nonfinite = count_nonfinite(X)
+        if not nonfinite:
             raise ValueError(
                 "The scatter of X overflows float64 (its values are finite but too "
                 "large to square). Rescale X first, e.g. with "
                 "sklearn.preprocessing.StandardScaler or X / abs(X).max()."
             )
-        return out
-    return _pack(n, 0.0, shift + residual, scatter)
+        return layout.zeros(nonfinite=nonfinite)
+    return layout.pack(n=n, nonfinite=0, mean=shift + residual, scatter=scatter)
 
 
 def merge_moments(counts, means, scatters):
@@ -215,12 +211,10 @@ def merge_packed_moments(stacked, n_features):
     ndarray of shape (moments_size(n_features),)
         The packed summary of all parts; ``nonfinite`` is summed.
     """
-    d = n_features
-    nonfinite = stacked[:, 1].sum()
-    n, mean, scatter = merge_moments(
-        stacked[:, 0], stacked[:, 2 : 2 + d], stacked[:, 2 + d :].reshape(-1, d, d)
-    )
-    return _pack(n, nonfinite, mean, scatter)
+    layout = MomentsLayout(n_features)
+    parts = layout.views(stacked)
+    n, mean, scatter = merge_moments(parts["n"], parts["mean"], parts["scatter"])
+    return layout.pack(n=n, nonfinite=parts["nonfinite"].sum(), mean=mean, scatter=scatter)
 
 
 def scatter_spectrum(scatter, n_rows):
@@ -285,7 +279,7 @@ def chunk_transform(X, components, mean_projection, scale):
         if scale is not None:
             out /= scale
     if not np.isfinite(out).all():
-        raise_if_nonfinite(np.count_nonzero(~np.isfinite(X)))
+        raise_if_nonfinite(count_nonfinite(X))
     return out
 
 

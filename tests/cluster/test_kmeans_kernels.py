@@ -8,8 +8,8 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.metrics import pairwise_distances_argmin
 from sklearn.metrics.pairwise import euclidean_distances
 
+from daskmix._kernels import TILE_ROWS
 from daskmix.cluster._kmeans_kernels import (
-    TILE_ROWS,
     TopRowsLayout,
     chunk_distances,
     chunk_labels,

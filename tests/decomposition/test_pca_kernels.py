@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 
+from daskmix._kernels import TILE_ROWS
 from daskmix.decomposition._pca_kernels import (
-    TILE_ROWS,
     chunk_moments,
     merge_moments,
     merge_packed_moments,

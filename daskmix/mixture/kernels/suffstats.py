@@ -10,7 +10,7 @@ sample weights ``w``)::
 
     nk       (n_components,)                sum_n w_n r_nk
     sy       (n_components, n_features)     sum_n w_n r_nk (x_n - shift)
-    s2       covariance-type specific        see ``_covariance.py``
+    s2       covariance-type specific        see ``daskmix.mixture.covariance``
     loglik   ()                             sum_n w_n log p(x_n)
     weight   ()                             sum_n w_n
     nonfinite ()                            number of non-finite input values
@@ -26,6 +26,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
+from daskmix._kernels import (
+    TILE_ROWS,
+    PackedLayout,
+    count_nonfinite,
+    row_tiles,
+    row_weights,
+    total_weight,
+)
 
 __all__ = [
     "StatsLayout",
@@ -38,7 +46,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class StatsLayout:
+class StatsLayout(PackedLayout):
     """Where each statistic sits in the flat per-chunk vector.
 
     Parameters
@@ -52,7 +60,9 @@ class StatsLayout:
     n_features: int
     s2_shape: tuple
 
-    def _fields(self):
+    @property
+    def fields(self):
+        """The statistics of the module docstring, in that order."""
         k, d = self.n_components, self.n_features
         return (
             ("nk", (k,)),
@@ -62,26 +72,6 @@ class StatsLayout:
             ("weight", ()),
             ("nonfinite", ()),
         )
-
-    @property
-    def size(self):
-        """Length of the packed vector."""
-        return sum(int(np.prod(shape)) for _, shape in self._fields())
-
-    def pack(self, **stats):
-        """Pack named statistics into one float64 vector of length ``size``."""
-        return np.concatenate(
-            [np.asarray(stats[name], dtype=np.float64).ravel() for name, _ in self._fields()]
-        )
-
-    def unpack(self, vector):
-        """Split a packed vector back into a dict of named float64 arrays."""
-        out, start = {}, 0
-        for name, shape in self._fields():
-            size = int(np.prod(shape))
-            out[name] = np.asarray(vector[start : start + size]).reshape(shape)
-            start += size
-        return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,8 +108,6 @@ class EStepParams:
         )
 
 
-#: Most rows per tile inside a chunk.
-TILE_ROWS = 4096
 #: Elements of the largest (n_components, tile rows) temporary.
 _TILE_ELEMENTS = 2**17
 #: Elements of the largest design (tile rows x design columns).
@@ -156,9 +144,9 @@ def tile_rows(n_components, n_design=1):
 
 
 def _tiles(X, covariance, n_components):
-    step = tile_rows(n_components, covariance.design_width(X.shape[1], X.dtype))
-    for start in range(0, X.shape[0], step):
-        yield slice(start, min(start + step, X.shape[0]))
+    """Row slices of ``X`` of :func:`tile_rows` rows."""
+    n_design = covariance.design_width(X.shape[1], X.dtype)
+    return row_tiles(X.shape[0], tile_rows(n_components, n_design))
 
 
 def estimate_weighted_log_prob(Y, params):
@@ -231,38 +219,16 @@ class _Accumulator:
         """The chunk's packed statistics vector."""
         return layout.pack(
             nk=self.nk, sy=self.sy, s2=self.s2, loglik=self.loglik,
-            weight=_total_weight(X, sample_weight), nonfinite=0,
+            weight=total_weight(sample_weight, X.shape[0]), nonfinite=0,
         )
-
-
-def _row_weights(sample_weight, tile, dtype):
-    if sample_weight is None:
-        return None
-    return sample_weight[tile, 0].astype(dtype, copy=False)
-
-
-def _count_nonfinite(X, check_finite):
-    if not check_finite:
-        return 0
-    if np.isfinite(X).all():
-        return 0
-    return int(np.count_nonzero(~np.isfinite(X)))
 
 
 def _nonfinite_stats(X, check_finite, layout):
     """Statistics reporting only the non-finite count, or None if there is none."""
-    count = _count_nonfinite(X, check_finite)
+    count = count_nonfinite(X) if check_finite else 0
     if not count:
         return None
-    vector = np.zeros(layout.size)
-    vector[-1] = count
-    return vector
-
-
-def _total_weight(X, sample_weight):
-    if sample_weight is None:
-        return float(X.shape[0])
-    return float(np.sum(sample_weight, dtype=np.float64))
+    return layout.zeros(nonfinite=count)
 
 
 def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_start=0):
@@ -295,7 +261,7 @@ def chunk_em_stats(X, sample_weight, params, layout, check_finite=False, row_sta
     for tile in _tiles(X, covariance, layout.n_components):
         D = covariance.prepare(X[tile], params.shift)
         resp_t = _weighted_log_prob_t(D, params)
-        w = _row_weights(sample_weight, tile, resp_t.dtype)
+        w = row_weights(sample_weight, tile, resp_t.dtype)
         log_norm = _normalise_t(resp_t, w)
         if w is None:
             acc.loglik += float(np.sum(log_norm, dtype=np.float64))
@@ -340,7 +306,7 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
     acc = _Accumulator(layout)
     for tile in _tiles(X, covariance, layout.n_components):
         resp_t = np.asarray(resp_fn(X[tile], row_start + tile.start), dtype=X.dtype).T
-        w = _row_weights(sample_weight, tile, X.dtype)
+        w = row_weights(sample_weight, tile, X.dtype)
         if w is not None:
             resp_t = resp_t * w
         acc.add(covariance, covariance.prepare(X[tile], shift), resp_t, centres)
@@ -367,7 +333,7 @@ def chunk_log_prob_resp(X, params, what):
     ValueError
         If the chunk holds NaN or infinity (raised when the task runs).
     """
-    raise_if_nonfinite(_count_nonfinite(X, True))
+    raise_if_nonfinite(count_nonfinite(X))
     n_components = params.centres.shape[0]
     if what == "predict_proba":
         out = np.empty((X.shape[0], n_components), dtype=X.dtype)

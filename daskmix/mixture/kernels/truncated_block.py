@@ -24,8 +24,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from daskmix._kernels import TILE_ROWS, count_nonfinite, row_tiles, total_weight
 from daskmix._random import counter_uniform
-from daskmix.mixture.kernels.suffstats import _count_nonfinite, _tiles, _weighted_log_prob_t
+from daskmix.mixture.kernels.suffstats import _tiles, _weighted_log_prob_t
 
 __all__ = [
     "BlockStats",
@@ -35,12 +36,6 @@ __all__ = [
     "random_candidates",
     "truncated_block",
 ]
-
-#: Rows per tile: the gathered rows and, for the evaluators that use them,
-#: the search-space temporaries (ids and log-joints, 12 bytes per
-#: candidate) stay near 2 MB.
-TILE_ROWS = 4096
-
 
 @dataclass(frozen=True, eq=False)
 class PassInputs:
@@ -175,10 +170,9 @@ def _gathered(source, index):
 
 
 def _empty_stats(layout, nonfinite=0):
-    vector = np.zeros(layout.size)
-    vector[-1] = nonfinite
     empty = np.empty(0)
-    return BlockStats(vector, 0, np.empty(0, dtype=np.int64), empty, empty.copy())
+    return BlockStats(layout.zeros(nonfinite=nonfinite), 0, np.empty(0, dtype=np.int64), empty,
+                      empty.copy())
 
 
 def truncated_block(X, sample_weight, active, row_start, inputs):
@@ -205,7 +199,7 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
     n_rows = active.shape[0]
     n_components = layout.n_components
     new_active = np.empty_like(active)
-    bad = _count_nonfinite(X, inputs.check_finite)
+    bad = count_nonfinite(X) if inputs.check_finite else 0
     if bad or n_rows == 0:
         new_active[...] = active
         return new_active, _empty_stats(layout, bad)
@@ -228,11 +222,13 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
         np.asarray(sample_weight, dtype=np.float64).reshape(-1), order))
     sorted_active = np.empty_like(previous)
     resp = np.empty(previous.shape)
+    # the gathered rows and, for the evaluators that use them, the
+    # search-space temporaries (ids and log-joints, 12 bytes per candidate)
+    # of one tile stay near 2 MB.
     rows_buffer = np.empty((min(TILE_ROWS, n_rows), X.shape[1]), dtype=X.dtype)
     free_energy = 0.0
     evaluations = 0
-    for start in range(0, n_rows, TILE_ROWS):
-        tile = slice(start, min(start + TILE_ROWS, n_rows))
+    for tile in row_tiles(n_rows, TILE_ROWS):
         tile_X = rows_buffer[: tile.stop - tile.start]
         kernels.gather_rows(X, order[tile], tile_X)
         energy, count = evaluator.evaluate_tile(
@@ -246,12 +242,9 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
         nk, sy, s2 = evaluator.finish_moments(covariance, acc, layout.n_features)
     else:
         nk = sy = s2 = 0.0
-    total_weight = float(n_rows if sample_weight is None
-                         else np.sum(sample_weight, dtype=np.float64))
-    vector = layout.pack(nk=np.broadcast_to(nk, (n_components,)),
-                         sy=np.broadcast_to(sy, (n_components, layout.n_features)),
-                         s2=np.broadcast_to(s2, layout.s2_shape), loglik=free_energy,
-                         weight=total_weight, nonfinite=0)
+    # ``pack`` broadcasts the zeros of an E-only pass to the fields' shapes
+    vector = layout.pack(nk=nk, sy=sy, s2=s2, loglik=free_energy,
+                         weight=total_weight(sample_weight, n_rows), nonfinite=0)
     keys, sums, counts = table.records()
     return new_active, BlockStats(vector, int(evaluations), keys, sums, counts)
 
