@@ -5,7 +5,7 @@ arrays, pandas and dask DataFrames, and xarray DataArrays. Checks here are
 cheap: they read shapes, chunks and dtypes, never the data, with one
 exception: a dask DataFrame's partition lengths are counted (one pass, see
 ``daskmix._dask.inputs.dataframe_to_array``). Non-finite values are found by
-the first pass of the algorithm itself (see ``raise_if_nonfinite``), not by
+the first pass of the algorithm itself (see ``daskmix._errors.raise_if_nonfinite``), not by
 an extra pass. The dask collections themselves are made by
 ``daskmix._dask.inputs``; this module decides what to accept.
 """
@@ -25,7 +25,6 @@ from daskmix import _xarray
 from daskmix._compat import _check_feature_names, _check_n_features
 from daskmix._dask import graph as _graph
 from daskmix._dask import inputs as _inputs
-from daskmix._errors import raise_if_nonfinite
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +33,6 @@ __all__ = [
     "check_input",
     "check_sample_weight",
     "default_chunk_rows",
-    "raise_if_nonfinite",
     "wrap_rows",
 ]
 

@@ -17,16 +17,13 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from daskmix import _xarray
-from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, StrOptions, _fit_context
+from daskmix._dask import graph as _graph
+from daskmix._errors import raise_if_nonfinite
+from daskmix._kernels import count_nonfinite
 from daskmix._model_io import register_model
 from daskmix._state import SaveMixin, unchanged_on_error
-from daskmix._validation import (
-    check_input,
-    check_sample_weight,
-    raise_if_nonfinite,
-    wrap_rows,
-)
+from daskmix._validation import check_input, check_sample_weight, wrap_rows
 from daskmix.cluster._kmeans_kernels import (
     chunk_distances,
     chunk_labels,
@@ -412,7 +409,7 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         computed = _graph.compute(*[(r.rows, r.weights) for r in requests]) if requests else ()
         samples = [r.expand(*c) for r, c in zip(requests, computed)]
         for rows, _ in samples:
-            raise_if_nonfinite(np.count_nonzero(~np.isfinite(rows)))
+            raise_if_nonfinite(count_nonfinite(rows))
         validation = samples.pop(0) if self._n_init > 1 else None
         best, best_inertia = None, np.inf
         for i in range(self._n_init):
@@ -692,7 +689,7 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
                 rows, sample_weights = request.expand(
                     *_graph.compute(request.rows, request.weights)
                 )
-                raise_if_nonfinite(np.count_nonzero(~np.isfinite(rows)))
+                raise_if_nonfinite(count_nonfinite(rows))
                 centres = seed_from_sample(self.init, rows, sample_weights, self.n_clusters, rng)
             self._counts = np.zeros(self.n_clusters)
             self._n_since_last_reassign = 0

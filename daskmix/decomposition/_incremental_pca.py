@@ -10,11 +10,12 @@ from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, Transfo
 from sklearn.utils.validation import check_is_fitted
 
 from daskmix import _xarray
-from daskmix._dask import graph as _graph
 from daskmix._compat import Interval, RealNotInt, _fit_context
+from daskmix._dask import graph as _graph
+from daskmix._errors import raise_if_nonfinite
 from daskmix._model_io import register_model
 from daskmix._state import SaveMixin, unchanged_on_error
-from daskmix._validation import check_input, raise_if_nonfinite, wrap_rows
+from daskmix._validation import check_input, wrap_rows
 from daskmix.decomposition._model_file import INCREMENTAL_PCA_FILE
 from daskmix.decomposition._pca_kernels import (
     chunk_inverse_transform,

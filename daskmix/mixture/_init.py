@@ -35,8 +35,9 @@ import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
 from daskmix._dask import graph as _graph
+from daskmix._errors import raise_if_nonfinite
+from daskmix._kernels import count_nonfinite
 from daskmix._random import counter_uniform
-from daskmix._validation import raise_if_nonfinite
 from daskmix.cluster._kmeans_kernels import OneHotNearest
 from daskmix.cluster._seeding import kmeans_parallel_init
 from daskmix.mixture._params import params_from_stats
@@ -162,7 +163,7 @@ def _sample_rows(ctx, rng, size):
     rows = _graph.take_rows(ctx.X, indices)
     weights = None if ctx.sample_weight is None else _graph.take_rows(ctx.sample_weight, indices)
     rows, weights, total = _graph.compute(rows, weights, _total_weight(ctx))
-    raise_if_nonfinite(np.count_nonzero(~np.isfinite(rows)))
+    raise_if_nonfinite(count_nonfinite(rows))
     inverse = np.empty_like(order)
     inverse[order] = np.arange(len(order))
     weights = None if weights is None else weights[inverse]

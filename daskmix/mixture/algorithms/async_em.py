@@ -151,14 +151,13 @@ def block_stats_about_shift(X, sample_weight, params, layout, check_finite=False
     stats : ndarray of shape (layout.size,)
     """
     vector = chunk_em_stats(X, sample_weight, params, layout, check_finite=check_finite)
-    stats = layout.unpack(vector)
+    stats = layout.views(vector)
     s2 = params.covariance.second_moment_about_shift(
         stats["s2"], stats["nk"], stats["sy"], params.centres.astype(np.float64)
     )
-    if s2 is stats["s2"]:
-        return vector
-    stats["s2"] = s2
-    return layout.pack(**stats)
+    if s2 is not stats["s2"]:
+        stats["s2"][...] = s2
+    return vector
 
 
 class BlockCache:

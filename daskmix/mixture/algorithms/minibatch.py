@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._dask import graph as _graph
-from daskmix._validation import raise_if_nonfinite
+from daskmix._errors import raise_if_nonfinite
 from daskmix.mixture._init import sample_size
 from daskmix.mixture._params import estep_params, params_from_stats
 from daskmix.mixture.algorithms._base import Algorithm
