@@ -73,7 +73,8 @@ from distributed import Client, LocalCluster, get_task_stream, wait
 
 from daskmix import GaussianMixture
 from daskmix._dask.testing import SlowWorker
-from daskmix.mixture.algorithms import async_em as _async, exact_pass as _exact_pass
+from daskmix.mixture.algorithms import async_em as _async
+from daskmix.mixture.algorithms import exact_pass as _exact_pass
 
 #: How close to exact EM's final per-sample log-likelihood counts as reached.
 TARGET = 0.005

@@ -98,7 +98,7 @@ def _store_matches(cfg):
 
     try:
         z = zarr.open_array(cfg["store"], mode="r")
-    except Exception:  # noqa: BLE001 - any unreadable store is rewritten
+    except Exception:
         return False
     return dict(z.attrs).get("spec") == _spec_attrs(cfg)
 
@@ -306,7 +306,7 @@ def main(argv=None):
     for name, r in results.items():
         rel = (exact["score"] - r["score"]) / abs(exact["score"])
         print(f"{name:10s} {r['fit_time']:8.1f} {r['passes']:7.2f} {r['n_steps']:6d} "
-              f"{str(r['converged']):>9s} {r['score']:18.6f} {rel:8.2%} {r['score_time']:8.1f} "
+              f"{r['converged']!s:>9s} {r['score']:18.6f} {rel:8.2%} {r['score_time']:8.1f} "
               f"{r['peak_kernel'] / MB:8.0f} {r['peak_sampler'] / MB:8.0f}")
     claims = {
         f"log-likelihood within {args.gap:.1%} of exact EM's": gap <= args.gap,

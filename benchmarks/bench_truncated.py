@@ -174,7 +174,7 @@ def main(argv=None):
     with dask.config.set(scheduler="threads"):
         for K in shape["ks"]:
             init = initial_parameters(X, K)
-            last = K == shape["ks"][-1]
+            last = shape["ks"][-1] == K
             exact_t, exact_ev = seconds_per_iteration(
                 Xd, "em", K, init, low, exact_high_last if last else high,
                 1 if last else repeats)

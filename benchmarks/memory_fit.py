@@ -216,7 +216,7 @@ def child(cfg):
     proc = psutil.Process()
     rss_start = _rss_bytes(proc)
     import dask
-    import dask.array  # noqa: F401
+    import dask.array
     import numpy as np
     import sklearn.mixture
 

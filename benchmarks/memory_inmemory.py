@@ -81,7 +81,7 @@ def child(cfg):
 
     proc = psutil.Process()
     import dask
-    import dask.array  # noqa: F401
+    import dask.array
     import numpy as np
     import sklearn.mixture
 

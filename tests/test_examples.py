@@ -5,7 +5,6 @@ image has a higher PSNR, ...), so executing it checks the results as well
 as the code.
 """
 
-import os
 from pathlib import Path
 
 import nbformat

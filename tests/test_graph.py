@@ -12,9 +12,9 @@ from dask.utils import key_split
 
 from daskmix import GaussianMixture
 from daskmix._dask import graph as _graph
-from daskmix.mixture.covariance import get_covariance_type
 from daskmix.cluster._seeding import N_ROUNDS
 from daskmix.mixture._params import GaussianParams, estep_params
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
 from tests.conftest import ComputeCounter
 

@@ -8,18 +8,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from matplotlib.patches import Ellipse  # noqa: E402
-from numpy.testing import assert_allclose, assert_array_equal  # noqa: E402
-from sklearn.datasets import make_blobs  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from matplotlib.patches import Ellipse
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import make_blobs
 
-from daskmix import GaussianMixture, IncrementalPCA, plotting  # noqa: E402
-from daskmix.mixture import select_model  # noqa: E402
-from daskmix.mixture.covariance import COVARIANCE_TYPES  # noqa: E402
-from tests._covariance_cases import covariance_settings  # noqa: E402
-from tests.conftest import as_dask  # noqa: E402
+from daskmix import GaussianMixture, IncrementalPCA, plotting
+from daskmix.mixture import select_model
+from daskmix.mixture.covariance import COVARIANCE_TYPES
+from tests._covariance_cases import covariance_settings
+from tests.conftest import as_dask
 
 
 @pytest.fixture(scope="module")

@@ -35,9 +35,21 @@ from daskmix._blas import single_blas_thread
 from daskmix.exceptions import LostDataError
 
 __all__ = [
-    "reduce_blocks", "reduce_row_range", "row_ranges", "map_rows", "take_rows", "total",
-    "compute", "PREFIX", "LostDataError", "map_row_blocks", "map_state_reduce",
-    "persist_and_compute", "generate_rows", "is_dask_array", "is_dask_collection",
+    "PREFIX",
+    "LostDataError",
+    "compute",
+    "generate_rows",
+    "is_dask_array",
+    "is_dask_collection",
+    "map_row_blocks",
+    "map_rows",
+    "map_state_reduce",
+    "persist_and_compute",
+    "reduce_blocks",
+    "reduce_row_range",
+    "row_ranges",
+    "take_rows",
+    "total",
 ]
 
 PREFIX = "daskmix-"

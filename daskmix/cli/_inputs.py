@@ -76,7 +76,7 @@ def _check_remote(path):
         raise CLIError(f"cannot read {path}: {exc}", EXIT_DATA) from None
     try:
         found = fs.glob(root) if glob.has_magic(root) else fs.exists(root)
-    except Exception as exc:  # noqa: BLE001  (each backend raises its own errors)
+    except Exception as exc:
         raise CLIError(f"cannot reach INPUT {path} ({type(exc).__name__}: {exc})",
                        EXIT_DATA) from None
     if not found:

@@ -31,23 +31,23 @@ from daskmix._kernels import PackedLayout, count_nonfinite, row_tiles, row_weigh
 from daskmix._random import counter_uniform
 
 __all__ = [
-    "nearest_centre",
-    "squared_distances",
     "LloydLayout",
-    "chunk_lloyd_stats",
-    "lloyd_stats_size",
-    "unpack_lloyd",
-    "OneHotNearest",
     "NearestLayout",
-    "nearest_stats_size",
-    "chunk_nearest_stats",
-    "unpack_nearest",
-    "chunk_labels",
-    "chunk_distances",
+    "OneHotNearest",
     "TopRowsLayout",
-    "merge_top_rows",
-    "chunk_first_centre",
     "chunk_candidates",
+    "chunk_distances",
+    "chunk_first_centre",
+    "chunk_labels",
+    "chunk_lloyd_stats",
+    "chunk_nearest_stats",
+    "lloyd_stats_size",
+    "merge_top_rows",
+    "nearest_centre",
+    "nearest_stats_size",
+    "squared_distances",
+    "unpack_lloyd",
+    "unpack_nearest",
 ]
 
 

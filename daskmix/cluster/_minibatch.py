@@ -30,7 +30,7 @@ import numpy as np
 
 from daskmix.cluster._kmeans_kernels import chunk_lloyd_stats, unpack_lloyd
 
-__all__ = ["MiniBatchState", "EarlyStopping", "minibatch_step"]
+__all__ = ["EarlyStopping", "MiniBatchState", "minibatch_step"]
 
 
 @dataclass

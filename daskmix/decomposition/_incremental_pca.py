@@ -475,7 +475,7 @@ class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.noise_variance_ = dtype.type(noise)
         self.mean_ = mean.astype(dtype)
         self.var_ = var.astype(dtype)
-        self.n_components_ = int(len(S))
+        self.n_components_ = len(S)
         self.n_samples_seen_ = int(round(n))
         self.batch_size_ = int(max(data.array.chunks[0]))
 

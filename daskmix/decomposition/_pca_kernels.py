@@ -34,14 +34,14 @@ from daskmix._kernels import PackedLayout, count_nonfinite, row_tiles
 
 __all__ = [
     "MomentsLayout",
-    "moments_size",
+    "chunk_inverse_transform",
     "chunk_moments",
-    "unpack_moments",
+    "chunk_transform",
     "merge_moments",
     "merge_packed_moments",
+    "moments_size",
     "scatter_spectrum",
-    "chunk_transform",
-    "chunk_inverse_transform",
+    "unpack_moments",
 ]
 
 @dataclass(frozen=True)

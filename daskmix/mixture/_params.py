@@ -17,7 +17,7 @@ from daskmix.exceptions import DegenerateComponentWarning
 from daskmix.mixture.covariance import IllDefinedCovarianceError
 from daskmix.mixture.kernels.suffstats import EStepParams
 
-__all__ = ["GaussianParams", "DegenerateComponentWarning", "estep_params", "params_from_stats"]
+__all__ = ["DegenerateComponentWarning", "GaussianParams", "estep_params", "params_from_stats"]
 
 
 #: Below this many features the M-step's per-component linear algebra (a

@@ -155,7 +155,7 @@ def main():
             try:
                 with dask.config.set(scheduler=client):
                     model.fit(X)
-            except Exception:  # noqa: BLE001  (cancelled when the cluster closes)
+            except Exception:
                 pass
 
         threading.Thread(target=fit, daemon=True).start()

@@ -143,15 +143,15 @@ class SimulatedTasks:
         self.newest = -1
         self.lost = set()          # (block, version) of tasks that never report
         self.vanished = 0          # tasks submitted that were in ``lost``
-        self.computed = {w: 0 for w in self.costs}  # blocks each worker computed
-        self.max_queued = {w: 0 for w in self.costs}  # most tasks a worker held at once
+        self.computed = dict.fromkeys(self.costs, 0)  # blocks each worker computed
+        self.max_queued = dict.fromkeys(self.costs, 0)  # most tasks a worker held at once
 
     @property
     def n_blocks(self):
         return len(self.blocks)
 
     def workers(self):
-        return {w: 1 for w in self.costs}
+        return dict.fromkeys(self.costs, 1)
 
     def holders(self):
         return [{w} for w in self.home]
@@ -445,7 +445,7 @@ def test_block_tasks_run_on_the_worker_they_are_addressed_to(client):
     stored = client.persist(da.from_array(X, chunks=(10, 2)), workers=[workers[0]])
     wait(stored)
     with BlockTasks(client, stored, None, _column_sums, name="test") as tasks:
-        assert tasks.workers() == {w: 1 for w in workers}
+        assert tasks.workers() == dict.fromkeys(workers, 1)
         assert tasks.holders() == [{workers[0]}, {workers[0]}]
         tasks.submit(0, "tag", workers[1])
         block, tag, worker, result = tasks.next_report()

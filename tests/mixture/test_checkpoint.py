@@ -14,7 +14,8 @@ from numpy.testing import assert_array_equal
 
 from daskmix import GaussianMixture
 from daskmix._dask import graph as _graph
-from daskmix.mixture.algorithms import checkpoint as _checkpoint, minibatch as _minibatch
+from daskmix.mixture.algorithms import checkpoint as _checkpoint
+from daskmix.mixture.algorithms import minibatch as _minibatch
 from tests.conftest import CHUNK_LAYOUTS, N_COMPONENTS, ComputeCounter, as_dask
 from tests.mixture._stepwise_support import FITTED, fit_quietly
 

@@ -8,8 +8,8 @@ from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
 from daskmix import GaussianMixture
-from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture._dims import shape_dims
+from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from tests._covariance_cases import covariance_settings
 
 

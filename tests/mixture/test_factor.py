@@ -13,6 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import InvalidParameterError
 
 from daskmix import GaussianMixture
+from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
 from daskmix.mixture.covariance.factor import FactorCovariance
 from daskmix.mixture.kernels.factor import (
     component_mahalanobis,
@@ -20,7 +21,6 @@ from daskmix.mixture.kernels.factor import (
     unpack_woodbury,
     woodbury_factors,
 )
-from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
 from tests.conftest import as_dask
 

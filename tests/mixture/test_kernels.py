@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.stats import multivariate_normal
 
-from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
+from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats, chunk_log_prob_resp
 from tests._covariance_cases import SKLEARN_TYPES, STEPWISE_TYPES
 

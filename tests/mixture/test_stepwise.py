@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._params import GaussianParams, estep_params
 from daskmix.mixture.algorithms.stepwise import (
     BatchPlan,
@@ -16,7 +15,12 @@ from daskmix.mixture.algorithms.stepwise import (
     second_moment_about_shift,
     stepwise_update,
 )
-from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats, estimate_weighted_log_prob
+from daskmix.mixture.covariance import get_covariance_type
+from daskmix.mixture.kernels.suffstats import (
+    StatsLayout,
+    chunk_em_stats,
+    estimate_weighted_log_prob,
+)
 from tests._covariance_cases import STEPWISE_TYPES
 
 K, D = 2, 3

@@ -11,17 +11,17 @@ from sklearn.exceptions import ConvergenceWarning
 
 import daskmix.mixture.algorithms.truncated as truncated
 from daskmix import GaussianMixture
-from daskmix.mixture.kernels import truncated as kernels
-from daskmix.mixture.covariance.factor import FactorCovariance
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture.kernels.suffstats import StatsLayout
 from daskmix.mixture.algorithms.truncated import initial_neighbours
+from daskmix.mixture.covariance.factor import FactorCovariance
+from daskmix.mixture.kernels import truncated as kernels
+from daskmix.mixture.kernels.pairs import WoodburyPairs, get_pair_evaluator
+from daskmix.mixture.kernels.suffstats import StatsLayout
 from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     random_candidates,
     truncated_block,
 )
-from daskmix.mixture.kernels.pairs import WoodburyPairs, get_pair_evaluator
 from tests.conftest import CHUNK_LAYOUTS, N_SAMPLES, as_dask
 from tests.mixture.test_factor import dense_of, reference_statistics
 from tests.mixture.test_truncated_kernels import _space

@@ -4,15 +4,16 @@ import numpy as np
 import pytest
 from scipy.special import logsumexp
 
-from daskmix.mixture.kernels import truncated as kernels
-from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture._params import GaussianParams, estep_params
-from daskmix.mixture.kernels.suffstats import StatsLayout, estimate_weighted_log_prob
 from daskmix.mixture.algorithms.truncated import (
     initial_neighbours,
     link_reseeded,
     update_neighbours,
 )
+from daskmix.mixture.covariance import get_covariance_type
+from daskmix.mixture.kernels import truncated as kernels
+from daskmix.mixture.kernels.pairs import PAIR_EVALUATORS, get_pair_evaluator
+from daskmix.mixture.kernels.suffstats import StatsLayout, estimate_weighted_log_prob
 from daskmix.mixture.kernels.truncated_block import (
     BlockStats,
     PassInputs,
@@ -21,7 +22,6 @@ from daskmix.mixture.kernels.truncated_block import (
     random_candidates,
     truncated_block,
 )
-from daskmix.mixture.kernels.pairs import PAIR_EVALUATORS, get_pair_evaluator
 
 N_ROWS, N_FEATURES, N_COMPONENTS = 300, 4, 9
 

@@ -34,7 +34,7 @@ from daskmix.mixture.algorithms.stepwise import (
     StepwiseState,
 )
 
-__all__ = ["save_checkpoint", "load_checkpoint", "check_compatible"]
+__all__ = ["check_compatible", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "daskmix-stepwise-checkpoint"
 VERSION = 1

@@ -36,11 +36,11 @@ from daskmix._kernels import (
 )
 
 __all__ = [
-    "StatsLayout",
     "EStepParams",
+    "StatsLayout",
     "chunk_em_stats",
-    "chunk_resp_stats",
     "chunk_log_prob_resp",
+    "chunk_resp_stats",
     "estimate_weighted_log_prob",
 ]
 
