@@ -41,6 +41,7 @@ The exit status is 1 when the median peak of the ``--rows`` fit is not under
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -331,10 +332,8 @@ def _machine():
         info["mem_gib"] = total_kb / 2**20
     except OSError:
         pass
-    try:
+    with contextlib.suppress(AttributeError):
         info["affinity"] = len(os.sched_getaffinity(0))
-    except AttributeError:
-        pass
     return info
 
 
@@ -482,7 +481,7 @@ def main(argv=None):
               f"{sk[0] / dm[0]:.2f}x; peak minus baseline = {sk[1] / dm[1]:.2f}x")
 
     if args.phases:
-        for library, data_kind, n_rows, checked, results in rows:
+        for library, _data_kind, n_rows, _checked, results in rows:
             if library != "daskmix":
                 continue
             res = sorted(results, key=lambda r: r["peak_kernel"])[len(results) // 2]

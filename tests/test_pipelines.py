@@ -17,8 +17,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 
 from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans
-
-from .conftest import ComputeCounter, as_dask
+from tests.conftest import ComputeCounter, as_dask
 
 
 def test_grid_search_over_gaussian_mixture_on_numpy(blobs):

@@ -293,9 +293,9 @@ def _fit_and_report(args, dashboard):
         ("rows", f"{X.shape[0]:,}"),
         ("features", X.shape[1]),
         ("true components", args.components),
-        ("chunks", f"{X.numblocks[0]} of up to {X.chunks[0][0]:,} rows "
+        ("chunks", (f"{X.numblocks[0]} of up to {X.chunks[0][0]:,} rows "
                    f"({X.chunks[0][0] * X.shape[1] * 8 / 2**20:.1f} MiB), "
-                   "each drawn inside its task"),
+                   "each drawn inside its task")),
         ("dashboard", dashboard),
     ]), flush=True)
 

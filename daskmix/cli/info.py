@@ -88,8 +88,8 @@ def run(args):
         return 0
     storage = "zarr store" if is_zarr_path(args.model) else "netCDF-4 file"
     print(f"daskmix info: {args.model}")
-    print(lines([("file", f"{storage}, {attrs['daskmix_format']} format version "
+    print(lines([("file", (f"{storage}, {attrs['daskmix_format']} format version "
                           f"{int(attrs['daskmix_format_version'])}, written by daskmix "
-                          f"{attrs['daskmix_version']}")] + model_lines(model)))
+                          f"{attrs['daskmix_version']}"))] + model_lines(model)))
     print("\n" + "\n".join(component_table(model)))
     return 0

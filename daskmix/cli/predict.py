@@ -141,6 +141,6 @@ def run(args):
             except ValueError as exc:
                 raise CLIError(str(exc), EXIT_DATA) from None
     print(f"daskmix predict: {what} of {type(model).__name__} from {args.model}")
-    print(lines([("input", describe(X)), ("output", f"{args.output} ({fmt}, shape "
-                                                    f"{tuple(result.shape)}, {result.dtype})")]))
+    print(lines([("input", describe(X)), ("output", (f"{args.output} ({fmt}, shape "
+                                                    f"{tuple(result.shape)}, {result.dtype})"))]))
     return 0

@@ -85,7 +85,8 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
     ----------
     n_clusters : int, default=8
         The number of clusters to form and of centroids to generate.
-    init : {"k-means++", "k-means||", "random"}, callable or array-like of shape (n_clusters, n_features), default="k-means++"
+    init : {"k-means++", "k-means||", "random"}, callable or array-like, default="k-means++"
+        An array-like has shape (n_clusters, n_features): the initial centres.
         ``"k-means++"``: scikit-learn's greedy k-means++ on ``init_size``
         random rows. ``"k-means||"``: scalable k-means++ (Bahmani et al.,
         2012) over all the data, in ``init_rounds + 2`` passes, then a
@@ -403,9 +404,9 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             requests.append(request_rows(data.array, sample_weight,
                                          rng.randint(0, n_samples, self._init_size)))
         if not self._parallel_init:
-            for _ in range(self._n_init):
-                requests.append(request_rows(data.array, sample_weight,
-                                             self._sample_indices(rng, n_samples)))
+            requests.extend(request_rows(data.array, sample_weight,
+                                         self._sample_indices(rng, n_samples))
+                            for _ in range(self._n_init))
         computed = _graph.compute(*[(r.rows, r.weights) for r in requests]) if requests else ()
         samples = [r.expand(*c) for r, c in zip(requests, computed)]
         for rows, _ in samples:
@@ -485,7 +486,7 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         self._n_since_last_reassign = state.n_since_last_reassign
         self._tol = stopper.tol
         self.n_steps_ = int(n_steps)
-        self.n_iter_ = int(math.ceil(n_steps * self._batch_size / data.n_samples))
+        self.n_iter_ = math.ceil(n_steps * self._batch_size / data.n_samples)
         self._n_features_out = self.n_clusters
         return self
 

@@ -89,7 +89,7 @@ def candidate_slots(expected):
     -------
     int
     """
-    return int(math.ceil(expected + 10.0 * math.sqrt(expected) + 20.0))
+    return math.ceil(expected + 10.0 * math.sqrt(expected) + 20.0)
 
 
 @dataclass

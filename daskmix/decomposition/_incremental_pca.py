@@ -476,7 +476,7 @@ class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         self.mean_ = mean.astype(dtype)
         self.var_ = var.astype(dtype)
         self.n_components_ = len(S)
-        self.n_samples_seen_ = int(round(n))
+        self.n_samples_seen_ = round(n)
         self.batch_size_ = int(max(data.array.chunks[0]))
 
     # ---- outputs -------------------------------------------------------

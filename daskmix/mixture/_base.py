@@ -194,6 +194,7 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 "init parameters, or increase max_iter, tol, or check for "
                 "degenerate data.",
                 ConvergenceWarning,
+                stacklevel=2,
             )
         self._set_fitted(best.params, data.dtype)
         self.converged_ = bool(best.converged)

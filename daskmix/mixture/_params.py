@@ -162,6 +162,7 @@ def _reseed(covariance, params, collapsed):
         "singular covariance) and were re-seeded by splitting the heaviest "
         "component. If this recurs, decrease n_components or increase reg_covar.",
         DegenerateComponentWarning,
+        stacklevel=2,
     )
     for k in collapsed:
         j = healthy[np.argmax(weights[healthy])]

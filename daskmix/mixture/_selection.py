@@ -320,6 +320,7 @@ def select_model(X, n_components=range(1, 9), covariance_type="full", *, criteri
             f"{len(late)} candidate(s) did not converge ({', '.join(late)}). Increase "
             "max_iter or tol, or check for degenerate data.",
             ConvergenceWarning,
+            stacklevel=2,
         )
     table = _score_table(candidates, data, criterion)
     return candidates[int(np.flatnonzero(table["selected"].to_numpy())[0])], table

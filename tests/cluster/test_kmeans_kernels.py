@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -78,7 +80,7 @@ def test_top_rows_merge_in_any_grouping_equals_one_pack():
     whole = layout.pack(4.0, 40.0, 0, keys, index, rows)
     bounds = [0, 3, 3, 17, 18, 40]  # includes an empty part
     parts = [layout.pack(1.0, b - a, 0, keys[a:b], index[a:b], rows[a:b])
-             for a, b in zip(bounds[:-1], bounds[1:])]
+             for a, b in itertools.pairwise(bounds)]
     flat = merge_top_rows(np.stack(parts), layout)
     tree = merge_top_rows(np.stack([merge_top_rows(np.stack(parts[:2]), layout),
                                     merge_top_rows(np.stack(parts[2:]), layout)]), layout)

@@ -376,10 +376,9 @@ def test_threads_and_processes_give_the_sync_result(separated):
     with dask.config.set(scheduler="threads"):
         threaded = fit()
     with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
-        with dask.config.set(scheduler=client):
-            distributed = fit()
-            labels = distributed.predict(Xd).compute()
+                      dashboard_address=None) as cluster, Client(cluster) as client, dask.config.set(scheduler=client):
+        distributed = fit()
+        labels = distributed.predict(Xd).compute()
     for other in (threaded, distributed):
         assert_allclose(other.cluster_centers_, reference.cluster_centers_, rtol=1e-12)
         assert other.n_steps_ == reference.n_steps_

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import dask
 import dask.array as da
 import dask.dataframe as dd
@@ -58,7 +60,7 @@ BATCH_BOUNDS = (0, 2_000, 2_500, 9_000, 9_004, 9_005, 15_000, 20_000)
 @pytest.mark.parametrize("kind", ["numpy", "dask"])
 def test_partial_fit_matches_sklearn_fed_the_same_batches(blobs10, n_components, kind):
     ours, theirs = IncrementalPCA(n_components), SkIncrementalPCA(n_components)
-    for start, stop in zip(BATCH_BOUNDS[:-1], BATCH_BOUNDS[1:]):
+    for start, stop in itertools.pairwise(BATCH_BOUNDS):
         batch = blobs10[start:stop]
         ours.partial_fit(batch if kind == "numpy" else da.from_array(batch, chunks=700))
         theirs.partial_fit(batch)
@@ -114,7 +116,7 @@ def test_partial_fit_continues_from_fit(blobs10):
 # ---- invariances -----------------------------------------------------------------
 def test_fit_does_not_depend_on_chunking(blobs, chunk_layout):
     X, _ = blobs
-    name, chunks = chunk_layout
+    _name, chunks = chunk_layout
     ours = IncrementalPCA(2).fit(as_dask(X, chunks))
     one_chunk = IncrementalPCA(2).fit(as_dask(X, CHUNK_LAYOUTS["one-chunk"]))
     assert_same_pca(ours, one_chunk, rtol=1e-12)

@@ -94,7 +94,7 @@ def test_n_components_larger_than_the_data(X):
 def test_n_components_cannot_change_between_partial_fits(X):
     ipca = IncrementalPCA(2).partial_fit(X[:50])
     ipca.set_params(n_components=3)
-    with pytest.raises(ValueError, match="changed from 2 to 3.*call fit to start over"):
+    with pytest.raises(ValueError, match=r"changed from 2 to 3.*call fit to start over"):
         ipca.partial_fit(X[50:])
 
 

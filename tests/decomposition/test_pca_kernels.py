@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -75,7 +76,7 @@ def test_nonfinite_values_are_counted(value):
 
 def test_overflowing_values_raise_with_the_remedy():
     X = data(20) * 1e160
-    with pytest.raises(ValueError, match="overflows float64.*Rescale"):
+    with pytest.raises(ValueError, match=r"overflows float64.*Rescale"):
         chunk_moments(X)
 
 
@@ -84,7 +85,7 @@ def test_overflowing_values_raise_with_the_remedy():
 def test_merging_chunks_gives_the_moments_of_their_union(cuts, seed):
     X = data(60, seed=seed)
     bounds = [0, *sorted(cuts), 60]
-    parts = np.stack([chunk_moments(X[a:b]) for a, b in zip(bounds[:-1], bounds[1:])])
+    parts = np.stack([chunk_moments(X[a:b]) for a, b in itertools.pairwise(bounds)])
     n, _, mean, scatter = unpack_moments(merge_packed_moments(parts, 4), 4)
     n_ref, mean_ref, scatter_ref = reference_moments(X)
     assert n == n_ref

@@ -86,7 +86,7 @@ def test_unknown_name_is_a_clear_error():
 
 
 def test_unsupported_pair_names_both_ways_out():
-    with pytest.raises(ValueError) as info:
+    with pytest.raises(ValueError, match="supports covariance_type") as info:
         check_supported(ALGORITHMS["minibatch"], "factor")
     message = str(info.value)
     assert "algorithm='minibatch' supports covariance_type in" in message

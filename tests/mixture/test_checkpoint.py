@@ -73,7 +73,7 @@ def test_killed_and_resumed_fit_matches_an_uninterrupted_one(blobs, tmp_path, mo
             interrupted.fit(Xd)
     # the failed fit left no half-fitted estimator, and a checkpoint behind
     assert not hasattr(interrupted, "means_")
-    state, cursor, _, _ = _checkpoint.load_checkpoint(path)
+    state, _cursor, _, _ = _checkpoint.load_checkpoint(path)
     assert 0 < state.n_steps < reference.n_steps_
     resumed = fit_quietly(interrupted, Xd)
     assert_identical_fits(resumed, reference)

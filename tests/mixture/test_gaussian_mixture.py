@@ -203,9 +203,10 @@ def test_singular_covariance_is_reseeded_not_fatal():
     X = np.vstack([rng.randn(200, 2), np.repeat([[20.0, 20.0]], 20, axis=0)])
     means_init = np.array([[0.0, 0.0], [1.0, 1.0], [20.0, 20.0]])
     gm = GaussianMixture(3, reg_covar=0.0, means_init=means_init, max_iter=20)
-    with pytest.warns(DegenerateComponentWarning), warnings.catch_warnings():
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        gm.fit(X)
+        with pytest.warns(DegenerateComponentWarning):
+            gm.fit(X)
     assert np.all(np.isfinite(gm.precisions_cholesky_))
 
 

@@ -53,7 +53,7 @@ def test_wrong_dimensionality():
 
 
 def test_non_numeric_dtype():
-    with pytest.raises((TypeError, ValueError), match="float|numeric"):
+    with pytest.raises((TypeError, ValueError), match=r"float|numeric"):
         GaussianMixture().fit(np.array([["a", "b"], ["c", "d"], ["e", "f"]]))
     with pytest.raises(TypeError, match="numeric data"):
         GaussianMixture().fit(da.from_array(np.array([["a", "b"], ["c", "d"]], dtype=object), chunks=1))

@@ -44,7 +44,7 @@ def test_truncated_file(saved, fraction):
     path, _ = saved
     data = path.read_bytes()
     path.write_bytes(data[: int(len(data) * fraction)])
-    with pytest.raises(ModelFileError, match="truncated or corrupted.*Save the model again"):
+    with pytest.raises(ModelFileError, match=r"truncated or corrupted.*Save the model again"):
         daskmix.load(path)
 
 
@@ -79,7 +79,7 @@ def test_newer_format_version(models, tmp_path):
     ds.attrs["daskmix_format_version"] = 99
     ds.to_netcdf(path, engine="h5netcdf")
     with pytest.raises(ModelFileError,
-                       match="version 99 daskmix model.*reads versions 1 to 1.*Upgrade"):
+                       match=r"version 99 daskmix model.*reads versions 1 to 1.*Upgrade"):
         daskmix.load(path)
 
 
@@ -97,7 +97,7 @@ def test_unknown_estimator(tmp_path):
     writer = ModelWriter("Pipeline", {})
     writer.value("n_features_in_", 3)
     writer.dataset().to_netcdf(path, engine="h5netcdf")
-    with pytest.raises(ModelFileError, match="holds a 'Pipeline'.*loads GaussianMixture"):
+    with pytest.raises(ModelFileError, match=r"holds a 'Pipeline'.*loads GaussianMixture"):
         daskmix.load(path)
 
 
@@ -106,7 +106,7 @@ def test_invalid_parameters_in_a_consistent_file(models, tmp_path):
     gm = models[0]
     writer = ModelWriter("GaussianMixture", dict(gm.get_params(), covariance_type="banana"))
     writer.dataset().to_netcdf(path, engine="h5netcdf")
-    with pytest.raises(ModelFileError, match="parameters are invalid.*covariance_type"):
+    with pytest.raises(ModelFileError, match=r"parameters are invalid.*covariance_type"):
         daskmix.load(path)
 
 

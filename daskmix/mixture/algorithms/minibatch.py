@@ -12,6 +12,7 @@ writes checkpoints.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 
@@ -418,7 +419,7 @@ def update_ranges(X, data):
     if not _graph.is_dask_collection(X):
         return [(0, data.n_samples)]
     bounds = np.cumsum((0,) + data.array.chunks[0])
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+    return [(int(a), int(b)) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 def partial_fit_updates(settings, state, data, sample_weight, ranges):

@@ -323,7 +323,8 @@ def run_truncated(settings, data, sample_weight, params, lower_bound, on_iterati
     n_warmup = 0
     if settings.options["n_active"] < settings.n_components and settings.max_iter > 0:
         previous = -np.inf
-        for n_warmup in range(1, WARMUP_MAX_PASSES + 1):
+        while n_warmup < WARMUP_MAX_PASSES:
+            n_warmup += 1
             stats = passes.run_pass(params, with_moments=False)
             passes.update_neighbours(stats)
             energy = float(stats["loglik"] / stats["weight"])
