@@ -59,8 +59,8 @@ def estep_params(covariance, params, dtype, shift=None):
 
     Parameters
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : CovarianceType
+        The covariance type (an instance from ``mixture.covariance``).
     params : GaussianParams
     dtype : numpy dtype
     shift : ndarray of shape (n_features,) or None, default=None
@@ -96,10 +96,10 @@ def params_from_stats(covariance, stats, shift, old_centres, reg_covar, dtype, *
 
     Parameters
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : CovarianceType
+        The covariance type (an instance from ``mixture.covariance``).
     stats : dict
-        Unpacked statistics (see ``_suffstats.StatsLayout``).
+        Unpacked statistics (see ``kernels.suffstats.StatsLayout``).
     shift : ndarray of shape (n_features,)
         The shift the statistics were computed with.
     old_centres : ndarray of shape (n_components, n_features)

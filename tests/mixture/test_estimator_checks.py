@@ -26,12 +26,9 @@ ALGORITHM_SETTINGS = {
 #: Settings a covariance type needs (the checks' data have 1 feature or more).
 COVARIANCE_SETTINGS = {"factor": {"n_factors": 1}}
 
-#: Algorithms left out, with the reason.
-NOT_CHECKED = {
-    "async": "every fit needs a distributed Client; a LocalCluster running the "
-             "checks' hundreds of tiny fits takes minutes. test_async.py and "
-             "tests/distributed/ check the estimator on a cluster.",
-}
+#: Algorithms whose every fit needs a ``distributed`` client: checked in a
+#: second test, inside one in-process client (threads, no worker processes).
+NEEDS_CLIENT = frozenset({"async"})
 
 #: Checks a covariance type is expected to fail, with the reason (strict xfails).
 EXPECTED_FAILURES = {
@@ -50,8 +47,14 @@ EXPECTED_FAILURES = {
 NOT_APPLICABLE = ("check_array_api_input",)
 
 
-def checked_estimators():
+def checked_estimators(with_client=False):
     """One estimator per supported (covariance type, algorithm) pair, algorithms first.
+
+    Parameters
+    ----------
+    with_client : bool, default=False
+        The pairs of the algorithms that need a ``distributed`` client
+        (True), or of the others (False).
 
     Returns
     -------
@@ -61,33 +64,52 @@ def checked_estimators():
         GaussianMixture(covariance_type=covariance_type, algorithm=name, random_state=0,
                         **ALGORITHM_SETTINGS.get(name, {}),
                         **COVARIANCE_SETTINGS.get(covariance_type, {}))
-        for name, algorithm in ALGORITHMS.items() if name not in NOT_CHECKED
+        for name, algorithm in ALGORITHMS.items() if (name in NEEDS_CLIENT) == with_client
         for covariance_type in COVARIANCE_TYPES if algorithm.supports(covariance_type)
     ]
 
 
-_generated = parametrize_with_checks(
-    checked_estimators(),
-    expected_failed_checks=lambda est: EXPECTED_FAILURES.get(est.covariance_type, {}),
-).mark
-_names, _params = _generated.args
-_params = [
-    p for p in _params
-    if not any(name in str(getattr(p, "values", p)) for name in NOT_APPLICABLE)
-]
+def _checks(estimators):
+    """``parametrize_with_checks`` of ``estimators``, less the checks that do not apply."""
+    generated = parametrize_with_checks(
+        estimators,
+        expected_failed_checks=lambda est: EXPECTED_FAILURES.get(est.covariance_type, {}),
+    ).mark
+    names, params = generated.args
+    params = [
+        p for p in params
+        if not any(name in str(getattr(p, "values", p)) for name in NOT_APPLICABLE)
+    ]
+    return pytest.mark.parametrize(names, params, **generated.kwargs)
 
 
-@pytest.mark.parametrize(_names, _params, **_generated.kwargs)
+@_checks(checked_estimators())
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-def test_every_left_out_algorithm_is_registered():
-    assert set(NOT_CHECKED) <= set(ALGORITHMS)
+@pytest.fixture(scope="module")
+def in_process_client():
+    """One ``distributed`` client with threads in this process, for the checks' many tiny fits."""
+    from distributed import Client
+
+    with Client(processes=False, n_workers=1, threads_per_worker=2,
+                dashboard_address=None) as client:
+        yield client
+
+
+@_checks(checked_estimators(with_client=True))
+def test_sklearn_compatible_estimator_on_a_client(estimator, check, in_process_client):
+    check(estimator)
+
+
+def test_every_named_algorithm_is_registered():
+    assert NEEDS_CLIENT.issubset(ALGORITHMS)
     assert set(ALGORITHM_SETTINGS) <= set(ALGORITHMS)
 
 
-def test_every_covariance_type_and_algorithm_is_checked():
-    pairs = {(est.covariance_type, est.algorithm) for est in checked_estimators()}
-    assert {c for c, _ in pairs} == set(COVARIANCE_TYPES)
-    assert {a for _, a in pairs} == set(ALGORITHMS) - set(NOT_CHECKED)
+def test_every_supported_pair_is_checked():
+    checked = checked_estimators() + checked_estimators(with_client=True)
+    pairs = {(est.covariance_type, est.algorithm) for est in checked}
+    assert pairs == {(c, a) for a, algorithm in ALGORITHMS.items()
+                     for c in COVARIANCE_TYPES if algorithm.supports(c)}

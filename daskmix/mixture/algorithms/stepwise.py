@@ -217,12 +217,12 @@ def second_moment_about_shift(covariance, stats, centres):
 
     Kernels may take the second moment about the current centres (``full``
     does) or about the shift (the other types); the covariance type moves it
-    (:meth:`second_moment_about_shift` of its strategy class).
+    (:meth:`second_moment_about_shift` of its covariance type).
 
     Parameters
     ----------
-    covariance : type
-        Covariance strategy class.
+    covariance : CovarianceType
+        The covariance type (an instance from ``mixture.covariance``).
     stats : dict
         Unpacked batch statistics (``nk``, ``sy``, ``s2``), summed.
     centres : ndarray of shape (n_components, n_features)

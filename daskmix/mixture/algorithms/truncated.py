@@ -20,7 +20,7 @@ pass over the data:
    with ``l_nc - l_nk``;
 2. the root sums the blocks' results (tree-reduced; the pairs are sparse
    records merged by key, never a table over all pairs of components),
-   runs the M-step of exact EM on the moments (``_exact_pass.ExactPass``,
+   runs the M-step of exact EM on the moments (``exact_pass.ExactPass``,
    the same ``finalize`` maths), and sets ``g_c`` to ``c`` and the
    ``G - 1`` components ``k`` with the smallest estimated
    ``KL(p(x|c) || p(x|k))``: the mean of ``l_nc - l_nk`` plus ``log pi_k -

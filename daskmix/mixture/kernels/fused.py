@@ -31,7 +31,7 @@ def design_row(x, shift, per_feature_squares, out):
     """One row's design ``[y, q(y), 1]`` of ``y = x - shift``, in ``out``'s dtype.
 
     Shared by :func:`diagonal_design` and the fused truncated-EM pass
-    (``_truncated_kernels.folded_tile``), which builds the design one row at
+    (``kernels.truncated.folded_tile``), which builds the design one row at
     a time.
 
     Parameters

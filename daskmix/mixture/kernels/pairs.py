@@ -22,14 +22,14 @@ tile-sized arrays; the diagonal family fuses the whole tile instead.
     (``diag``) or ``D + 2`` (``spherical``) numbers, and the moments are
     ``resp_t @ design`` summed over sparse pairs, split by
     ``moments_from_product`` exactly as the dense product is. One compiled
-    loop (``_truncated_kernels.folded_tile``) does the whole tile row by
+    loop (``kernels.truncated.folded_tile``) does the whole tile row by
     row.
 ``CholeskyPairs`` (``full``)
     ``y - mu_c`` times the upper precision factor, O(D^2 / 2) per pair;
     the moments are ``nk``, ``sum r y`` and the scatter centred on the
     current means, the layout ``FullCovariance.moments`` returns.
 ``WoodburyPairs`` (``factor``)
-    The pairs grouped per component (``_truncated_kernels.group_pairs``):
+    The pairs grouped per component (``kernels.truncated.group_pairs``):
     the rows whose search space holds component ``c`` go through one
     (rows, D) x (D, 2H) product, ``kernels.factor.component_mahalanobis``, so a
     pair costs O(D H); the moments are ``kernels.factor.component_moments`` of the
@@ -162,7 +162,7 @@ class FoldedPairs:
     @staticmethod
     def evaluate_tile(covariance, inputs, X, previous, random_ids, row_weights, active, resp,
                       table, acc):
-        """One tile in one compiled pass (``_truncated_kernels.folded_tile``).
+        """One tile in one compiled pass (``kernels.truncated.folded_tile``).
 
         Parameters and returns as :meth:`_TilePipeline.evaluate_tile`.
         """
@@ -238,7 +238,7 @@ class WoodburyPairs(_TilePipeline):
     """Pairs of factor covariances: the Woodbury identity, O(D H) per pair.
 
     The log-joints of ``S(n)`` are one compiled loop over the pairs
-    (``_truncated_kernels.woodbury_log_joints``, measured about 7 times
+    (``kernels.truncated.woodbury_log_joints``, measured about 7 times
     faster than grouping the pairs by component and calling NumPy per
     group, whose per-call overhead dominated at a few dozen rows per
     component and tile). The moments of the pairs of ``K(n)``, three per

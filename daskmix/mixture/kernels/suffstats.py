@@ -286,8 +286,8 @@ def chunk_resp_stats(X, sample_weight, resp_fn, row_start, covariance, shift, ce
         ``resp_fn(X, row_start) -> resp`` of shape (n_samples, n_components).
     row_start : int
         Global index of the chunk's first row.
-    covariance : type
-        Covariance strategy class.
+    covariance : CovarianceType
+        The covariance type (an instance from ``mixture.covariance``).
     shift : ndarray of shape (n_features,)
     centres : ndarray of shape (n_components, n_features)
         Reference means in shifted coordinates.

@@ -1,6 +1,6 @@
 """One block's share of a truncated-EM pass, and the merge of block results.
 
-Pure NumPy (the loops are in ``_truncated_kernels``, imported by the
+Pure NumPy (the loops are in ``kernels.truncated``, imported by the
 functions that call them, so that importing this module does not load
 numba); no dask import. A
 block receives the pass's global inputs (:class:`PassInputs`: parameters,
@@ -9,7 +9,7 @@ new ``K(n)`` and a :class:`BlockStats`: everything the root needs, all of
 it additive:
 
 * the M-step's moments from the truncated responsibilities, packed as
-  exact EM packs them (``_suffstats.StatsLayout``: ``nk``, ``sy``, ``s2``,
+  exact EM packs them (``kernels.suffstats.StatsLayout``: ``nk``, ``sy``, ``s2``,
   then ``loglik`` holding the truncated free energy, ``weight`` and the
   non-finite count);
 * the number of (point, component) evaluations, ``sum_n |S(n)|``;
