@@ -111,6 +111,27 @@ class UniformResp:
         return resp
 
 
+@dataclass(frozen=True)
+class OneHotRows:
+    """Row ``i`` (global index) entirely in component ``i``.
+
+    The responsibilities of one component per point; the global row index
+    (``row_start``) places a tile's rows, so tiling the points does not
+    change the components they go to.
+
+    Parameters
+    ----------
+    n_components : int
+    """
+
+    n_components: int
+
+    def __call__(self, X, row_start):
+        resp = np.zeros((len(X), self.n_components), dtype=X.dtype)
+        resp[np.arange(len(X)), row_start + np.arange(len(X))] = 1
+        return resp
+
+
 def _total_weight(ctx):
     if ctx.sample_weight is None:
         return float(ctx.X.shape[0])
@@ -201,8 +222,8 @@ def _params_from_points(ctx, points, total_weight):
     layout = ctx.layout
     shift = points.mean(axis=0)
     vector = chunk_resp_stats(
-        points, None, lambda X, _: np.eye(len(X), dtype=X.dtype), 0,
-        ctx.covariance, shift, points - shift, layout,
+        points, None, OneHotRows(len(points)), 0, ctx.covariance, shift, points - shift,
+        layout,
     )
     stats = layout.unpack(vector)
     stats["weight"] = np.float64(total_weight)
