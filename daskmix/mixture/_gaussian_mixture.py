@@ -563,7 +563,7 @@ class GaussianMixture(BaseMixture):
         if any(value is None for value in init_values.values()):
             ctx = InitContext(
                 X, sample_weight, self.n_components, init_type,
-                self.reg_covar, self.split_every,
+                self.reg_covar, self.split_every, scalable=self._algorithm.scalable_init,
             )
             params = initial_params(self.init_params, ctx, random_state)
             weights, means, covariances = params.weights, params.means, params.covariances

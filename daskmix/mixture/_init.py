@@ -40,10 +40,15 @@ from daskmix._kernels import count_nonfinite
 from daskmix._random import counter_uniform
 from daskmix.cluster._kmeans_kernels import OneHotNearest
 from daskmix.cluster._seeding import kmeans_parallel_init
+from daskmix.cluster._tree_seeding import tree_kmeans, two_level_kmeans_plusplus
 from daskmix.mixture._params import params_from_stats
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_resp_stats
 
-__all__ = ["initial_params", "sample_size"]
+__all__ = ["SCALABLE_ROWS_PER_COMPONENT", "initial_params", "sample_size",
+           "scalable_sample_size"]
+
+#: Rows per component in the sample of the scalable initialisations.
+SCALABLE_ROWS_PER_COMPONENT = 16
 
 
 def sample_size(n_samples, n_components):
@@ -73,6 +78,11 @@ class InitContext:
         The covariance type the initialisation computes.
     reg_covar : float
     split_every : int or None
+    scalable : bool, default=False
+        Keep the cost per row independent of ``n_components`` (the
+        algorithm's ``scalable_init``): ``"kmeans"`` and ``"k-means++"``
+        run on a row sample with tree-accelerated k-means (see the module
+        docstring).
     """
 
     X: object
@@ -81,6 +91,7 @@ class InitContext:
     covariance: object
     reg_covar: float
     split_every: object
+    scalable: bool = False
 
     @property
     def layout(self):
@@ -233,7 +244,65 @@ def _params_from_points(ctx, points, total_weight):
     )
 
 
+def scalable_sample_size(n_samples, n_components):
+    """Rows drawn for the scalable ``"kmeans"`` and ``"k-means++"`` initialisations.
+
+    Parameters
+    ----------
+    n_samples, n_components : int
+
+    Returns
+    -------
+    int
+    """
+    return int(min(n_samples, max(10_000, SCALABLE_ROWS_PER_COMPONENT * n_components)))
+
+
+def _partition_tiles(n_rows, width):
+    rows = max(1, 2**23 // max(width, 1))
+    return range(0, n_rows, rows), rows
+
+
+def _partition_params(ctx, rows, weights, labels, centres, total):
+    """Parameters from a hard partition of sample rows (sparse one-hot responsibilities).
+
+    The statistics of the rows labelled ``c`` make component ``c``, as the
+    k-means partition's statistics do over all the data, in O(rows) instead
+    of O(rows K); weights are the labels' shares of ``total``.
+    """
+    import scipy.sparse as sp
+
+    layout = ctx.layout
+    covariance = ctx.covariance
+    shift = centres.mean(axis=0)
+    rows = np.asarray(rows, dtype=np.float64)
+    w = np.ones(len(rows)) if weights is None else np.asarray(weights, dtype=np.float64)
+    nk = np.zeros(ctx.n_components)
+    sy = np.zeros((ctx.n_components, rows.shape[1]))
+    s2 = np.zeros(layout.s2_shape)
+    starts, step = _partition_tiles(len(rows), covariance.design_width(rows.shape[1],
+                                                                       np.float64))
+    for start in starts:
+        part = slice(start, start + step)
+        n = len(rows[part])
+        resp_t = sp.csr_array((w[part], (labels[part], np.arange(n))),
+                              shape=(ctx.n_components, n))
+        moments = covariance.moments(covariance.prepare(rows[part], shift), resp_t,
+                                     centres - shift)
+        for acc, value in zip((nk, sy, s2), moments):
+            acc += np.asarray(value)
+    stats = {"nk": nk, "sy": sy, "s2": s2, "weight": np.float64(total)}
+    return params_from_stats(covariance, stats, shift, centres - shift, ctx.reg_covar,
+                             ctx.X.dtype, normalize_weights=False)
+
+
 def _init_kmeans(ctx, rng):
+    if ctx.scalable:
+        size = scalable_sample_size(ctx.X.shape[0], ctx.n_components)
+        rows, weights, _ = _sample_rows(ctx, rng, size)
+        centres, labels = tree_kmeans(rows, weights, ctx.n_components, rng)
+        mass = float(size if weights is None else np.sum(weights, dtype=np.float64))
+        return _partition_params(ctx, rows, weights, labels, centres, mass)
     centres = kmeans_parallel_init(
         ctx.X, ctx.sample_weight, ctx.n_components, rng, split_every=ctx.split_every
     )
@@ -242,6 +311,12 @@ def _init_kmeans(ctx, rng):
 
 
 def _init_kmeans_plusplus(ctx, rng):
+    if ctx.scalable:
+        size = scalable_sample_size(ctx.X.shape[0], ctx.n_components)
+        rows, weights, total = _sample_rows(ctx, rng, size)
+        centres = two_level_kmeans_plusplus(rows.astype(np.float64), weights,
+                                            ctx.n_components, rng)
+        return _params_from_points(ctx, centres, total)
     size = sample_size(ctx.X.shape[0], ctx.n_components)
     rows, weights, total = _sample_rows(ctx, rng, size)
     seed = rng.randint(np.iinfo(np.int32).max)

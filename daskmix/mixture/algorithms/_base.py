@@ -90,6 +90,11 @@ class Algorithm(ABC):
     lockstep : bool
         Whether model selection can fit many candidates with it at once,
         computing their passes together (exact EM only, so far).
+    scalable_init : bool
+        Whether its initialisation must cost O(1) per row whatever
+        ``n_components`` (``InitContext.scalable``): an algorithm whose
+        passes do not grow with the number of components (truncated EM)
+        would otherwise be dominated by an O(N K) initialisation.
     iteration_unit, iteration_units : str
         What ``n_iter_`` and ``lower_bounds_`` count, singular and plural
         (for plots and summaries).
@@ -104,6 +109,7 @@ class Algorithm(ABC):
     covariance_types: frozenset | None = ANY_COVARIANCE
     parameters: frozenset = frozenset()
     lockstep: bool = False
+    scalable_init: bool = False
     iteration_unit: str = "EM iteration"
     iteration_units: str = "EM iterations"
     lower_bound_name: str = "mean log-likelihood per row"

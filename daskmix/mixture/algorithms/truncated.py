@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from daskmix._dask import graph as _graph
+from daskmix._index import ComponentTree
 from daskmix.mixture._params import estep_params
 from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.em import EMRun, RunResult
@@ -68,6 +69,7 @@ from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
     initial_active_block,
     merge_block_stats,
+    tree_active_block,
     truncated_block,
 )
 
@@ -79,6 +81,7 @@ __all__ = [
     "initial_neighbours",
     "link_reseeded",
     "run_truncated",
+    "tree_neighbours",
     "update_neighbours",
 ]
 
@@ -138,6 +141,38 @@ def initial_neighbours(means, n_neighbors):
         ids = np.broadcast_to(np.arange(n_components), distances.shape)
         order = np.lexsort((ids, distances), axis=1)[:, : width - 1]
         out[rows, 1:] = order
+    return out
+
+
+def tree_neighbours(tree, means, n_neighbors):
+    """``g_c = {c}`` plus ``n_neighbors - 1`` near means, found with a tree.
+
+    The O(K log K) counterpart of :func:`initial_neighbours` (whose exact
+    search is O(K^2)): each mean's nearest means by
+    :meth:`ComponentTree.nearest`, itself removed.
+
+    Parameters
+    ----------
+    tree : ComponentTree
+        Over ``means``.
+    means : ndarray of shape (n_components, n_features)
+    n_neighbors : int
+
+    Returns
+    -------
+    ndarray of shape (n_components, min(n_neighbors, n_components)), int32
+    """
+    n_components = len(means)
+    width = min(n_neighbors, n_components)
+    out = np.empty((n_components, width), dtype=np.int32)
+    out[:, 0] = np.arange(n_components)
+    if width == 1:
+        return out
+    found = tree.nearest(means, min(width + 1, n_components))
+    others = found != out[:, :1]
+    # stable: each row's other components keep their order, itself moves last
+    order = np.argsort(~others, axis=1, kind="stable")
+    out[:, 1:] = np.take_along_axis(found, order, axis=1)[:, : width - 1]
     return out
 
 
@@ -231,14 +266,21 @@ class _TruncatedPasses:
         self.n_components = int(settings.n_components)
         self.split_every = settings.split_every
         self.seed = int(random_state.randint(np.iinfo(np.int32).max)) * _PASS_KEY_SPAN
-        self.neighbours = initial_neighbours(params.means, int(settings.options["n_neighbors"]))
         n_active = int(settings.options["n_active"])
+        n_neighbors = int(settings.options["n_neighbors"])
+        if n_active == self.n_components:
+            # exact EM: every point keeps every component
+            self.neighbours = initial_neighbours(params.means, n_neighbors)
+            kernel, options = initial_active_block, {
+                "params": estep_params(self.covariance, params, self.X.dtype)}
+        else:
+            tree = ComponentTree.build(params.means, random_state=self.seed % 2**31)
+            self.neighbours = tree_neighbours(tree, params.means, n_neighbors)
+            kernel, options = tree_active_block, {"tree": tree}
         # lazy: computed by the first pass, in the same graph
         self.active = _graph.map_row_blocks(
-            self.X, initial_active_block, name="truncated-init-active",
-            n_columns=n_active, dtype=np.int32,
-            params=estep_params(self.covariance, params, self.X.dtype),
-            n_active=n_active,
+            self.X, kernel, name="truncated-init-active", n_columns=n_active,
+            dtype=np.int32, n_active=n_active, **options,
         )
         self.n_passes = 0
 
@@ -355,6 +397,7 @@ class TruncatedEM(Algorithm):
     """
 
     name = "truncated"
+    scalable_init = True
     covariance_types = frozenset({"spherical", "diag", "full", "factor"})
     parameters = frozenset({"n_active", "n_neighbors"})
     lower_bound_name = "truncated free energy per row, a lower bound of the mean log-likelihood"

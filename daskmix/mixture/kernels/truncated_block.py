@@ -34,6 +34,7 @@ __all__ = [
     "initial_active_block",
     "merge_block_stats",
     "random_candidates",
+    "tree_active_block",
     "truncated_block",
 ]
 
@@ -155,6 +156,30 @@ def initial_active_block(X, row_start, *, params, n_active):
                                           params)
         kernels.top_per_column(log_prob_t, out[tile])
     return out
+
+
+def tree_active_block(X, row_start, *, tree, n_active):
+    """Initial ``K(n)`` of one block: each row's ``n_active`` nearest means, from a tree.
+
+    O(log K) per row (:meth:`daskmix._index.ComponentTree.nearest`) instead
+    of the O(K) of :func:`initial_active_block`; the order is by Euclidean
+    distance, not by log-probability, which the first pass's search over
+    the neighbourhoods corrects.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    row_start : int
+        Unused (part of the row-block signature).
+    tree : ComponentTree
+        Over the initial means.
+    n_active : int
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_active), int32
+    """
+    return tree.nearest(X, n_active)
 
 
 def _gathered(source, index):
