@@ -44,12 +44,25 @@ BEAM = 4
 SPLIT_ITERATIONS = 5
 
 
+def _plusplus(points, n_groups, rng):
+    """``n_groups`` starting centres by (plain) k-means++ sampling."""
+    centres = np.empty((n_groups, points.shape[1]))
+    centres[0] = points[rng.randint(len(points))]
+    closest = np.sum((points - centres[0]) ** 2, axis=1)
+    for k in range(1, n_groups):
+        total = closest.sum()
+        if total > 0:
+            pick = int(np.searchsorted(np.cumsum(closest), rng.uniform() * total, side="right"))
+        else:
+            pick = rng.randint(len(points))
+        centres[k] = points[min(pick, len(points) - 1)]
+        np.minimum(closest, np.sum((points - centres[k]) ** 2, axis=1), out=closest)
+    return centres
+
+
 def _split(points, n_groups, rng, n_iter):
     """Labels of ``points`` in ``n_groups`` k-means groups (k-means++ start, Lloyd)."""
-    from sklearn.cluster import kmeans_plusplus
-
-    seed = int(rng.randint(np.iinfo(np.int32).max))
-    centres, _ = kmeans_plusplus(points, n_groups, random_state=seed)
+    centres = _plusplus(points, n_groups, rng)
     squares = np.einsum("ij,ij->i", points, points)
     labels = np.zeros(len(points), dtype=np.int64)
     for _ in range(n_iter + 1):
@@ -161,7 +174,7 @@ class ComponentTree:
         """Number of means indexed."""
         return len(self.members)
 
-    def nearest(self, X, n_nearest, *, beam=BEAM):
+    def nearest(self, X, n_nearest, *, beam=BEAM, parallel=False):
         """The (approximately) ``n_nearest`` nearest means of each row, nearest first.
 
         Parameters
@@ -171,6 +184,9 @@ class ComponentTree:
             At most ``n_components``.
         beam : int, default=4
             Nodes kept per level; larger is slower and closer to exact.
+        parallel : bool, default=False
+            Use every core (numba threads): for calls from the client, not
+            from inside Dask tasks, which run in parallel already.
 
         Returns
         -------
@@ -185,7 +201,8 @@ class ComponentTree:
         if not 1 <= n_nearest <= self.n_components:
             raise ValueError(f"n_nearest={n_nearest} must be in [1, {self.n_components}]")
         out = np.empty((len(X), n_nearest), dtype=np.int32)
-        _kernels.tree_nearest(np.ascontiguousarray(X), self.scale, self.node_centres,
+        kernel = _kernels.tree_nearest if parallel else _kernels.tree_nearest_serial
+        kernel(np.ascontiguousarray(X), self.scale, self.node_centres,
                               self.first, self.count, self.is_leaf, self.members, self.means,
                               int(beam), out)
         return out

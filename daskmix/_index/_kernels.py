@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["tree_nearest"]
+__all__ = ["tree_nearest", "tree_nearest_serial"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -39,12 +39,14 @@ def _distance(y, table, row):
 
 
 @numba.njit(cache=True, nogil=True)
-def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, beam, out):
-    """Beam descent of the tree, then the nearest means of the leaves reached.
+def _nearest_rows(X, start, stop, scale, node_centres, first, count, is_leaf, members, means,
+                  beam, out):
+    """:func:`tree_nearest` for rows ``start .. stop``.
 
     Parameters
     ----------
     X : ndarray of shape (n_rows, n_features)
+    start, stop : int
     scale : ndarray of shape (n_features,), float64
     node_centres, first, count, is_leaf, members, means
         The tree's arrays (see ``ComponentTree``).
@@ -53,7 +55,7 @@ def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, 
     out : ndarray of shape (n_rows, n_nearest), int32
         Filled with component ids, nearest first.
     """
-    n, d = X.shape
+    d = X.shape[1]
     n_nearest = out.shape[1]
     n_components = means.shape[0]
     y = np.empty(d)
@@ -63,7 +65,7 @@ def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, 
     following_d = np.empty(beam)
     best = np.empty(n_nearest, dtype=np.int64)
     best_d = np.empty(n_nearest)
-    for i in range(n):
+    for i in range(start, stop):
         for j in range(d):
             y[j] = X[i, j] * scale[j]
         current[0] = 0
@@ -108,3 +110,43 @@ def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, 
             c += 1
         for a in range(n_nearest):
             out[i, a] = best[a]
+
+
+#: Rows per task of the parallel loop of :func:`tree_nearest`.
+_BLOCK_ROWS = 2048
+
+
+@numba.njit(cache=True, nogil=True, parallel=True)
+def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, beam, out):
+    """Beam descent of the tree, then the nearest means of the leaves reached.
+
+    Blocks of rows run in parallel on numba's threads: for the client's
+    queries (the seeding). Dask tasks call :func:`tree_nearest_serial`
+    instead (numba's default threading layer does not take parallel calls
+    from several threads at once, and the tasks are parallel already).
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    scale : ndarray of shape (n_features,), float64
+    node_centres, first, count, is_leaf, members, means
+        The tree's arrays (see ``ComponentTree``).
+    beam : int
+        Nodes kept per level.
+    out : ndarray of shape (n_rows, n_nearest), int32
+        Filled with component ids, nearest first.
+    """
+    n = X.shape[0]
+    n_blocks = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
+    for b in numba.prange(n_blocks):
+        start = b * _BLOCK_ROWS
+        _nearest_rows(X, start, min(start + _BLOCK_ROWS, n), scale, node_centres, first,
+                      count, is_leaf, members, means, beam, out)
+
+
+@numba.njit(cache=True, nogil=True)
+def tree_nearest_serial(X, scale, node_centres, first, count, is_leaf, members, means, beam,
+                        out):
+    """:func:`tree_nearest` on the calling thread only (for Dask tasks)."""
+    _nearest_rows(X, 0, X.shape[0], scale, node_centres, first, count, is_leaf, members,
+                  means, beam, out)

@@ -40,7 +40,7 @@ from daskmix._kernels import count_nonfinite
 from daskmix._random import counter_uniform
 from daskmix.cluster._kmeans_kernels import OneHotNearest
 from daskmix.cluster._seeding import kmeans_parallel_init
-from daskmix.cluster._tree_seeding import tree_kmeans, two_level_kmeans_plusplus
+from daskmix.cluster._tree_seeding import cell_kmeans_plusplus, tree_kmeans
 from daskmix.mixture._params import params_from_stats
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_resp_stats
 
@@ -314,8 +314,7 @@ def _init_kmeans_plusplus(ctx, rng):
     if ctx.scalable:
         size = scalable_sample_size(ctx.X.shape[0], ctx.n_components)
         rows, weights, total = _sample_rows(ctx, rng, size)
-        centres = two_level_kmeans_plusplus(rows.astype(np.float64), weights,
-                                            ctx.n_components, rng)
+        centres = cell_kmeans_plusplus(rows, weights, ctx.n_components, rng)
         return _params_from_points(ctx, centres, total)
     size = sample_size(ctx.X.shape[0], ctx.n_components)
     rows, weights, total = _sample_rows(ctx, rng, size)

@@ -32,19 +32,23 @@ decrease from one iteration to the next (up to ``reg_covar``, re-seeding
 and rounding). With ``n_active == n_components`` every point keeps every
 component and the algorithm is exact EM.
 
-Initialisation: the parameters come from the estimator's ``init_params``
-(as for exact EM); ``K(n)`` starts as each point's ``n_active`` most
-probable components at those parameters (one exact E-step's worth of
-evaluations, done as matrix products inside the first pass: a random
-``K(n)``, as vamm starts from, needs many passes to repair, measured 2%
-lower final log-likelihood at 256 components), and ``g_c`` as ``c`` and the
-``G - 1`` nearest means. Then E-only warm-up passes (the M-step skipped;
-as vamm) let ``g_c`` settle, until the free energy per sample changes by
-less than ``tol`` or after :data:`WARMUP_MAX_PASSES` passes; they are
-skipped when ``n_active == n_components``. The random candidates are drawn
-from a counter-based generator keyed by (seed, pass, global row), so the
-result does not depend on the chunking, the scheduler or the number of
-threads.
+Initialisation, at a cost per point that does not grow with the number of
+components (``TruncatedEM.scalable_init``): the parameters come from the
+estimator's ``init_params`` on a row sample (``"kmeans"``: k-means of the
+sample with tree-assigned Lloyd iterations, ``daskmix.cluster._tree_seeding``;
+see ``mixture._init``). A k-means tree over the initial means
+(:class:`daskmix._index.ComponentTree`) then gives ``g_c`` (``c`` and the
+``G - 1`` nearest means it finds) and, inside the first pass, each point's
+first ``K(n)`` (its ``n_active`` nearest means): O(log K) per point instead
+of the dense E-step over all components used before (which cost O(N K)
+and dominated the fit at K = 1024 and beyond). Then E-only warm-up passes
+(the M-step skipped; as vamm) let ``K(n)`` and ``g_c`` settle, until the
+free energy per sample changes by less than ``tol`` or after
+:data:`WARMUP_MAX_PASSES` passes; they are skipped when ``n_active ==
+n_components``, where ``K(n)`` is every component. The random candidates
+are drawn from a counter-based generator keyed by (seed, pass, global row),
+so the result does not depend on the chunking, the scheduler or the number
+of threads.
 
 Components that lose all their mass (or whose covariance becomes singular)
 are re-seeded by the M-step of exact EM (split of the heaviest component);
@@ -74,6 +78,7 @@ from daskmix.mixture.kernels.truncated_block import (
 )
 
 __all__ = [
+    "NEIGHBOUR_BEAM",
     "N_RANDOM",
     "WARMUP_MAX_PASSES",
     "TruncatedEM",
@@ -87,6 +92,9 @@ __all__ = [
 
 #: Random candidates per point and pass (the papers' ``E``).
 N_RANDOM = 1
+#: Beam of the tree search of the first neighbourhoods (once per fit, over
+#: the means: wider than the rows' searches costs little).
+NEIGHBOUR_BEAM = 16
 #: Most E-only warm-up passes before the EM phase.
 WARMUP_MAX_PASSES = 5
 #: Passes a fit can make before the keys of the random draws would wrap.
@@ -168,7 +176,8 @@ def tree_neighbours(tree, means, n_neighbors):
     out[:, 0] = np.arange(n_components)
     if width == 1:
         return out
-    found = tree.nearest(means, min(width + 1, n_components))
+    found = tree.nearest(means, min(width + 1, n_components), beam=NEIGHBOUR_BEAM,
+                         parallel=True)
     others = found != out[:, :1]
     # stable: each row's other components keep their order, itself moves last
     order = np.argsort(~others, axis=1, kind="stable")
