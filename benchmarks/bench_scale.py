@@ -919,21 +919,28 @@ def main(argv=None):
           f"average {os.getloadavg()[0]:.2f}; modes: {', '.join(modes)}"
           + ("; --quick: small shapes, the targets are for the full run" if args.quick else ""),
           flush=True)
+    inmemory = dict(QUICK if args.quick else FULL)
+    overrides = dict(ks=args.ks and tuple(sorted(set(args.ks))), quality_k=args.quality_k,
+                     repeats=args.repeats, latency_calls=args.latency_calls)
+    inmemory.update({k: v for k, v in overrides.items() if v is not None})
+    inmemory.update(modes=modes, quick=args.quick, init_split=not args.no_init_split,
+                    no_peer=args.no_peer, step="inmemory")
+    ooc = dict(OOC_QUICK if args.quick else OOC_FULL, quick=args.quick)
+    if args.rows is not None:
+        ooc["rows"] = args.rows
+    ooc["store"] = args.store or _default_store(ooc, args.data_dir)
+    if min(inmemory["ks"]) < 1 or max(inmemory["ks"]) > inmemory["rows"]:
+        p.error(f"--ks must be between 1 and the {inmemory['rows']:,} training rows")
+    if not 2 <= inmemory["quality_k"] <= inmemory["rows"]:
+        p.error(f"--quality-k must be between 2 and the {inmemory['rows']:,} training rows")
+    if ooc["rows"] < ooc["components"]:
+        p.error(f"--rows must be at least the {ooc['components']} components")
+
     missed = []
     if "scale" in modes or "quality" in modes:
-        cfg = dict(QUICK if args.quick else FULL)
-        overrides = dict(ks=args.ks and tuple(sorted(set(args.ks))), quality_k=args.quality_k,
-                         repeats=args.repeats, latency_calls=args.latency_calls)
-        cfg.update({k: v for k, v in overrides.items() if v is not None})
-        cfg.update(modes=modes, quick=args.quick, init_split=not args.no_init_split,
-                   no_peer=args.no_peer, step="inmemory")
-        missed += run_child(cfg, args.timeout)["missed"]
+        missed += run_child(inmemory, args.timeout)["missed"]
     if "out_of_core" in modes:
-        cfg = dict(OOC_QUICK if args.quick else OOC_FULL, quick=args.quick)
-        if args.rows is not None:
-            cfg["rows"] = args.rows
-        cfg["store"] = args.store or _default_store(cfg, args.data_dir)
-        missed += run_out_of_core(cfg, args.timeout)
+        missed += run_out_of_core(ooc, args.timeout)
     if missed:
         print("# missed: " + "; ".join(missed))
     return 1 if missed and not args.quick else 0
