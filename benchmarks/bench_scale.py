@@ -57,7 +57,8 @@ E-only warm-up passes the truncated algorithm makes before them. Reported:
   time-stamps each line as it is printed, takes the time of the first
   iteration line and subtracts one median iteration. **s/iter** is the
   median gap between consecutive iteration lines. **warm-up** is to-it
-  minus init;
+  minus init (two different fits, and to-it an estimate: when both are
+  small, noise can make it slightly negative);
 * the final ``lower_bound_`` (truncated free energy per row) and
   ``n_evaluations_`` per row (mean over the 20 iterations);
 * **predict**: rows/s of ``predict`` on 200,000 held-out rows (a NumPy
@@ -109,7 +110,7 @@ AFK-MC2 seeding, five E-only steps, then 20 iterations) and reports its
 whole fit time; otherwise the column is left out.
 
 The exit status is 1 when a target is missed (never with ``--quick``).
-Results: ``docs/benchmarks.md``.
+Figures from a quiet machine go to ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -390,10 +391,6 @@ def _versions():
 
 def _mark(ok):
     return "PASS" if ok else "MISS"
-
-
-def _best(values, *, largest=False):
-    return max(values) if largest else min(values)
 
 
 # --------------------------------------------------------------------------
@@ -861,7 +858,13 @@ def run_child(cfg, timeout):
     """
     cmd = [sys.executable, os.path.abspath(__file__), "--child", json.dumps(cfg)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    timer = threading.Timer(timeout, proc.kill)
+    timed_out = threading.Event()
+
+    def kill():
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, kill)
     timer.start()
     result = None
     try:
@@ -874,7 +877,9 @@ def run_child(cfg, timeout):
     finally:
         timer.cancel()
     if proc.returncode != 0 or result is None:
-        raise RuntimeError(f"child {cfg['step']} failed (exit code {proc.returncode})")
+        why = (f"killed after --timeout {timeout:g} s" if timed_out.is_set()
+               else f"exit code {proc.returncode}")
+        raise RuntimeError(f"child {cfg['step']} failed ({why})")
     return result
 
 
