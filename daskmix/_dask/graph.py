@@ -48,6 +48,7 @@ __all__ = [
     "reduce_blocks",
     "reduce_row_range",
     "row_ranges",
+    "shared",
     "take_rows",
     "total",
 ]
@@ -569,6 +570,31 @@ def _merge_objects_final(parts, axis, keepdims, merge):
     out = np.empty((), dtype=object)
     out[()] = _merge_objects(parts, axis, keepdims, merge)
     return out
+
+
+def shared(value, name):
+    """``value`` as one node of the graph, for the tasks of a pass to depend on.
+
+    Passed as a keyword argument to :func:`map_state_reduce`,
+    :func:`map_row_blocks` or :func:`map_rows`, a large value (a mixture's
+    parameters at tens of thousands of components) is then stored once in
+    the graph and reaches each worker once, instead of being embedded in,
+    and shipped with, every task.
+
+    Parameters
+    ----------
+    value : object
+        Tokenized by content (``__dask_tokenize__`` where defined).
+    name : str
+        Layer name after ``daskmix-``.
+
+    Returns
+    -------
+    dask.delayed.Delayed
+    """
+    import dask
+
+    return dask.delayed(value, pure=True, name=PREFIX + name + "-" + dask.base.tokenize(value))
 
 
 def map_state_reduce(X, sample_weight, state, kernel, *, merge, name, split_every=None,

@@ -285,7 +285,7 @@ class _TruncatedPasses:
         else:
             tree = ComponentTree.build(params.means, random_state=self.seed % 2**31)
             self.neighbours = tree_neighbours(tree, params.means, n_neighbors)
-            kernel, options = tree_active_block, {"tree": tree}
+            kernel, options = tree_active_block, {"tree": _graph.shared(tree, "truncated-tree")}
         # lazy: computed by the first pass, in the same graph
         self.active = _graph.map_row_blocks(
             self.X, kernel, name="truncated-init-active", n_columns=n_active,
@@ -321,7 +321,7 @@ class _TruncatedPasses:
         new_active, merged = _graph.map_state_reduce(
             self.X, self.sample_weight, self.active, truncated_block,
             merge=merge_block_stats, name="truncated-estep", split_every=self.split_every,
-            inputs=inputs,
+            inputs=_graph.shared(inputs, "truncated-inputs"),
         )
         self.active, value = _graph.persist_and_compute(new_active, merged)
         self.n_passes += 1
