@@ -30,18 +30,20 @@ float64; rows of any float dtype are read as they are.
 from __future__ import annotations
 
 import collections
+import concurrent.futures
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ComponentTree"]
+__all__ = ["ComponentTree", "nearest_in_neighbourhoods"]
 
 #: Children per internal node.
 BRANCHING = 16
 #: Nodes kept per level of the descent.
 BEAM = 4
 #: Lloyd iterations per split while building.
-SPLIT_ITERATIONS = 5
+SPLIT_ITERATIONS = 2
 
 
 def _plusplus(points, n_groups, rng):
@@ -76,6 +78,62 @@ def _split(points, n_groups, rng, n_iter):
         filled = counts > 0
         centres[filled] = sums[filled] / counts[filled, None]
     return labels
+
+
+#: Rows per piece of work of :func:`_in_threads`.
+_THREAD_ROWS = 8192
+
+
+def _in_threads(n_rows, work):
+    """``work(rows)`` over slices of ``n_rows`` rows, on one thread per core.
+
+    The compiled loops release the GIL, so the slices run in parallel.
+    """
+    slices = [slice(start, min(start + _THREAD_ROWS, n_rows))
+              for start in range(0, n_rows, _THREAD_ROWS)]
+    workers = min(len(slices), os.cpu_count() or 1)
+    if workers <= 1:
+        for rows in slices:
+            work(rows)
+        return
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        for done in pool.map(work, slices):
+            del done
+
+
+def nearest_in_neighbourhoods(X, means, starts, neighbours, n_nearest):
+    """Each row's nearest means among the neighbourhoods of its start components.
+
+    The refinement step that follows a tree query, or replaces it when the
+    rows' previous nearest components are known (Lloyd iterations): O(S G)
+    distances per row for ``S`` starts and neighbourhoods of ``G``. Runs on
+    every core (numba threads): for the client, not inside Dask tasks.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    means : ndarray of shape (n_components, n_features)
+    starts : ndarray of shape (n_rows, n_starts), int
+        -1 for none.
+    neighbours : ndarray of shape (n_components, n_neighbors), int
+        Each component's neighbourhood, itself among them, -1 padded.
+    n_nearest : int
+
+    Returns
+    -------
+    ndarray of shape (n_rows, n_nearest), int64
+        Distinct ids, nearest first; -1 where the neighbourhoods hold fewer.
+    """
+    from daskmix._index import _kernels
+
+    out = np.empty((len(X), int(n_nearest)), dtype=np.int64)
+    X = np.ascontiguousarray(X)
+    means = np.ascontiguousarray(means, dtype=np.float64)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    neighbours = np.ascontiguousarray(neighbours, dtype=np.int64)
+    _in_threads(len(X), lambda rows: _kernels.graph_nearest(X[rows], means, starts[rows],
+                                                            neighbours, out[rows]))
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -185,8 +243,9 @@ class ComponentTree:
         beam : int, default=4
             Nodes kept per level; larger is slower and closer to exact.
         parallel : bool, default=False
-            Use every core (numba threads): for calls from the client, not
-            from inside Dask tasks, which run in parallel already.
+            Split the rows between threads, one per core: for calls from
+            the client, not from inside Dask tasks, which run in parallel
+            already.
 
         Returns
         -------
@@ -201,10 +260,17 @@ class ComponentTree:
         if not 1 <= n_nearest <= self.n_components:
             raise ValueError(f"n_nearest={n_nearest} must be in [1, {self.n_components}]")
         out = np.empty((len(X), n_nearest), dtype=np.int32)
-        kernel = _kernels.tree_nearest if parallel else _kernels.tree_nearest_serial
-        kernel(np.ascontiguousarray(X), self.scale, self.node_centres,
-                              self.first, self.count, self.is_leaf, self.members, self.means,
-                              int(beam), out)
+        X = np.ascontiguousarray(X)
+
+        def query(rows):
+            _kernels.tree_nearest(X[rows], self.scale, self.node_centres, self.first,
+                                  self.count, self.is_leaf, self.members, self.means, int(beam),
+                                  out[rows])
+
+        if parallel:
+            _in_threads(len(X), query)
+        else:
+            query(slice(None))
         return out
 
     def __dask_tokenize__(self):

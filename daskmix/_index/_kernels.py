@@ -1,8 +1,12 @@
 """Compiled descent of a :class:`daskmix._index.ComponentTree` (numba, no dask).
 
-Imported by the methods that call it, so that importing daskmix loads no
-numba. The loop runs row by row and releases the GIL: Dask's threads query
-blocks in parallel.
+Imported by the methods that call them, so that importing daskmix loads no
+numba. The loops run row by row on the calling thread and release the GIL:
+Dask's threads query blocks in parallel, and the client splits its own
+queries between threads (``daskmix._index._in_threads``). numba's own
+parallel loops are not used: its OpenMP threads spin after a loop and
+slowed the NumPy and BLAS work around them (measured: a tree build 1.3 s
+before a parallel query, 3.7-4.7 s after).
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["tree_nearest", "tree_nearest_serial"]
+__all__ = ["graph_nearest", "tree_nearest"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -112,18 +116,9 @@ def _nearest_rows(X, start, stop, scale, node_centres, first, count, is_leaf, me
             out[i, a] = best[a]
 
 
-#: Rows per task of the parallel loop of :func:`tree_nearest`.
-_BLOCK_ROWS = 2048
-
-
-@numba.njit(cache=True, nogil=True, parallel=True)
+@numba.njit(cache=True, nogil=True)
 def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, beam, out):
     """Beam descent of the tree, then the nearest means of the leaves reached.
-
-    Blocks of rows run in parallel on numba's threads: for the client's
-    queries (the seeding). Dask tasks call :func:`tree_nearest_serial`
-    instead (numba's default threading layer does not take parallel calls
-    from several threads at once, and the tasks are parallel already).
 
     Parameters
     ----------
@@ -136,17 +131,49 @@ def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, 
     out : ndarray of shape (n_rows, n_nearest), int32
         Filled with component ids, nearest first.
     """
-    n = X.shape[0]
-    n_blocks = (n + _BLOCK_ROWS - 1) // _BLOCK_ROWS
-    for b in numba.prange(n_blocks):
-        start = b * _BLOCK_ROWS
-        _nearest_rows(X, start, min(start + _BLOCK_ROWS, n), scale, node_centres, first,
-                      count, is_leaf, members, means, beam, out)
+    _nearest_rows(X, 0, X.shape[0], scale, node_centres, first, count, is_leaf, members,
+                  means, beam, out)
 
 
 @numba.njit(cache=True, nogil=True)
-def tree_nearest_serial(X, scale, node_centres, first, count, is_leaf, members, means, beam,
-                        out):
-    """:func:`tree_nearest` on the calling thread only (for Dask tasks)."""
-    _nearest_rows(X, 0, X.shape[0], scale, node_centres, first, count, is_leaf, members,
-                  means, beam, out)
+def graph_nearest(X, means, starts, neighbours, out):
+    """The nearest means of each row among the neighbours of its start components.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_rows, n_features)
+    means : ndarray of shape (n_components, n_features), float64
+    starts : ndarray of shape (n_rows, n_starts), int64
+        Components whose neighbourhoods each row searches (-1: none).
+    neighbours : ndarray of shape (n_components, n_neighbors), int64
+        Each component's neighbourhood (itself among them; -1 padded).
+    out : ndarray of shape (n_rows, n_nearest), int64
+        Filled with distinct component ids, nearest first (-1 where the
+        neighbourhoods hold fewer).
+    """
+    n, d = X.shape
+    n_nearest = out.shape[1]
+    best = np.empty(n_nearest, dtype=np.int64)
+    best_d = np.empty(n_nearest)
+    y = np.empty(d)
+    for i in range(n):
+        for j in range(d):
+            y[j] = X[i, j]
+        filled = 0
+        for s in range(starts.shape[1]):
+            start = starts[i, s]
+            if start < 0:
+                continue
+            for b in range(neighbours.shape[1]):
+                c = neighbours[start, b]
+                if c < 0:
+                    break
+                seen = False
+                for a in range(filled):
+                    if best[a] == c:
+                        seen = True
+                        break
+                if not seen:
+                    filled = _insert(best, best_d, filled, c, _distance(y, means, c))
+        for a in range(n_nearest):
+            out[i, a] = best[a] if a < filled else -1

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
-from daskmix._index import ComponentTree
+from daskmix._index import ComponentTree, nearest_in_neighbourhoods
 
 __all__ = ["LLOYD_ITERATIONS", "cell_kmeans_plusplus", "relocate", "tree_kmeans"]
 
@@ -42,6 +42,9 @@ LLOYD_ITERATIONS = 10
 #: docstring: nearest-centre recall 0.93-0.96 and a final 38 with a beam
 #: of 4; 0.98-1.00 and 30.8 with 16).
 SEARCH_BEAM = 16
+#: Neighbours per centre searched by the rows in the Lloyd iterations after
+#: the first (the centres near each row's two nearest ones).
+GRAPH_NEIGHBOURS = 16
 #: Most centres :func:`relocate` moves per iteration, as a fraction of them.
 RELOCATE_FRACTION = 0.05
 #: Up to this many centres, plain k-means++ (O(S K D log K)) is cheap enough.
@@ -199,9 +202,11 @@ def relocate(rows, weights, centres, nearest, fraction=None):
 def tree_kmeans(rows, weights, n_centres, rng, *, n_iter=LLOYD_ITERATIONS):
     """k-means of a row sample: cell k-means++, then Lloyd with tree assignments.
 
-    Each Lloyd iteration assigns every row to its (approximately) nearest
-    centre with a :class:`ComponentTree` over the centres, moves the
-    centres to their rows' means, and moves a few with :func:`relocate`.
+    The first assignment queries a :class:`ComponentTree` over the seeds;
+    each Lloyd iteration then moves the centres to their rows' means, moves
+    a few with :func:`relocate`, and reassigns every row among the
+    ``GRAPH_NEIGHBOURS`` centres nearest to its two previous ones (found
+    with a tree over the centres): O(G D) per row and iteration.
 
     Parameters
     ----------
@@ -223,12 +228,18 @@ def tree_kmeans(rows, weights, n_centres, rng, *, n_iter=LLOYD_ITERATIONS):
     centres = np.asarray(cell_kmeans_plusplus(rows64, weights, n_centres, rng),
                          dtype=np.float64)
     width = min(2, n_centres)
-    for iteration in range(n_iter + 1):
-        tree = ComponentTree.build(centres, random_state=_seed(rng))
-        nearest = tree.nearest(rows64, width, beam=SEARCH_BEAM, parallel=True).astype(np.int64)
-        if iteration == n_iter:
-            break
+    tree = ComponentTree.build(centres, random_state=_seed(rng))
+    nearest = tree.nearest(rows64, width, beam=SEARCH_BEAM, parallel=True).astype(np.int64)
+    for iteration in range(n_iter):
         centres = _means_of(rows64, w, nearest[:, 0], centres)
         if width == 2 and iteration < n_iter - 1:
             centres, _ = relocate(rows64, w, centres, nearest)
+        # the rows search the neighbourhoods of their two nearest centres
+        # (of the centres' nearest centres, found with a tree): O(G) per row
+        tree = ComponentTree.build(centres, random_state=_seed(rng))
+        graph = tree.nearest(centres, min(GRAPH_NEIGHBOURS, n_centres), beam=SEARCH_BEAM,
+                             parallel=True)
+        found = nearest_in_neighbourhoods(rows64, centres, nearest, graph, width)
+        # a row that found fewer keeps its previous ids (only with width > found)
+        nearest = np.where(found >= 0, found, nearest)
     return centres, nearest[:, 0]
