@@ -25,6 +25,26 @@ there, so there are none.
 The row sample of ``"k-means++"`` holds ``max(10_000, 50 * n_components)``
 rows drawn uniformly without replacement; on smaller data it is the whole
 data set.
+
+Scalable initialisation (``InitContext.scalable``, set by algorithms whose
+passes cost the same per row whatever the number of components: truncated
+EM). k-means|| and k-means++ compare every row with every centre, O(N K)
+and O(S K): at 4096 components and beyond they cost more than the whole fit
+after them. With ``scalable``:
+
+=====================  =======================================================
+``"kmeans"``           1 row sample of :func:`scalable_sample_size` rows;
+                       :func:`daskmix.cluster._tree_seeding.tree_kmeans` on it
+                       (cell k-means++ and Lloyd iterations with tree and
+                       neighbourhood assignments, O(S log K)); the parameters
+                       are the statistics of the sample's partition
+                       (:func:`_partition_params`, sparse one-hot
+                       responsibilities)
+``"k-means++"``        1 row sample; cell k-means++ on it, then one component
+                       per seed row as above
+``"random"``,          as without ``scalable`` (``"random"`` stays O(N K))
+``"random_from_data"``
+=====================  =======================================================
 """
 
 from __future__ import annotations
