@@ -236,7 +236,8 @@ class GaussianMixture(BaseMixture):
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
-        The weights of each mixture component.
+        The weights of each mixture component (they sum to one, also after
+        ``max_iter=0``).
     means_ : ndarray of shape (n_components, n_features)
         The mean of each mixture component.
     covariances_ : ndarray
@@ -654,7 +655,13 @@ class GaussianMixture(BaseMixture):
 
     def _set_fitted(self, params, dtype):
         covariance = self._covariance
-        self.weights_ = params.weights.astype(dtype)
+        # Normalised: the initial weights of "random_from_data" and "k-means++"
+        # are scikit-learn's, 1 / n_samples per component (the first E-step's
+        # lower bound matches scikit-learn's with them), and a max_iter=0 fit
+        # publishes them; unnormalised, score() would be off by
+        # log(n_components / n_samples) and sample() would draw the missing
+        # mass from the last component.
+        self.weights_ = (params.weights / params.weights.sum()).astype(dtype)
         self.means_ = params.means.astype(dtype)
         for other in COVARIANCE_TYPES.values():
             for name in other.extra_attributes:
