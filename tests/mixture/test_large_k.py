@@ -445,8 +445,13 @@ def test_one_truncated_iteration_from_every_init(start):
     X, gm, warned = one_iteration(start, "truncated")
     # From "random" every component is near the data mean, so the n_active
     # best components of every point are the same few: the others get no
-    # mass and are re-seeded (by splitting), with a warning.
-    allowed = {DegenerateComponentWarning} if gm.init_params == "random" else set()
+    # mass and are re-seeded (by splitting), with a warning. At 4096
+    # components on 8192 rows (2 rows per component, 256 components per
+    # blob) the points' first K(n) come from an approximate tree search
+    # (O(log K) per point, not the O(K) exact one), and a few components
+    # that no point ranks among its n_active best are re-seeded too.
+    reseeding_allowed = gm.init_params == "random" or gm.n_components >= 4096
+    allowed = {DegenerateComponentWarning} if reseeding_allowed else set()
     assert warned - allowed == {ConvergenceWarning}
     assert_one_iteration_fit(gm)
     # each point evaluates at most n_active * n_neighbors + 1 components, not all
