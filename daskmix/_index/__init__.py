@@ -8,7 +8,9 @@ the k-means assignments of the seeding. :class:`ComponentTree` answers
 tree over the means (Nistér and Stewénius's vocabulary tree, Muja and
 Lowe's FLANN k-means tree):
 
-* **build** (client side, O(K b D) per level, ``log_b K`` levels): the means
+* **build** (client side, O(K b D) per level, ``log_b K`` levels; BLAS on one
+  thread: its products are small, and a multithreaded BLAS on a busy
+  machine made each split's products milliseconds long): the means
   are split into ``branching`` groups by a few Lloyd iterations seeded by
   k-means++, each group recursively, until a group has at most
   ``leaf_size`` means;
@@ -35,6 +37,8 @@ import os
 from dataclasses import dataclass
 
 import numpy as np
+
+from daskmix._blas import single_blas_thread
 
 __all__ = ["ComponentTree", "nearest_in_neighbourhoods"]
 
@@ -189,6 +193,11 @@ class ComponentTree:
         -------
         ComponentTree
         """
+        with single_blas_thread():
+            return cls._build(means, scale, branching, leaf_size, random_state)
+
+    @classmethod
+    def _build(cls, means, scale, branching, leaf_size, random_state):
         means = np.asarray(means, dtype=np.float64)
         n_components, n_features = means.shape
         scale = (np.ones(n_features) if scale is None

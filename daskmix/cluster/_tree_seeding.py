@@ -30,6 +30,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import kmeans_plusplus
 
+from daskmix._blas import single_blas_thread
 from daskmix._index import ComponentTree, nearest_in_neighbourhoods
 
 __all__ = ["LLOYD_ITERATIONS", "cell_kmeans_plusplus", "relocate", "tree_kmeans"]
@@ -223,6 +224,11 @@ def tree_kmeans(rows, weights, n_centres, rng, *, n_iter=LLOYD_ITERATIONS):
     labels : ndarray of shape (n_rows,), int64
         Each row's (approximately) nearest final centre.
     """
+    with single_blas_thread():
+        return _tree_kmeans(rows, weights, n_centres, rng, n_iter)
+
+
+def _tree_kmeans(rows, weights, n_centres, rng, n_iter):
     rows64 = np.ascontiguousarray(rows, dtype=np.float64)
     w = np.ones(len(rows64)) if weights is None else np.asarray(weights, dtype=np.float64)
     centres = np.asarray(cell_kmeans_plusplus(rows64, weights, n_centres, rng),
