@@ -9,7 +9,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["cell_plusplus"]
+__all__ = ["cell_plusplus", "row_distances"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -122,3 +122,18 @@ def cell_plusplus(rows, weights, bounds, near_cells, first, uniforms, n_trials, 
                 total += cost[i]
             cell_cost[cell] = total
         cost[best_row] = 0.0
+
+
+@numba.njit(cache=True, nogil=True)
+def row_distances(rows, centres, ids, out):
+    """``out[i] = |rows[i] - centres[ids[i]]|^2``.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features), float64
+    centres : ndarray of shape (n_centres, n_features), float64
+    ids : ndarray of shape (n_rows,), int64
+    out : ndarray of shape (n_rows,), float64
+    """
+    for i in range(rows.shape[0]):
+        out[i] = _squared_distance(rows, i, centres[ids[i]])
