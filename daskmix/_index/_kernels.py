@@ -38,7 +38,7 @@ def _distance(y, table, row):
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, beam, out):
     """Beam descent of the tree, then the nearest means of the leaves reached.
 
