@@ -38,6 +38,7 @@ from daskmix._kernels import TILE_ROWS, count_nonfinite, row_tiles
 
 __all__ = [
     "MAX_ROUNDS",
+    "TREE_BEAM",
     "SearchInputs",
     "chunk_truncated_outputs",
     "search_rows",
@@ -45,6 +46,9 @@ __all__ = [
     "sparse_posterior",
 ]
 
+#: Nodes kept per level of the tree's descent (``ComponentTree.nearest``'s
+#: ``beam``).
+TREE_BEAM = 8
 #: Refinement rounds per row at most (measured at 16,384 well separated
 #: components of 32 features: after the first round about 1 row in 30 still
 #: changes, after the third about 1 in 10,000).
@@ -76,6 +80,8 @@ class SearchInputs:
         ``n_active`` (at most ``n_components``).
     max_rounds : int, default=MAX_ROUNDS
         Refinement rounds at most (at least 1).
+    beam : int, default=TREE_BEAM
+        The tree's beam for the first ``K(n)``.
     """
 
     covariance: object
@@ -86,6 +92,7 @@ class SearchInputs:
     tree: object
     n_active: int
     max_rounds: int = MAX_ROUNDS
+    beam: int = TREE_BEAM
 
     @property
     def n_components(self):
@@ -94,7 +101,7 @@ class SearchInputs:
     def __dask_tokenize__(self):
         return ("daskmix-truncated-search", self.covariance.name, self.evaluator.__name__,
                 self.tables, self.shift, self.neighbours, self.tree, self.n_active,
-                self.max_rounds)
+                self.max_rounds, self.beam)
 
 
 def _same_sets(a, b):
@@ -132,7 +139,7 @@ def search_rows(X, inputs):
     rounds = np.zeros(n_rows, dtype=np.int8)
     if n_rows == 0:
         return active, resp, log_norm, rounds
-    start = inputs.tree.nearest(X, n_active)
+    start = inputs.tree.nearest(X, n_active, beam=inputs.beam)
     # Rows grouped by their nearest mean (as truncated EM's passes group
     # them by their best component): the rows of a tile then share most of
     # their search spaces, whose tables stay in cache. ``pending`` holds
