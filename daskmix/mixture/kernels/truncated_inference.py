@@ -49,9 +49,12 @@ __all__ = [
 #: Nodes kept per level of the tree's descent (``ComponentTree.nearest``'s
 #: ``beam``).
 TREE_BEAM = 8
-#: Refinement rounds per row at most (measured at 16,384 well separated
-#: components of 32 features: after the first round about 1 row in 30 still
-#: changes, after the third about 1 in 10,000).
+#: Refinement rounds per row at most. Measured on 32 features, 4096 blobs, a
+#: truncated fit of 16,384 components after two iterations: about half of
+#: the rows change ``K(n)`` in the first round, 3% still change after the
+#: third, and going on to convergence (at most 7 rounds) moves neither the
+#: agreement with the exact ``argmax`` (99.3%) nor the mean truncated
+#: log-likelihood (by 0.003).
 MAX_ROUNDS = 3
 
 
