@@ -392,13 +392,18 @@ class GaussianMixture(BaseMixture):
       (``.todense()`` on the chunks, or ``inference="exact"``, gives a
       dense array);
     - :meth:`score_samples`: ``log sum_{c in K(n)} pi_c N(x | c)``, a
-      lower bound of the exact log-likelihood (within a few units of
-      ``1e-3`` or less where the other components are far);
+      lower bound of the exact log-likelihood (short of it by the mass of
+      the components outside ``K(n)``: little where those are far from the
+      row, more where the search missed a probable component);
     - :meth:`score`, :meth:`bic`, :meth:`aic`: from that truncated
       log-likelihood.
 
     ``inference="exact"`` returns what exact EM's model returns: dense
-    responsibilities and the exact log-likelihood.
+    responsibilities and the exact log-likelihood. A row's truncated
+    outputs do not depend on the chunking or on the other rows; the
+    search costs about ``n_active * n_neighbors`` evaluations per round
+    and ``O(log n_components)`` distances for the tree, whatever
+    ``n_components``.
 
     ``algorithm="minibatch"`` (stepwise EM; Cappé and Moulines, 2009;
     Liang and Klein, 2009) initialises on ``max(3 * batch_size, 10000,
