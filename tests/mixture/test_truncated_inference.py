@@ -20,6 +20,15 @@ from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import logsumexp, softmax
 from scipy.stats import multivariate_normal
 from sklearn.base import clone
+from sklearn.utils.estimator_checks import (
+    check_dict_unchanged,
+    check_estimators_pickle,
+    check_fit_check_is_fitted,
+    check_fit_idempotent,
+    check_methods_sample_order_invariance,
+    check_methods_subset_invariance,
+    check_n_features_in_after_fitting,
+)
 
 import daskmix
 from daskmix import GaussianMixture
@@ -334,3 +343,17 @@ def test_model_file_keeps_neighbourhoods_and_predictions(fitted, blob_rows, tmp_
     fitted.save(path)
     assert "inference" not in read_dataset(path).attrs["params"]
     assert daskmix.load(path).inference == "auto"
+
+
+@pytest.mark.parametrize("check", [
+    check_dict_unchanged, check_estimators_pickle, check_fit_idempotent,
+    check_methods_sample_order_invariance, check_methods_subset_invariance,
+    check_fit_check_is_fitted, check_n_features_in_after_fitting,
+], ids=lambda check: check.__name__)
+def test_scikit_learn_checks_in_truncated_mode(check):
+    # the registry-wide checks (test_estimator_checks.py) fit one component,
+    # where "auto" is exact: these search (some checks set n_components=1)
+    estimator = GaussianMixture(3, covariance_type="diag", algorithm="truncated", n_active=1,
+                                n_neighbors=2, max_iter=5, random_state=0,
+                                inference="truncated")
+    check(type(estimator).__name__, estimator)
