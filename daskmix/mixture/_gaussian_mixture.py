@@ -388,7 +388,8 @@ class GaussianMixture(BaseMixture):
       zero elsewhere, as a sparse array with ``n_active`` stored entries
       per row: a ``scipy.sparse.csr_array`` for NumPy or pandas input, a
       dask array of ``sparse.COO`` chunks for dask input, an
-      ``xarray.DataArray`` wrapping either of those for xarray input
+      ``xarray.DataArray`` holding a ``sparse.COO`` (or, if the input is
+      dask-backed, a dask array of them) for xarray input
       (``.todense()`` on the chunks, or ``inference="exact"``, gives a
       dense array);
     - :meth:`score_samples`: ``log sum_{c in K(n)} pi_c N(x | c)``, a
