@@ -287,8 +287,9 @@ def _chunk_resp_histogram(proba, sample_weight, row_start, n_bins):
 
     Parameters
     ----------
-    proba : ndarray of shape (n_rows, n_components)
-        Responsibilities of a chunk of rows.
+    proba : ndarray or sparse.COO of shape (n_rows, n_components)
+        Responsibilities of a chunk of rows (sparse ones, of truncated
+        inference, are densified here, a chunk at a time).
     sample_weight : None
         Unused (rows count once).
     row_start : int
@@ -301,6 +302,8 @@ def _chunk_resp_histogram(proba, sample_weight, row_start, n_bins):
     ndarray of shape (n_components * n_bins,), float64
         Counts, component-major.
     """
+    if hasattr(proba, "todense"):
+        proba = proba.todense()
     n_components = proba.shape[1]
     labels = np.argmax(proba, axis=1)
     largest = proba[np.arange(len(proba)), labels]

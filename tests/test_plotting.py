@@ -157,6 +157,19 @@ def test_responsibilities_histogram(data, tmp_path):
     _save(ax, tmp_path, "responsibilities")
 
 
+def test_responsibilities_histogram_of_truncated_inference(data):
+    X, X_dask = data
+    gm = GaussianMixture(6, covariance_type="diag", algorithm="truncated", n_active=2,
+                         n_neighbors=3, random_state=0).fit(X)
+    ax = plotting.plot_responsibilities(gm, X_dask, bins=10)  # sparse chunks
+    proba = gm.predict_proba(X).toarray()
+    labels, largest = proba.argmax(axis=1), proba.max(axis=1)
+    for k, bars in enumerate(ax.containers):
+        heights = np.array([bar.get_height() for bar in bars])
+        expected, _ = np.histogram(largest[labels == k], bins=np.linspace(0, 1, 11))
+        assert_array_equal(heights, expected)
+
+
 def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"pip install 'daskmix\[plot\]'"):

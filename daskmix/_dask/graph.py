@@ -284,7 +284,7 @@ def row_ranges(X, ranges):
     return da.concatenate([X[int(a):int(b)] for a, b in ranges], axis=0)
 
 
-def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
+def map_rows(X, func, *, name, n_columns=None, dtype, meta=None, **kwargs):
     """Lazily apply a row-wise ``func`` to every block of ``X``.
 
     Parameters
@@ -297,6 +297,9 @@ def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
     n_columns : int or None
         None for a 1-D output.
     dtype : numpy dtype
+    meta : array-like or None, default=None
+        An empty array of the blocks' type, when ``func`` returns something
+        else than NumPy arrays (``sparse.COO``, say); None for NumPy.
     **kwargs
         Passed to ``func``.
 
@@ -308,12 +311,14 @@ def map_rows(X, func, *, name, n_columns=None, dtype, **kwargs):
 
     if n_columns is None:
         return da.map_blocks(
-            func, X, drop_axis=1, dtype=dtype, meta=np.empty((0,), dtype=dtype),
+            func, X, drop_axis=1, dtype=dtype,
+            meta=np.empty((0,), dtype=dtype) if meta is None else meta,
             token=PREFIX + name, **kwargs,
         )
     return da.map_blocks(
         func, X, chunks=(X.chunks[0], (n_columns,)), dtype=dtype,
-        meta=np.empty((0, 0), dtype=dtype), token=PREFIX + name, **kwargs,
+        meta=np.empty((0, 0), dtype=dtype) if meta is None else meta,
+        token=PREFIX + name, **kwargs,
     )
 
 

@@ -3,12 +3,37 @@
 Each function returns a lazy write; computing it (through
 :func:`daskmix._dask.graph.compute`) writes every chunk from the task that
 made it. Choosing the format, and writing atomically, is the caller's job
-(``daskmix.cli._outputs``).
+(``daskmix.cli._outputs``). Sparse chunks (``sparse.COO``, as truncated
+inference's ``predict_proba`` makes them) are written dense, each chunk
+densified by the task that writes it.
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 __all__ = ["store_rows", "to_table", "to_zarr"]
+
+
+def _todense(block):
+    return block.todense()
+
+
+def _dense(result):
+    """``result`` with NumPy chunks: sparse chunks densified one by one, lazily.
+
+    Parameters
+    ----------
+    result : dask.array.Array
+
+    Returns
+    -------
+    dask.array.Array
+    """
+    if isinstance(result._meta, np.ndarray):
+        return result
+    return result.map_blocks(_todense, dtype=result.dtype,
+                             meta=np.empty((0,) * result.ndim, dtype=result.dtype))
 
 
 def store_rows(result, target):
@@ -27,7 +52,7 @@ def store_rows(result, target):
     """
     import dask.array as da
 
-    return da.store(result, target, lock=False, compute=False)
+    return da.store(_dense(result), target, lock=False, compute=False)
 
 
 def to_zarr(result, path):
@@ -47,7 +72,7 @@ def to_zarr(result, path):
     ImportError
         If zarr is not installed.
     """
-    return result.to_zarr(path, compute=False)
+    return _dense(result).to_zarr(path, compute=False)
 
 
 def _frame(result, column):
@@ -86,7 +111,7 @@ def to_table(result, path, fmt, column):
     -------
     dask collection
     """
-    frame = _frame(result, column)
+    frame = _frame(_dense(result), column)
     if fmt == "parquet":
         return frame.to_parquet(path, write_index=False, compute=False)
     return frame.to_csv(path, single_file=True, index=False, compute=False)

@@ -42,7 +42,7 @@ def _distance(y, table, row):
     return total
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def _nearest_rows(X, start, stop, scale, node_centres, first, count, is_leaf, members, means,
                   beam, out):
     """:func:`tree_nearest` for rows ``start .. stop``.
@@ -135,7 +135,7 @@ def tree_nearest(X, scale, node_centres, first, count, is_leaf, members, means, 
                   means, beam, out)
 
 
-@numba.njit(cache=True, nogil=True)
+@numba.njit(cache=True, nogil=True, fastmath={"reassoc", "contract"})
 def graph_nearest(X, means, starts, neighbours, out):
     """The nearest means of each row among the neighbours of its start components.
 

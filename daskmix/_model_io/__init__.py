@@ -19,12 +19,13 @@ from daskmix._model_io._fields import (
     LabelledAxis,
     Nested,
     RandomStream,
+    Transient,
     Value,
 )
 from daskmix._model_io._schema import ModelSchema, register_model, registered_names
 
 __all__ = [
     "FORMAT", "VERSION", "Array", "Coordinate", "Group", "LabelledAxis", "ModelSchema",
-    "Nested", "RandomStream", "Value", "load", "model_from_dataset", "model_to_dataset",
-    "register_model", "registered_names", "save_model",
+    "Nested", "RandomStream", "Transient", "Value", "load", "model_from_dataset",
+    "model_to_dataset", "register_model", "registered_names", "save_model",
 ]

@@ -41,7 +41,8 @@ def model_to_dataset(estimator):
     """
     schema = schema_of(estimator)
     check_is_fitted(estimator)
-    writer = ModelWriter(type(estimator).__name__, estimator.get_params(deep=False))
+    writer = ModelWriter(type(estimator).__name__,
+                         schema.stored_parameters(estimator.get_params(deep=False)))
     schema.write(estimator, writer)
     return writer.dataset()
 

@@ -9,7 +9,9 @@ An estimator declares its model file as a list of fields (see
 * :class:`LabelledAxis` - a ``(dimension name, labels or None)`` pair;
 * :class:`RandomStream` - a ``numpy.random.RandomState`` to continue drawing from;
 * :class:`Nested` - a dataclass of arrays, groups of arrays and scalars (the
-  running statistics of an online algorithm, say).
+  running statistics of an online algorithm, say);
+* :class:`Transient` - an attribute not stored at all, made afresh on load
+  (a cache).
 
 Every field has ``write(estimator, writer, params)`` and
 ``read(reader, estimator, params)``; ``params`` are the estimator's
@@ -32,6 +34,7 @@ __all__ = [
     "LabelledAxis",
     "Nested",
     "RandomStream",
+    "Transient",
     "Value",
     "variable_name",
 ]
@@ -321,6 +324,45 @@ class RandomStream:
         except (KeyError, TypeError, ValueError) as exc:
             raise reader.corrupted(f"the random state cannot be restored ({exc})") from None
         setattr(estimator, self.attr, stream)
+
+
+@dataclass(frozen=True)
+class Transient:
+    """An attribute that is not stored: a loaded model gets a fresh ``make()``.
+
+    For caches that a fitted estimator holds (rebuilt on first use), so
+    that a loaded model has the attributes the saved one had when fitted.
+
+    Attributes
+    ----------
+    attr : str
+    make : callable
+        ``make()`` returns the fresh value.
+    """
+
+    attr: str
+    make: Callable
+
+    def write(self, estimator, writer, params):
+        """Store nothing.
+
+        Parameters
+        ----------
+        estimator : BaseEstimator
+        writer : ModelWriter
+        params : dict
+        """
+
+    def read(self, reader, estimator, params):
+        """Set a fresh value.
+
+        Parameters
+        ----------
+        reader : ModelReader
+        estimator : BaseEstimator
+        params : dict
+        """
+        setattr(estimator, self.attr, self.make())
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ class: loading never imports anything the file names.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -34,10 +35,32 @@ class ModelSchema:
         ``sizes(estimator) -> dict``: the length each named dimension must
         have in a loaded model, checked on load. ``feature`` and
         ``feature2`` are always ``n_features_in_``.
+    added_parameters : dict, default={}
+        Constructor parameters the class gained after format version 1,
+        with their defaults: a parameter at its default is not written, so
+        a file from an earlier version saves back unchanged (and loads with
+        the default, as a file without it does).
     """
 
     fields: tuple
     sizes: Callable
+    added_parameters: dict = dataclasses.field(default_factory=dict)
+
+    def stored_parameters(self, params):
+        """The constructor parameters a file holds: ``params`` less added ones at their default.
+
+        Parameters
+        ----------
+        params : dict
+            ``estimator.get_params(deep=False)``.
+
+        Returns
+        -------
+        dict
+        """
+        return {name: value for name, value in params.items()
+                if name not in self.added_parameters
+                or not _equal_default(value, self.added_parameters[name])}
 
     def write(self, estimator, writer):
         """Store the fitted state of ``estimator``.
@@ -92,6 +115,11 @@ class ModelSchema:
                         f"{name!r} has {length} entries along {dim!r}, but the model "
                         f"has {expected[dim]}"
                     )
+
+
+def _equal_default(value, default):
+    """Whether a parameter's ``value`` is its (scalar) ``default``, of the same type."""
+    return type(value) is type(default) and value == default
 
 
 #: Registered estimator classes by name: ``{name: (cls, schema)}``.

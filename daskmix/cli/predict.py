@@ -62,6 +62,12 @@ def add_parser(commands):
                              "for mixtures and k-means), probabilities (predict_proba), "
                              "log-likelihoods (score_samples) or projections (transform, "
                              "the default for PCA)")
+    parser.add_argument("--inference", choices=["auto", "truncated", "exact"], default=None,
+                        help="for a Gaussian mixture: evaluate each row's truncated search "
+                             "space or every component (default: the model's own setting, "
+                             "'auto': truncated after a truncated fit); truncated "
+                             "probabilities are written dense, zero outside each row's "
+                             "n_active components")
     parser.add_argument("--output-format", choices=OUTPUT_FORMATS, default=None,
                         help="format of OUTPUT (default: from its name)")
     add_input_options(parser)
@@ -125,6 +131,11 @@ def run(args):
     """
     model, _ = load_model_file(args.model)
     what = _method(model, args.what)
+    if args.inference is not None:
+        if "inference" not in model.get_params():
+            raise CLIError(f"a {type(model).__name__} has no --inference; leave it out",
+                           EXIT_USAGE)
+        model.set_params(inference=args.inference)
     fmt = output_format(args.output, args.output_format)
     X = open_input(args)
     with connect(args.scheduler, args.connect_timeout):

@@ -8,6 +8,7 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
@@ -38,6 +39,11 @@ from daskmix.mixture.algorithms.minibatch import (
     update_ranges,
 )
 from daskmix.mixture.algorithms.stepwise import initial_state
+from daskmix.mixture.algorithms.truncated_inference import (
+    SearchCache,
+    check_searchable,
+    truncated_outputs,
+)
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 
@@ -232,6 +238,17 @@ class GaussianMixture(BaseMixture):
         statistics must be fresh before an M-step (DEM's quorum). 1.0 waits
         for every block and reproduces exact EM; the blocks are the chunks
         of ``X``.
+    inference : {"auto", "truncated", "exact"}, default="auto"
+        What :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples`,
+        :meth:`score`, :meth:`bic` and :meth:`aic` evaluate. ``"exact"``:
+        every component on every row, ``O(n_components)`` per row.
+        ``"truncated"``: each row's search space only, about ``n_active *
+        n_neighbors`` components per row whatever ``n_components`` (see
+        Notes; ``spherical``, ``diag``, ``full`` and ``factor``).
+        ``"auto"``: ``"truncated"`` when ``algorithm="truncated"`` and
+        ``n_active < n_components``, ``"exact"`` otherwise. Read when the
+        methods run, so it can be changed after ``fit`` with
+        ``set_params``.
 
     Attributes
     ----------
@@ -285,6 +302,12 @@ class GaussianMixture(BaseMixture):
         Only after an ``algorithm="truncated"`` fit: the (point, component)
         log-joint evaluations of each iteration of the best initialisation,
         ``sum_n |S(n)|`` (exact EM makes ``n_samples * n_components``).
+    neighbors_ : ndarray of shape (n_components, min(n_neighbors, n_components)), dtype int32
+        Only after an ``algorithm="truncated"`` fit: the neighbourhood
+        ``g_c`` of each component at the end of the fit (``c`` itself
+        first, then the components nearest it by estimated KL divergence,
+        padded with -1), which ``inference="truncated"`` searches.
+        :meth:`partial_fit` keeps it as it is.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -346,8 +369,43 @@ class GaussianMixture(BaseMixture):
     E-only warm-up passes then let ``g_c`` settle. ``n_active=n_components``
     is exact EM. The random
     candidates are keyed by (``random_state``, pass, row), so the result
-    does not depend on the chunking or the scheduler. :meth:`predict`,
-    :meth:`score` and the other row-wise methods use the full posterior.
+    does not depend on the chunking or the scheduler.
+
+    Truncated inference (``inference="truncated"``, the default after an
+    ``algorithm="truncated"`` fit with ``n_active < n_components``):
+    each row starts from its ``n_active`` nearest means, found by a k-means
+    tree over ``means_`` (built on first use, about a second at 16,384
+    components, and kept until the next ``fit`` or ``partial_fit``), then
+    up to three rounds evaluate the log-joints ``log pi_c + log N(x | c)``
+    on ``S(n)``, the union of ``neighbors_[c]`` over the row's current
+    ``K(n)``, and keep the ``n_active`` best as ``K(n)``; a row stops when
+    ``K(n)`` stops changing. (A model without ``neighbors_``, fitted by
+    another algorithm, searches the ``n_neighbors`` nearest means of each
+    component instead.) The methods then return:
+
+    - :meth:`predict`: the most probable component of ``K(n)`` (the
+      exact ``argmax`` unless the search missed it);
+    - :meth:`predict_proba`: the softmax of the log-joints over ``K(n)``,
+      zero elsewhere, as a sparse array with ``n_active`` stored entries
+      per row: a ``scipy.sparse.csr_array`` for NumPy or pandas input, a
+      dask array of ``sparse.COO`` chunks for dask input, an
+      ``xarray.DataArray`` holding a ``sparse.COO`` (or, if the input is
+      dask-backed, a dask array of them) for xarray input
+      (``.todense()`` on the chunks, or ``inference="exact"``, gives a
+      dense array);
+    - :meth:`score_samples`: ``log sum_{c in K(n)} pi_c N(x | c)``, a
+      lower bound of the exact log-likelihood (short of it by the mass of
+      the components outside ``K(n)``: little where those are far from the
+      row, more where the search missed a probable component);
+    - :meth:`score`, :meth:`bic`, :meth:`aic`: from that truncated
+      log-likelihood.
+
+    ``inference="exact"`` returns what exact EM's model returns: dense
+    responsibilities and the exact log-likelihood. A row's truncated
+    outputs do not depend on the chunking or on the other rows; the
+    search costs about ``n_active * n_neighbors`` evaluations per round
+    and ``O(log n_components)`` distances for the tree, whatever
+    ``n_components``.
 
     ``algorithm="minibatch"`` (stepwise EM; Cappé and Moulines, 2009;
     Liang and Klein, 2009) initialises on ``max(3 * batch_size, 10000,
@@ -437,6 +495,7 @@ class GaussianMixture(BaseMixture):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_factors": [Interval(Integral, 1, None, closed="left"), None],
         "gamma": [Interval(Real, 0.0, 1.0, closed="right")],
+        "inference": [StrOptions({"auto", "truncated", "exact"})],
     }
 
     def __init__(
@@ -470,6 +529,7 @@ class GaussianMixture(BaseMixture):
         n_neighbors=15,
         n_factors=None,
         gamma=1.0,
+        inference="auto",
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -499,6 +559,7 @@ class GaussianMixture(BaseMixture):
         self.n_neighbors = n_neighbors
         self.n_factors = n_factors
         self.gamma = gamma
+        self.inference = inference
 
     @property
     def _covariance(self):
@@ -655,6 +716,8 @@ class GaussianMixture(BaseMixture):
 
     def _set_fitted(self, params, dtype):
         covariance = self._covariance
+        # new means: truncated inference builds its tree again on first use
+        self._search_cache = SearchCache()
         # Normalised: the initial weights of "random_from_data" and "k-means++"
         # are scikit-learn's, 1 / n_samples per component (the first E-step's
         # lower bound matches scikit-learn's with them), and a max_iter=0 fit
@@ -671,7 +734,41 @@ class GaussianMixture(BaseMixture):
             setattr(self, name, np.asarray(value).astype(dtype))
         self.classes_ = np.arange(self.n_components)
 
+    def _truncated_inference(self):
+        """Whether the row-wise outputs search each row's truncated space (``inference``)."""
+        if self.inference == "exact":
+            return False
+        if self.inference == "truncated":
+            check_searchable(self.covariance_type)
+            return True
+        if self.inference != "auto":
+            raise ValueError(f"inference must be 'auto', 'truncated' or 'exact', got "
+                             f"{self.inference!r}.")
+        return self._algorithm.truncated_inference(self._fit_settings())
+
+    def _truncated_row_outputs(self, data, output):
+        """Lazy row-wise ``output`` from each row's search space (see Notes)."""
+        cache = self.__dict__.get("_search_cache")
+        if cache is None:  # a loaded model
+            cache = self._search_cache = SearchCache()
+        structures = cache.get(self.means_, getattr(self, "neighbors_", None),
+                               self.n_neighbors)
+        result = truncated_outputs(
+            data.array, structures, self._covariance, self._fitted_parameters(),
+            min(self.n_active, self.n_components), output,
+        )
+        if output != "predict_proba":
+            return wrap_rows(result, data)
+        result = wrap_rows(result, data, column_dim="component",
+                           column_labels=np.arange(self.n_components))
+        if data.kind == "numpy":
+            # scikit-learn's sparse type for in-memory input
+            return scipy.sparse.csr_array(result.tocsr())
+        return result
+
     def _row_outputs(self, data, output):
+        if self._truncated_inference():
+            return self._truncated_row_outputs(data, output)
         kernel_params = estep_params(self._covariance, self._fitted_parameters(), data.dtype)
         if output == "predict_proba":
             result = _graph.map_rows(
@@ -691,6 +788,91 @@ class GaussianMixture(BaseMixture):
         )
         return wrap_rows(result, data)
 
+    # ---- row-wise methods (their docstrings say what ``inference`` changes) --
+    def predict(self, X):
+        """Most probable component of each sample.
+
+        With ``inference="exact"``: the ``argmax`` over all components of
+        ``log pi_c + log N(x | c)``. With truncated inference (the default
+        after an ``algorithm="truncated"`` fit with ``n_active <
+        n_components``; see ``inference``): the ``argmax`` over the row's
+        searched ``K(n)``, which is the exact one unless the search missed it.
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        labels : ndarray, dask.array.Array or xarray.DataArray of shape (n_samples,)
+            int64; lazy for dask input.
+        """
+        return super().predict(X)
+
+    def predict_proba(self, X):
+        """Posterior probability of each component for each sample.
+
+        With ``inference="exact"``: the dense responsibilities over all
+        components. With truncated inference (see ``inference``): the
+        softmax of the log-joints over the row's searched ``K(n)`` (its
+        ``n_active`` most probable components found), zero elsewhere, as a
+        sparse array of ``n_active`` stored entries per row (rows sum to 1).
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        resp : array of shape (n_samples, n_components)
+            In X's float dtype. Exact: an ndarray, a lazy dask array or an
+            xarray.DataArray with a ``component`` dimension, like the input.
+            Truncated: a ``scipy.sparse.csr_array`` for NumPy or pandas
+            input, a lazy dask array of ``sparse.COO`` chunks for dask
+            input (dask DataFrames included), an xarray.DataArray wrapping
+            a ``sparse.COO`` (or, for dask-backed input, a dask array of
+            them) for xarray input.
+        """
+        return super().predict_proba(X)
+
+    def score_samples(self, X):
+        """Log-likelihood of each sample under the model.
+
+        With ``inference="exact"``: ``log sum_c pi_c N(x | c)`` over all
+        components. With truncated inference (see ``inference``): the
+        truncated log-likelihood ``log sum_{c in K(n)} pi_c N(x | c)`` over
+        the row's searched ``K(n)``, a lower bound of the exact one (close
+        to it when the components outside ``K(n)`` are far from the row).
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_prob : ndarray, dask.array.Array or xarray.DataArray of shape (n_samples,)
+            Lazy for dask input.
+        """
+        return super().score_samples(X)
+
+    def score(self, X, y=None):
+        """Mean log-likelihood of ``X`` under the model: the mean of :meth:`score_samples`.
+
+        A lower bound of the exact mean with truncated inference (see
+        ``inference``).
+
+        Parameters
+        ----------
+        X : {array-like, dask.array.Array, DataFrame, xarray.DataArray} of shape (n_samples, n_features)
+        y : Ignored
+
+        Returns
+        -------
+        log_likelihood : float
+            Computed, also for dask input.
+        """
+        return super().score(X, y)
+
     # ---- model-level methods --------------------------------------------
     def _n_parameters(self):
         """Number of free parameters of the fitted model."""
@@ -701,6 +883,10 @@ class GaussianMixture(BaseMixture):
 
     def bic(self, X):
         """Bayesian information criterion of the model on ``X`` (lower is better).
+
+        From the mean of :meth:`score_samples`: with truncated inference
+        (see ``inference``) the truncated log-likelihood, so the criterion
+        is an upper bound of the exact one.
 
         Parameters
         ----------
@@ -715,6 +901,9 @@ class GaussianMixture(BaseMixture):
 
     def aic(self, X):
         """Akaike information criterion of the model on ``X`` (lower is better).
+
+        From the mean of :meth:`score_samples`, as :meth:`bic` (an upper
+        bound of the exact criterion with truncated inference).
 
         Parameters
         ----------

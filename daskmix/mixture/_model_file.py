@@ -7,11 +7,12 @@ stepwise EM, so that a loaded model continues ``partial_fit`` exactly.
 
 from __future__ import annotations
 
-from daskmix._model_io import Array, Group, ModelSchema, Nested, Value
+from daskmix._model_io import Array, Group, ModelSchema, Nested, Transient, Value
 from daskmix._state import INPUT_FIELDS
 from daskmix.mixture._dims import shape_dims
 from daskmix.mixture._params import GaussianParams
 from daskmix.mixture.algorithms.stepwise import StepwiseState
+from daskmix.mixture.algorithms.truncated_inference import SearchCache
 from daskmix.mixture.covariance import get_covariance_type
 
 __all__ = ["GAUSSIAN_MIXTURE_FILE"]
@@ -77,10 +78,14 @@ GAUSSIAN_MIXTURE_FILE = ModelSchema(
         Value("n_steps_", optional=True), Value("n_samples_seen_", optional=True),
         # algorithm="truncated" only
         Array("n_evaluations_", ("iteration",), optional=True),
+        Array("neighbors_", ("component", "neighbor"), optional=True),
         # covariance_type="factor" only
         Array("loadings_", ("component", "feature", "factor"), optional=True),
         Array("noise_variance_", _CF, optional=True),
         _STEPWISE_STATE,
+        # truncated inference's tree over the means: rebuilt on first use
+        Transient("_search_cache", SearchCache),
     ),
     sizes=lambda est: {"component": est.n_components, "factor": est.n_factors},
+    added_parameters={"inference": "auto"},
 )

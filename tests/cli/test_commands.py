@@ -72,6 +72,27 @@ def test_every_output_format_holds_the_result(blob_files, reference, model_file,
     assert sorted(p.name for p in tmp_path.iterdir()) == [output.name]
 
 
+@pytest.mark.parametrize("fmt", ["npy", "csv"])
+def test_truncated_probabilities_are_written_dense(blob_files, tmp_path, fmt):
+    root, X = blob_files
+    model = GaussianMixture(6, covariance_type="diag", algorithm="truncated", n_active=2,
+                            n_neighbors=3, random_state=0).fit(X)
+    model.save(tmp_path / "m.nc")
+
+    def written(*options):
+        output = tmp_path / f"proba.{fmt}"
+        assert call_cli("predict", tmp_path / "m.nc", root / "blobs.npy", output, "--what",
+                        "predict_proba", *options) == 0
+        if fmt == "npy":
+            return np.load(output)
+        return pd.read_csv(output)[[f"proba_{k}" for k in range(6)]].to_numpy()
+
+    # truncated inference (the model's default): zero outside each row's K(n)
+    assert_array_equal(written(), model.predict_proba(X).toarray())
+    exact = written("--inference", "exact")
+    assert_allclose(exact, model.set_params(inference="exact").predict_proba(X), rtol=1e-12)
+
+
 def test_output_is_replaced_atomically(blob_files, model_file, tmp_path):
     root, _ = blob_files
     output = tmp_path / "labels.parquet"

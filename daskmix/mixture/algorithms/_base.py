@@ -230,6 +230,26 @@ class Algorithm(ABC):
         RunResult
         """
 
+    def truncated_inference(self, settings):
+        """Whether a model it fitted evaluates new rows on truncated search spaces by default.
+
+        ``GaussianMixture(inference="auto")`` asks this: True makes
+        ``predict``, ``predict_proba`` and ``score_samples`` search each row's
+        few best components instead of evaluating all of them (see
+        :mod:`daskmix.mixture.algorithms.truncated_inference`). False here:
+        every component, as the fit evaluated them.
+
+        Parameters
+        ----------
+        settings : FitSettings
+            The estimator's current settings.
+
+        Returns
+        -------
+        bool
+        """
+        return False
+
     def fitted_attributes(self, result):
         """What a fitted model publishes from ``result``, beyond the standard attributes.
 

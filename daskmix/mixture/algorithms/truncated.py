@@ -111,10 +111,13 @@ class TruncatedResult(RunResult):
         ``sum_n |S(n)|`` in each EM iteration.
     n_warmup_passes : int
         E-only passes before the first iteration.
+    neighbours : ndarray of shape (n_components, G), int32, or None
+        The final neighbourhoods ``g_c``.
     """
 
     n_evaluations: list = field(default_factory=list)
     n_warmup_passes: int = 0
+    neighbours: np.ndarray | None = None
 
 
 def initial_neighbours(means, n_neighbors):
@@ -394,6 +397,7 @@ def run_truncated(settings, data, sample_weight, params, lower_bound, on_iterati
         params=result.params, lower_bound=result.lower_bound,
         lower_bounds=result.lower_bounds, n_iter=result.n_iter,
         converged=result.converged, n_evaluations=evaluations, n_warmup_passes=n_warmup,
+        neighbours=passes.neighbours,
     )
 
 
@@ -401,8 +405,9 @@ class TruncatedEM(Algorithm):
     """Truncated variational EM (v-GMM, and v-MFA with ``covariance_type="factor"``).
 
     Reads ``n_active`` (``C'``) and ``n_neighbors`` (``G``); publishes
-    ``n_evaluations_``. Each covariance type it supports has a pair
-    evaluator in :mod:`daskmix.mixture.kernels.pairs`.
+    ``n_evaluations_`` and ``neighbors_`` (the final ``g_c``, which
+    truncated inference searches). Each covariance type it supports has a
+    pair evaluator in :mod:`daskmix.mixture.kernels.pairs`.
     """
 
     name = "truncated"
@@ -410,7 +415,7 @@ class TruncatedEM(Algorithm):
     covariance_types = frozenset({"spherical", "diag", "full", "factor"})
     parameters = frozenset({"n_active", "n_neighbors"})
     lower_bound_name = "truncated free energy per row, a lower bound of the mean log-likelihood"
-    fitted_attribute_names = ("n_evaluations_",)
+    fitted_attribute_names = ("n_evaluations_", "neighbors_")
 
     def check(self, estimator, n_features):
         """Raise if ``n_active`` exceeds ``n_components``.
@@ -443,8 +448,21 @@ class TruncatedEM(Algorithm):
         return run_truncated(settings, data, sample_weight, params, lower_bound,
                              on_iteration, random_state)
 
+    def truncated_inference(self, settings):
+        """True when points keep fewer components than there are (``n_active < n_components``).
+
+        Parameters
+        ----------
+        settings : FitSettings
+
+        Returns
+        -------
+        bool
+        """
+        return int(settings.options["n_active"]) < int(settings.n_components)
+
     def fitted_attributes(self, result):
-        """``n_evaluations_``: the log-joint evaluations of each iteration.
+        """``n_evaluations_`` (evaluations of each iteration) and ``neighbors_`` (``g_c``).
 
         Parameters
         ----------
@@ -454,4 +472,7 @@ class TruncatedEM(Algorithm):
         -------
         dict
         """
-        return {"n_evaluations_": np.asarray(result.n_evaluations, dtype=np.int64)}
+        out = {"n_evaluations_": np.asarray(result.n_evaluations, dtype=np.int64)}
+        if result.neighbours is not None:
+            out["neighbors_"] = np.asarray(result.neighbours, dtype=np.int32)
+        return out

@@ -68,6 +68,19 @@ def _search_width(previous, inputs, random_ids):
     return previous.shape[1] * inputs.neighbours.shape[1] + random_ids.shape[1]
 
 
+def _table_arrays(table, n_pairs):
+    """The arrays the kernels take for ``table``, with room for ``n_pairs`` more pairs.
+
+    ``kernels.truncated.NO_PAIRS`` when ``table`` is None (no pair statistics).
+    """
+    from daskmix.mixture.kernels import truncated as kernels
+
+    if table is None:
+        return kernels.NO_PAIRS
+    table.reserve(n_pairs)
+    return table.arrays
+
+
 class _TilePipeline:
     """``evaluate_tile`` for evaluators that go through tile-sized arrays.
 
@@ -78,7 +91,7 @@ class _TilePipeline:
 
     @classmethod
     def evaluate_tile(cls, covariance, inputs, X, previous, random_ids, row_weights, active,
-                      resp, table, acc):
+                      resp, table, acc, log_norms=None):
         """One tile of a truncated-EM pass.
 
         Parameters
@@ -96,10 +109,12 @@ class _TilePipeline:
             Filled with the new ``K(n)``.
         resp : ndarray of shape (n_rows, n_active), float64
             Filled with the weighted responsibilities.
-        table : PairTable
-            Neighbourhood statistics, added to.
+        table : PairTable or None
+            Neighbourhood statistics, added to; None skips them.
         acc : tuple of ndarray or None
             Moment accumulators (``new_moments``), added to; None skips them.
+        log_norms : ndarray of shape (n_rows,) or None, default=None
+            Filled with each row's ``log sum_{c in K(n)} p(x_n, c)``, if given.
 
         Returns
         -------
@@ -115,9 +130,9 @@ class _TilePipeline:
         design = cls.design(covariance, X, inputs.shift)
         log_joints = np.empty(space.shape)
         cls.log_joints(design, inputs.tables, space, counts, log_joints)
-        table.reserve(space.size)
         energy, evaluations = kernels.select(space, counts, log_joints, row_weights, previous,
-                                             active, resp, table.arrays)
+                                             active, resp, _table_arrays(table, space.size),
+                                             log_norms)
         if acc is not None:
             cls.add_moments(design, inputs.tables, active, resp, acc)
         return energy, evaluations
@@ -161,7 +176,7 @@ class FoldedPairs:
 
     @staticmethod
     def evaluate_tile(covariance, inputs, X, previous, random_ids, row_weights, active, resp,
-                      table, acc):
+                      table, acc, log_norms=None):
         """One tile in one compiled pass (``kernels.truncated.folded_tile``).
 
         Parameters and returns as :meth:`_TilePipeline.evaluate_tile`.
@@ -170,10 +185,11 @@ class FoldedPairs:
 
         weights = inputs.tables[0]
         moments = acc[0] if acc is not None else np.empty((0, weights.shape[1]))
-        table.reserve(len(X) * _search_width(previous, inputs, random_ids))
+        pairs = _table_arrays(table, len(X) * _search_width(previous, inputs, random_ids))
         return kernels.folded_tile(
             X, inputs.shift, covariance.per_feature_squares(X.shape[1]), weights, previous,
-            inputs.neighbours, random_ids, row_weights, active, resp, moments, table.arrays,
+            inputs.neighbours, random_ids, row_weights, active, resp, moments, pairs,
+            log_norms,
         )
 
     @classmethod

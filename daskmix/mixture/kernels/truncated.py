@@ -64,6 +64,7 @@ import numpy as np
 from daskmix.mixture.kernels.fused import design_row
 
 __all__ = [
+    "NO_PAIRS",
     "PairTable",
     "cholesky_log_joints",
     "cholesky_moments",
@@ -363,6 +364,14 @@ class PairTable:
                              *self.extras.summed_by_key(self.n_components))
 
 
+#: ``PairTable.arrays`` of no table: :func:`select` and :func:`folded_tile`
+#: then skip the pair statistics (inference on new rows needs none).
+NO_PAIRS = (np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64),
+            np.zeros(1, dtype=np.int64), np.empty(0), np.empty(0),
+            np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.zeros(1, dtype=np.int64),
+            np.empty(0, dtype=np.int64), np.empty(0), np.empty(0), np.zeros(1, dtype=np.int64))
+
+
 class _RecordList:
     """A growable list of records ``(key, sum, count)``; the kernels append in place."""
 
@@ -644,7 +653,8 @@ def _row_posterior(top_values, top_ids, weight, active_row, resp_row):
     return top + np.log(total)
 
 
-def select(space, counts, log_joints, row_weights, previous, active, resp, table):
+def select(space, counts, log_joints, row_weights, previous, active, resp, table,
+           log_norms=None):
     """New ``K(n)``, responsibilities, free energy and neighbourhood statistics.
 
     For each row: ``c`` = the best component of ``S(n)``; every other
@@ -667,7 +677,10 @@ def select(space, counts, log_joints, row_weights, previous, active, resp, table
         Filled with the weighted responsibilities.
     table : tuple
         ``PairTable.arrays`` (after ``PairTable.reserve`` for the tile's
-        pairs); updated.
+        pairs), updated; :data:`NO_PAIRS` skips the pair statistics.
+    log_norms : ndarray of shape (n_rows,) or None, default=None
+        Filled with each row's ``logsumexp_{c in K(n)} l_nc`` (unweighted),
+        if given.
 
     Returns
     -------
@@ -680,11 +693,16 @@ def select(space, counts, log_joints, row_weights, previous, active, resp, table
     return _tile_rows(no_rows, np.empty(1), True, no_rows, space, counts, log_joints,
                       previous, np.empty((0, 1), dtype=np.int32),
                       np.empty((len(previous), 0), dtype=np.int32), row_weights, active, resp,
-                      no_rows, *table)
+                      no_rows, _row_output(log_norms), *table)
+
+
+def _row_output(log_norms):
+    """``log_norms``, or a zero-length array (the row loop then writes none)."""
+    return np.empty(0) if log_norms is None else log_norms
 
 
 def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, random_ids,
-                row_weights, active, resp, moments, table):
+                row_weights, active, resp, moments, table, log_norms=None):
     """A whole truncated-EM tile of the diagonal family, one row at a time.
 
     :func:`search_space`, the log-joints, :func:`select` and the moments
@@ -718,7 +736,9 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
         passes).
     table : tuple
         ``PairTable.arrays`` (after ``PairTable.reserve`` for the tile's
-        pairs); updated.
+        pairs), updated; :data:`NO_PAIRS` skips the pair statistics.
+    log_norms : ndarray of shape (n_rows,) or None, default=None
+        As for :func:`select`.
 
     Returns
     -------
@@ -728,21 +748,23 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
     none = np.empty((0, 1), dtype=np.int32)
     return _tile_rows(X, shift, per_feature_squares, weights, none, np.empty(0, dtype=np.int64),
                       np.empty((0, 1)), previous, neighbours, random_ids, row_weights, active,
-                      resp, moments, *table)
+                      resp, moments, _row_output(log_norms), *table)
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
 def _tile_rows(X, shift, per_feature_squares, weights, given_space, given_counts,
                given_log_joints, previous, neighbours, random_ids, row_weights, active, resp,
-               moments, group, staged, n_staged, staged_sums, staged_counts, keys, sums,
-               pair_counts, size, extra_keys, extra_sums, extra_counts, extra_size):
+               moments, log_norms, group, staged, n_staged, staged_sums, staged_counts, keys,
+               sums, pair_counts, size, extra_keys, extra_sums, extra_counts, extra_size):
     """The row loop of :func:`select` and :func:`folded_tile`, written once.
 
     A row's search space and log-joints are either given (``select``: the
     tile-sized arrays of the other evaluators) or computed here
     (``folded_tile``: ``given_space`` has no rows). Then: the ``n_active``
-    best, the softmax, the moments (if ``moments`` has rows) and the pair
-    statistics. The pair statistics are written out in this loop, not in a
+    best, the softmax, the row's log-sum-exp (if ``log_norms`` has rows),
+    the moments (if ``moments`` has rows) and the pair statistics (unless
+    the table is :data:`NO_PAIRS`, whose ``group`` is empty). The pair
+    statistics are written out in this loop, not in a
     helper: an inlined helper taking the table's thirteen arrays cost
     reference counting on each of them per row (measured 17 ms of 60 per
     125,000-row block).
@@ -760,6 +782,8 @@ def _tile_rows(X, shift, per_feature_squares, weights, given_space, given_counts
     top_values = np.empty(n_active)
     top_ids = np.empty(n_active, dtype=np.int64)
     with_moments = moments.shape[0] > 0
+    with_norms = log_norms.shape[0] > 0
+    with_pairs = group.shape[0] > 0
     free_energy = 0.0
     evaluations = 0
     for i in range(n):
@@ -780,7 +804,10 @@ def _tile_rows(X, shift, per_feature_squares, weights, given_space, given_counts
         evaluations += m
         w = row_weights[i]
         best_at = _row_top(space, values, m, top_values, top_ids)
-        free_energy += w * _row_posterior(top_values, top_ids, w, active[i], resp[i])
+        log_norm = _row_posterior(top_values, top_ids, w, active[i], resp[i])
+        free_energy += w * log_norm
+        if with_norms:
+            log_norms[i] = log_norm
         if with_moments:
             for a in range(n_active):
                 r = resp[i, a]
@@ -788,7 +815,7 @@ def _tile_rows(X, shift, per_feature_squares, weights, given_space, given_counts
                     c = active[i, a]
                     for j in range(width):
                         moments[c, j] += r * design[j]
-        if w == 0.0:
+        if w == 0.0 or not with_pairs:
             continue
         # the pair statistics of the row's best component (PairTable):
         # staged if it is the row's group, appended as extras otherwise
