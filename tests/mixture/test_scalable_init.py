@@ -66,3 +66,32 @@ def test_tree_neighbourhoods_start_with_the_component_and_are_near(blob_data):
     assert overlap > 0.9
     # as wide as the components allow
     assert tree_neighbours(ComponentTree.build(means[:4]), means[:4], 6).shape == (4, 4)
+
+
+@pytest.mark.parametrize("covariance_type", ["diag", "spherical", "full", "tied"])
+@pytest.mark.parametrize("n_features", [3, 40])
+def test_sparse_one_hot_moments_equal_the_dense_ones(covariance_type, n_features):
+    """The sample partition's statistics (sparse responsibilities) are the dense ones."""
+    import scipy.sparse as sp
+
+    from daskmix.mixture.covariance import get_covariance_type
+
+    rng = np.random.RandomState(0)
+    covariance = get_covariance_type(covariance_type)
+    X, labels = rng.randn(300, n_features), rng.randint(0, 7, 300)
+    centres = rng.randn(7, n_features)
+    dense = np.zeros((7, 300))
+    dense[labels, np.arange(300)] = rng.uniform(0.5, 2.0, 300)  # weighted rows
+    D = covariance.prepare(X, np.zeros(n_features))
+    for expected, got in zip(covariance.moments(D, dense, centres),
+                             covariance.moments(D, sp.csr_array(dense), centres)):
+        np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_truncated_factor_fit_from_the_scalable_start():
+    """Mixtures of factor analysers start from full covariances of the sample partition."""
+    rng = np.random.RandomState(0)
+    X = rng.randn(3000, 20) @ rng.randn(20, 20) + 5
+    gm = GaussianMixture(16, covariance_type="factor", n_factors=3, algorithm="truncated",
+                         max_iter=3, random_state=0).fit(as_dask(X, (1000,) * 3))
+    assert np.isfinite(gm.lower_bound_) and gm.loadings_.shape == (16, 20, 3)

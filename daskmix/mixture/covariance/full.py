@@ -204,6 +204,8 @@ class FullCovariance(CovarianceType):
             return nk, sy, _move_scatter(s2, nk, sy, centres, -1.0)
         n_components, n_features = centres.shape
         s2 = np.empty((n_components, n_features, n_features), dtype=D.dtype)
+        if hasattr(resp_t, "tocsr"):
+            return self._sparse_moments(D, resp_t.tocsr(), centres, s2)
         root = np.sqrt(resp_t)
         buffer = np.empty_like(D)
         for k in range(n_components):
@@ -220,6 +222,21 @@ class FullCovariance(CovarianceType):
             # (sqrt(r) * diff).T @ itself: NumPy calls the symmetric rank-k update
             np.matmul(diff.T, diff, out=s2[k])
         return resp_t.sum(axis=1, dtype=np.float64), resp_t @ D, s2
+
+    @staticmethod
+    def _sparse_moments(D, resp_t, centres, s2):
+        """:meth:`moments` for SciPy sparse (CSR) responsibilities: each component's rows only.
+
+        The responsibilities of a hard partition (the sample k-means of a
+        scalable initialisation) are one entry per row.
+        """
+        for k in range(len(centres)):
+            where = slice(resp_t.indptr[k], resp_t.indptr[k + 1])
+            diff = D[resp_t.indices[where]] - centres[k]
+            diff *= np.sqrt(resp_t.data[where])[:, None].astype(D.dtype, copy=False)
+            np.matmul(diff.T, diff, out=s2[k])
+        nk = np.asarray(resp_t.sum(axis=1), dtype=np.float64).reshape(-1)
+        return nk, np.asarray(resp_t @ D), s2
 
     # ---- M-step ------------------------------------------------------------
     def finalize(self, s2, nk, new_centres, old_centres, reg_covar):
