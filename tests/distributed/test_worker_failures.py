@@ -33,18 +33,31 @@ from tests.distributed._fits import (
     slow_identity,
 )
 
+#: The functions every compute of a fit goes through.
+COMPUTES = ("compute", "persist_and_compute")
+
+
+def wrap_computes(monkeypatch, before):
+    """Make ``before()`` run ahead of every call of the functions in :data:`COMPUTES`."""
+    for name in COMPUTES:
+        original = getattr(_graph, name)
+
+        def wrapped(*args, original=original, **kwargs):
+            before()
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(_graph, name, wrapped)
+
 
 class ComputeCounter:
-    """Counts the calls of ``daskmix._dask.graph.compute`` (every compute of a fit)."""
+    """Counts the computes of a fit (the calls of :data:`COMPUTES`)."""
 
     def __init__(self, monkeypatch):
         self.calls = 0
-        self._compute = _graph.compute
-        monkeypatch.setattr(_graph, "compute", self.compute)
+        wrap_computes(monkeypatch, self.count)
 
-    def compute(self, *args, **kwargs):
+    def count(self):
         self.calls += 1
-        return self._compute(*args, **kwargs)
 
 
 def undisturbed_fit(X, algorithm, monkeypatch):
@@ -58,8 +71,8 @@ def undisturbed_fit(X, algorithm, monkeypatch):
 class WorkerKiller:
     """Kill ``worker`` once the fit's ``kill_at``-th compute runs tasks on it.
 
-    Installed as a wrapper of ``daskmix._dask.graph.compute`` (every compute of
-    a fit goes through it): at the chosen call, a thread polls the
+    Installed as a wrapper of the functions in :data:`COMPUTES` (every
+    compute of a fit goes through one of them): at the chosen call, a thread polls the
     scheduler until the victim is processing a ``daskmix-`` task, then
     SIGKILLs its process.
     """
@@ -71,15 +84,13 @@ class WorkerKiller:
         self.calls = 0
         self.killed_while_running = None  # the daskmix task the victim was running
         self._thread = None
-        self._compute = _graph.compute
-        monkeypatch.setattr(_graph, "compute", self.compute)
+        wrap_computes(monkeypatch, self.count)
 
-    def compute(self, *args, **kwargs):
+    def count(self):
         self.calls += 1
         if self.calls == self.kill_at:
             self._thread = threading.Thread(target=self._kill_when_busy, daemon=True)
             self._thread.start()
-        return self._compute(*args, **kwargs)
 
     def _kill_when_busy(self):
         deadline = time.monotonic() + 30

@@ -170,6 +170,9 @@ def truncated_outputs(X, structures, covariance, params, n_active, output):
         tables=evaluator.tables(covariance, kernel_params), shift=kernel_params.shift,
         neighbours=structures.neighbours, tree=structures.tree, n_active=int(n_active),
     )
+    # one node of the graph: the parameters, tree and neighbourhoods reach
+    # each worker once, not with every task
+    inputs = _graph.shared(inputs, "truncated-search-inputs")
     name = _LAYERS[output]
     if output == "predict_proba":
         n_components = structures.neighbours.shape[0]
