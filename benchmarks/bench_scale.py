@@ -80,8 +80,8 @@ the initial parameters (``weights_``, ``means_``, ``precisions_`` after
 k-means); truncated EM and exact EM (``algorithm="em"``) then each run 20
 iterations (``tol=0``) from them (``weights_init``, ``means_init``,
 ``precisions_init``), and ``score`` with ``inference="exact"`` evaluates
-the exact log-likelihood of both on the 100,000 held-out rows. Target: truncated EM's held-out log-likelihood at most 1% below exact
-EM's.
+the exact log-likelihood of both on the 100,000 held-out rows. Target:
+truncated EM's held-out log-likelihood at most 1% below exact EM's.
 
 ``--out-of-core``: 100,000,000 x 64 rows (``--rows``) around 4096 centres,
 written once, chunk by chunk, into a zarr store of 250,000-row chunks (the
