@@ -163,7 +163,8 @@ def relocate(rows, weights, centres, nearest, fraction=None):
     -------
     centres : ndarray of shape (n_centres, n_features)
         A copy, some rows moved.
-    n_moved : int
+    moves : ndarray of shape (n_moved, 2), int64
+        ``(moved centre, cluster it went to)`` pairs.
     """
     fraction = RELOCATE_FRACTION if fraction is None else fraction
     n_centres = len(centres)
@@ -190,7 +191,7 @@ def relocate(rows, weights, centres, nearest, fraction=None):
     # the farthest row of each cluster
     order = np.lexsort((-d1, first))
     starts = np.searchsorted(first[order], np.arange(n_centres))
-    moved = 0
+    moves = []
     taken = np.zeros(n_centres, dtype=bool)
     taken[heavy] = True
     j = 0
@@ -205,8 +206,8 @@ def relocate(rows, weights, centres, nearest, fraction=None):
         out[donor] = rows[order[starts[receiver]]]
         taken[donor] = True
         j += 1
-        moved += 1
-    return out, moved
+        moves.append((donor, receiver))
+    return out, np.asarray(moves, dtype=np.int64).reshape(-1, 2)
 
 
 def tree_kmeans(rows, weights, n_centres, rng, *, n_iter=LLOYD_ITERATIONS):
@@ -245,15 +246,20 @@ def _tree_kmeans(rows, weights, n_centres, rng, n_iter):
     width = min(2, n_centres)
     tree = ComponentTree.build(centres, random_state=_seed(rng))
     nearest = tree.nearest(rows64, width, beam=SEARCH_BEAM, parallel=True).astype(np.int64)
-    for iteration in range(n_iter):
+    for _ in range(n_iter):
         centres = _means_of(rows64, w, nearest[:, 0], centres)
-        if width == 2 and iteration < n_iter - 1:
-            centres, _ = relocate(rows64, w, centres, nearest)
+        moves = np.empty((0, 2), dtype=np.int64)
+        if width == 2:
+            centres, moves = relocate(rows64, w, centres, nearest)
         # the rows search the neighbourhoods of their two nearest centres
         # (of the centres' nearest centres, found with a tree): O(G) per row
         tree = ComponentTree.build(centres, random_state=_seed(rng))
         graph = tree.nearest(centres, min(GRAPH_NEIGHBOURS, n_centres), beam=SEARCH_BEAM,
                              parallel=True)
+        if graph.shape[1] > 1:
+            # a moved centre sits on the farthest row of its new cluster, maybe
+            # outside the cluster centre's nearest ones: its rows must see it
+            graph[moves[:, 1], -1] = moves[:, 0]
         found = nearest_in_neighbourhoods(rows64, centres, nearest, graph, width)
         # a row that found fewer keeps its previous ids (only with width > found)
         nearest = np.where(found >= 0, found, nearest)

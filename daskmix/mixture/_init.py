@@ -61,7 +61,7 @@ from daskmix._random import counter_uniform
 from daskmix.cluster._kmeans_kernels import OneHotNearest
 from daskmix.cluster._seeding import kmeans_parallel_init
 from daskmix.cluster._tree_seeding import cell_kmeans_plusplus, tree_kmeans
-from daskmix.mixture._params import params_from_stats
+from daskmix.mixture._params import GaussianParams, params_from_stats
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_resp_stats
 
 __all__ = ["SCALABLE_ROWS_PER_COMPONENT", "initial_params", "sample_size",
@@ -69,6 +69,9 @@ __all__ = ["SCALABLE_ROWS_PER_COMPONENT", "initial_params", "sample_size",
 
 #: Rows per component in the sample of the scalable initialisations.
 SCALABLE_ROWS_PER_COMPONENT = 16
+#: Pseudo-rows of the pooled covariance added to each sample cluster's
+#: (:func:`_shrunk`).
+PRIOR_ROWS = 4
 
 
 def sample_size(n_samples, n_components):
@@ -312,8 +315,33 @@ def _partition_params(ctx, rows, weights, labels, centres, total):
         for acc, value in zip((nk, sy, s2), moments):
             acc += np.asarray(value)
     stats = {"nk": nk, "sy": sy, "s2": s2, "weight": np.float64(total)}
-    return params_from_stats(covariance, stats, shift, centres - shift, ctx.reg_covar,
-                             ctx.X.dtype, normalize_weights=False)
+    params = params_from_stats(covariance, stats, shift, centres - shift, ctx.reg_covar,
+                               ctx.X.dtype, normalize_weights=False)
+    return _shrunk(covariance, params, nk, rows.shape[1])
+
+
+def _shrunk(covariance, params, counts, n_features):
+    """Each component's covariance pulled towards the pooled one by ``PRIOR_ROWS`` rows.
+
+    ``(n_k C_k + m C) / (n_k + m)`` with ``C`` the count-weighted mean of the
+    ``C_k``: a sample cluster of one or two rows would otherwise start with
+    ``reg_covar`` as its covariance, take no rows in the first pass and be
+    re-seeded (measured on 1,000,000 rows of 4096 blobs at 1024 components:
+    48 of them). Types with one covariance for all components are left as
+    they are.
+    """
+    covariances = np.asarray(params.covariances, dtype=np.float64)
+    n_components = len(counts)
+    per_component = (covariance.parameter_shape(n_components, n_features)
+                     != covariance.parameter_shape(1, n_features))
+    if not per_component or counts.sum() <= 0:
+        return params
+    shape = (-1,) + (1,) * (covariances.ndim - 1)
+    pooled = np.tensordot(counts / counts.sum(), covariances, axes=1)
+    weight = (counts / (counts + PRIOR_ROWS)).reshape(shape)
+    shrunk = weight * covariances + (1.0 - weight) * pooled
+    return GaussianParams(params.weights, params.means, shrunk,
+                          covariance.precision_cholesky(shrunk))
 
 
 def _init_kmeans(ctx, rng):
