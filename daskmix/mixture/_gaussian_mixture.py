@@ -676,6 +676,18 @@ class GaussianMixture(BaseMixture):
                 self.__dict__.pop(name, None)
         for name, value in self._algorithm.fitted_attributes(result).items():
             setattr(self, name, value)
+        if self.inference != "exact" and self._algorithm.truncated_inference(
+                self._fit_settings()):
+            # built now, once (O(K log K)), so that the first predict after
+            # the fit, however few its rows, does not wait for it
+            self._search_structures()
+
+    def _search_structures(self):
+        """The tree and neighbourhoods of truncated inference (cached)."""
+        cache = self.__dict__.get("_search_cache")
+        if cache is None:  # a loaded model
+            cache = self._search_cache = SearchCache()
+        return cache.get(self.means_, getattr(self, "neighbors_", None), self.n_neighbors)
 
     def _partial_fit(self, X, sample_weight):
         if not _STEPWISE_EM.supports(self.covariance_type):
@@ -748,11 +760,7 @@ class GaussianMixture(BaseMixture):
 
     def _truncated_row_outputs(self, data, output):
         """Lazy row-wise ``output`` from each row's search space (see Notes)."""
-        cache = self.__dict__.get("_search_cache")
-        if cache is None:  # a loaded model
-            cache = self._search_cache = SearchCache()
-        structures = cache.get(self.means_, getattr(self, "neighbors_", None),
-                               self.n_neighbors)
+        structures = self._search_structures()
         result = truncated_outputs(
             data.array, structures, self._covariance, self._fitted_parameters(),
             min(self.n_active, self.n_components), output,

@@ -301,7 +301,9 @@ def test_tree_is_built_once_and_again_after_a_refit(blob_rows):
     gm.predict(blob_rows)
     assert gm._search_cache.get(gm.means_, gm.neighbors_, gm.n_neighbors) is structures
     gm.fit(blob_rows[::-1])
-    assert gm._search_cache._value is None
+    # a truncated fit builds the new model's structures before it returns
+    assert gm._search_cache._key[0] is gm.means_
+    assert gm._search_cache._value is not structures
     gm.partial_fit(blob_rows)
     assert gm._search_cache._value is None
     # inference still runs after partial_fit (on the fit's neighbourhoods)
