@@ -51,18 +51,12 @@ SPLIT_ITERATIONS = 2
 
 
 def _plusplus(points, n_groups, rng):
-    """``n_groups`` starting centres by (plain) k-means++ sampling."""
+    """``n_groups`` starting centres by (plain) k-means++ sampling (compiled)."""
+    from daskmix._index import _kernels
+
     centres = np.empty((n_groups, points.shape[1]))
-    centres[0] = points[rng.randint(len(points))]
-    closest = np.sum((points - centres[0]) ** 2, axis=1)
-    for k in range(1, n_groups):
-        total = closest.sum()
-        if total > 0:
-            pick = int(np.searchsorted(np.cumsum(closest), rng.uniform() * total, side="right"))
-        else:
-            pick = rng.randint(len(points))
-        centres[k] = points[min(pick, len(points) - 1)]
-        np.minimum(closest, np.sum((points - centres[k]) ** 2, axis=1), out=closest)
+    _kernels.plusplus(np.ascontiguousarray(points), int(rng.randint(len(points))),
+                      rng.uniform(size=n_groups), centres)
     return centres
 
 

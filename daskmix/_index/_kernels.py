@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["graph_nearest", "tree_nearest"]
+__all__ = ["graph_nearest", "plusplus", "tree_nearest"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -177,3 +177,39 @@ def graph_nearest(X, means, starts, neighbours, out):
                     filled = _insert(best, best_d, filled, c, _distance(y, means, c))
         for a in range(n_nearest):
             out[i, a] = best[a] if a < filled else -1
+
+
+@numba.njit(cache=True, nogil=True)
+def plusplus(points, first, uniforms, out):
+    """Plain k-means++ sampling of ``len(out)`` starting centres (a tree split's start).
+
+    Parameters
+    ----------
+    points : ndarray of shape (n_points, n_features), float64
+    first : int
+        Index of the first centre.
+    uniforms : ndarray of shape (n_centres,), float64
+        One uniform draw per later centre.
+    out : ndarray of shape (n_centres, n_features), float64
+        Filled with the chosen points.
+    """
+    n = points.shape[0]
+    closest = np.empty(n)
+    out[0] = points[first]
+    for i in range(n):
+        closest[i] = _distance(points[i], out, 0)
+    for k in range(1, out.shape[0]):
+        total = closest.sum()
+        pick = 0
+        if total > 0.0:
+            target = uniforms[k] * total
+            while pick < n - 1 and target >= closest[pick]:
+                target -= closest[pick]
+                pick += 1
+        else:
+            pick = min(int(uniforms[k] * n), n - 1)
+        out[k] = points[pick]
+        for i in range(n):
+            d = _distance(points[i], out, k)
+            if d < closest[i]:
+                closest[i] = d
