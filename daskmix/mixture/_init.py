@@ -33,7 +33,7 @@ and O(S K): at 4096 components and beyond they cost more than the whole fit
 after them. With ``scalable``:
 
 =====================  =======================================================
-``"kmeans"``           1 row sample of :func:`scalable_sample_size` rows;
+``"kmeans"``           1 row sample of ``sample_size(N, K, 16)`` rows;
                        :func:`daskmix.cluster._tree_seeding.tree_kmeans` on it
                        (cell k-means++ and Lloyd iterations with tree and
                        neighbourhood assignments, O(S log K)); the parameters
@@ -64,8 +64,7 @@ from daskmix.cluster._tree_seeding import cell_kmeans_plusplus, tree_kmeans
 from daskmix.mixture._params import GaussianParams, params_from_stats
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_resp_stats
 
-__all__ = ["SCALABLE_ROWS_PER_COMPONENT", "initial_params", "sample_size",
-           "scalable_sample_size"]
+__all__ = ["SCALABLE_ROWS_PER_COMPONENT", "initial_params", "sample_size"]
 
 #: Rows per component in the sample of the scalable initialisations.
 SCALABLE_ROWS_PER_COMPONENT = 16
@@ -74,18 +73,20 @@ SCALABLE_ROWS_PER_COMPONENT = 16
 PRIOR_ROWS = 4
 
 
-def sample_size(n_samples, n_components):
-    """Rows drawn for sample-based seeding.
+def sample_size(n_samples, n_components, rows_per_component=50):
+    """Rows drawn for sample-based seeding: ``max(10_000, rows_per_component * K)``, at most all.
 
     Parameters
     ----------
     n_samples, n_components : int
+    rows_per_component : int, default=50
+        :data:`SCALABLE_ROWS_PER_COMPONENT` for the scalable initialisations.
 
     Returns
     -------
     int
     """
-    return int(min(n_samples, max(10_000, 50 * n_components)))
+    return int(min(n_samples, max(10_000, rows_per_component * n_components)))
 
 
 @dataclass(frozen=True)
@@ -267,20 +268,6 @@ def _params_from_points(ctx, points, total_weight):
     )
 
 
-def scalable_sample_size(n_samples, n_components):
-    """Rows drawn for the scalable ``"kmeans"`` and ``"k-means++"`` initialisations.
-
-    Parameters
-    ----------
-    n_samples, n_components : int
-
-    Returns
-    -------
-    int
-    """
-    return int(min(n_samples, max(10_000, SCALABLE_ROWS_PER_COMPONENT * n_components)))
-
-
 def _partition_tiles(n_rows, width):
     rows = max(1, 2**23 // max(width, 1))
     return range(0, n_rows, rows), rows
@@ -346,7 +333,8 @@ def _shrunk(covariance, params, counts, n_features):
 
 def _init_kmeans(ctx, rng):
     if ctx.scalable:
-        size = scalable_sample_size(ctx.X.shape[0], ctx.n_components)
+        size = sample_size(ctx.X.shape[0], ctx.n_components,
+                           SCALABLE_ROWS_PER_COMPONENT)
         rows, weights, _ = _sample_rows(ctx, rng, size)
         centres, labels = tree_kmeans(rows, weights, ctx.n_components, rng)
         mass = float(size if weights is None else np.sum(weights, dtype=np.float64))
@@ -360,7 +348,8 @@ def _init_kmeans(ctx, rng):
 
 def _init_kmeans_plusplus(ctx, rng):
     if ctx.scalable:
-        size = scalable_sample_size(ctx.X.shape[0], ctx.n_components)
+        size = sample_size(ctx.X.shape[0], ctx.n_components,
+                           SCALABLE_ROWS_PER_COMPONENT)
         rows, weights, total = _sample_rows(ctx, rng, size)
         centres = cell_kmeans_plusplus(rows, weights, ctx.n_components, rng)
         return _params_from_points(ctx, centres, total)
