@@ -363,10 +363,11 @@ class GaussianMixture(BaseMixture):
     ``lower_bounds_`` hold the truncated free energy per sample (a lower
     bound of the mean log-likelihood that never decreases between
     iterations up to ``reg_covar`` and re-seeding); ``n_evaluations_`` the
-    evaluations. ``K(n)`` starts as each point's ``n_active`` most probable
-    components at the initial parameters (one exact E-step's evaluations,
-    inside the first pass) and ``g_c`` as the nearest means; up to five
-    E-only warm-up passes then let ``g_c`` settle. ``n_active=n_components``
+    evaluations. ``K(n)`` starts as each point's ``n_active`` nearest
+    means, found inside the first pass by a k-means tree over the initial
+    means (O(log K) per point), and ``g_c`` as each mean's nearest means;
+    E-only warm-up passes (up to five, until a pass raises the free energy
+    by less than 0.1%) then let ``K(n)`` and ``g_c`` settle. ``n_active=n_components``
     is exact EM. The random
     candidates are keyed by (``random_state``, pass, row), so the result
     does not depend on the chunking or the scheduler.
