@@ -666,9 +666,11 @@ class GaussianMixture(BaseMixture):
         return self._algorithm.resume(self._fit_settings(), data, sample_weight)
 
     def _fit_progress(self, data, description):
-        total, rows_per_step = self._algorithm.progress_scale(self._fit_settings(),
-                                                              data.n_samples)
-        return FitProgress(self.progress, total, rows_per_step, description)
+        algorithm = self._algorithm
+        total, rows_per_step, steps_per_unit = algorithm.progress_scale(self._fit_settings(),
+                                                                        data.n_samples)
+        return FitProgress(self.progress, total, rows_per_step, description,
+                           steps_per_unit=steps_per_unit, units=algorithm.iteration_units)
 
     def _finish_fit(self, result):
         for algorithm in ALGORITHMS.values():
