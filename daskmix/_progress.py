@@ -102,9 +102,11 @@ class FitProgress:
 
     def __enter__(self):
         if self.enabled:
-            stream = sys.stderr
-            self._out = (_Bar if _in_jupyter() or is_terminal(stream) else _Lines)(
-                stream, self.total, self.description, self.units)
+            stream, jupyter = sys.stderr, _in_jupyter()
+            if jupyter or is_terminal(stream):
+                self._out = _Bar(stream, self.total, self.description, self.units, jupyter)
+            else:
+                self._out = _Lines(stream, self.total, self.description, self.units)
         self._start = time.perf_counter()
         return self
 
@@ -154,10 +156,19 @@ class _State(NamedTuple):
 
 
 class _Bar:
-    """A tqdm bar (a widget in Jupyter), redrawn in place."""
+    """A tqdm bar (a widget in Jupyter), redrawn in place.
 
-    def __init__(self, stream, total, description, units):
-        if _in_jupyter():
+    Parameters
+    ----------
+    stream : file-like
+    total : int
+    description, units : str
+    jupyter : bool
+        Whether to let ``tqdm.auto`` draw a notebook widget.
+    """
+
+    def __init__(self, stream, total, description, units, jupyter):
+        if jupyter:
             from tqdm.auto import tqdm
         else:
             from tqdm import tqdm
@@ -166,22 +177,31 @@ class _Bar:
                          bar_format=_BAR_FORMAT)
 
     def phase(self, text):
+        """Show ``text`` (e.g. "initialising") after the bar."""
         self._bar.set_postfix_str(text)
 
     def update(self, state):
+        """Move the bar to ``state`` (a :class:`_State`)."""
         self._bar.set_postfix({"lower bound": f"{state.lower_bound:.6g}",
                                "rows/s": f"{state.rate:.3g}"}, refresh=False)
         self._bar.update(state.done - self._bar.n)
 
     def close(self, state, finished):
+        """Close the bar; when the fit ended before ``total``, it says "done" there."""
         if finished and state is not None and state.done < self._total:
-            # the total stays max_iter: the bar says the fit stopped before it
             self._bar.set_postfix_str(f"{self._bar.postfix}, done", refresh=True)
         self._bar.close()
 
 
 class _Lines:
-    """Plain lines, at most one every :data:`LOG_INTERVAL` seconds, and a last one."""
+    """Plain lines: the first iteration's at once, then at most one every :data:`LOG_INTERVAL` s.
+
+    Parameters
+    ----------
+    stream : file-like
+    total : int
+    description, units : str
+    """
 
     def __init__(self, stream, total, description, units):
         self._stream = stream
@@ -191,23 +211,27 @@ class _Lines:
         self._written = -float("inf")  # when the last iteration's line was written
 
     def _write(self, text):
+        """Write ``text`` as one line, after the description."""
         self._stream.write(f"{self._description}: {text}\n")
         self._stream.flush()
 
     def _describe(self, state):
+        """``state`` (a :class:`_State`) in words."""
         return (f"{state.done:.4g} of at most {self._total} {self._units}, lower bound "
                 f"{state.lower_bound:.6g}, {state.rate:.3g} rows/s, {state.elapsed:.1f} s")
 
     def phase(self, text):
+        """Write ``text`` (e.g. "initialising") as a line; it does not delay the next one."""
         self._write(text)
 
     def update(self, state):
-        # the first iteration's line is written at once (the phase line does not count)
+        """Write ``state`` if :data:`LOG_INTERVAL` seconds passed since the last line."""
         if time.perf_counter() - self._written >= LOG_INTERVAL:
             self._write(self._describe(state))
             self._written = time.perf_counter()
 
     def close(self, state, finished):
+        """Write where the fit ended ("done after ...", or "stopped after ..." on an error)."""
         if state is None:
             self._write("done, no iterations" if finished else "stopped before iterating")
             return
@@ -235,6 +259,7 @@ class LineStream:
         self._written = -float("inf")
 
     def _emit(self):
+        """Write the latest state as a line, if there is one not written yet."""
         if self._latest:
             self._stream.write(self._latest.rstrip() + "\n")
             self._stream.flush()

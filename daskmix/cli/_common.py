@@ -47,7 +47,8 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
     def _get_help_string(self, action):
         """The help of ``action``, with ``(default: %(default)s)`` where it is news."""
         text = action.help or ""
-        if action.required or action.default in (None, False) or "(default" in text:
+        if (action.required or action.default is None or action.default is False
+                or "(default" in text):
             return text
         return super()._get_help_string(action)
 
@@ -250,7 +251,7 @@ def add_progress_option(parser):
     parser : argparse.ArgumentParser
     """
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="report the fit's progress on stderr: a bar on a terminal, "
+                        help="report progress on stderr: a bar on a terminal, "
                              "else a plain line every few seconds (default: on when "
                              "stderr is a terminal)")
 

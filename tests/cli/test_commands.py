@@ -275,10 +275,12 @@ def test_help_states_each_default_once(capsys, command):
     for entry in entries.values():
         assert entry.count("(default") <= 1, entry
         assert "(default: None)" not in entry and "(default: False)" not in entry, entry
+        assert "(default: [" not in entry, entry  # a default as the user writes it
     if command == "fit":
         assert "(default" not in entries["-k"]  # required: no default
         assert "-k K, --components K, --n-components K" in entries["-k"]
         assert entries["--covariance-type"].endswith("(default: full)")
+        assert entries["--random-state"].endswith("(default: 0)")
         assert entries["-o"].endswith("(default: INPUT's name + .model.nc, in the current "
                                       "directory)")
         assert cli.build_parser().parse_args(["fit", "x.npy", "-k", "2"]).covariance_type == [
