@@ -221,7 +221,11 @@ class GaussianMixture(BaseMixture):
         Fan-in of the tree reduction of chunk statistics; None lets dask's
         configuration decide.
     progress : bool, default=False
-        Show a progress bar (iterations, lower bound, rows/s) during ``fit``.
+        Report progress on stderr during ``fit`` (iterations done of at most
+        ``max_iter``, or passes for ``"minibatch"``; lower bound; rows/s): a
+        bar on a terminal or in Jupyter, else (a log) plain lines, at most
+        one every 5 seconds. Like ``verbose`` and ``split_every``, it is not
+        saved in model files.
     n_active : int, default=3
         ``C'`` of ``algorithm="truncated"``: the number of components each
         point keeps in its truncated posterior.
@@ -667,9 +671,11 @@ class GaussianMixture(BaseMixture):
         return self._algorithm.resume(self._fit_settings(), data, sample_weight)
 
     def _fit_progress(self, data, description):
-        total, rows_per_step = self._algorithm.progress_scale(self._fit_settings(),
-                                                              data.n_samples)
-        return FitProgress(self.progress, total, rows_per_step, description)
+        algorithm = self._algorithm
+        total, rows_per_step, steps_per_unit = algorithm.progress_scale(self._fit_settings(),
+                                                                        data.n_samples)
+        return FitProgress(self.progress, total, rows_per_step, description,
+                           steps_per_unit=steps_per_unit, units=algorithm.iteration_units)
 
     def _finish_fit(self, result):
         for algorithm in ALGORITHMS.values():
