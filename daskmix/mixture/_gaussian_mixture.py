@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 import os
@@ -90,6 +91,12 @@ def _check_precisions(precisions, covariance, n_components, n_features):
     ).astype(np.float64)
     covariance.check_precisions(precisions, n_components, n_features)
     return precisions
+
+
+@functools.cache
+def _init_defaults(cls):
+    """The defaults of ``cls.__init__``'s parameters, by name (read once per class)."""
+    return {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
 
 
 def information_criteria(mean_score, n_samples, n_parameters):
@@ -596,9 +603,8 @@ class GaussianMixture(BaseMixture):
         """Validated copies of the user's initial values (never stored on self)."""
         algorithm = self._algorithm
         check_supported(algorithm, self.covariance_type)
-        defaults = {name: p.default
-                    for name, p in inspect.signature(type(self).__init__).parameters.items()}
-        check_parameter_use(algorithm, self.get_params(deep=False), defaults,
+        # the parameters as attributes (see _covariance)
+        check_parameter_use(algorithm, vars(self), _init_defaults(type(self)),
                             also_read=STEPWISE_PARAMETERS)
         algorithm.check(self, n_features)
         self._covariance.check_settings(self, n_features)
