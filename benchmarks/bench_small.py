@@ -67,13 +67,21 @@ def make_data(seed=0):
 
 @contextlib.contextmanager
 def graph_path():
-    """daskmix with inline execution switched off: every call builds a Dask graph."""
-    saved = daskmix._validation.INLINE_MAX_ROWS
-    daskmix._validation.INLINE_MAX_ROWS = 0
+    """daskmix with inline execution switched off: every call builds a Dask graph.
+
+    On a daskmix without the inline path (for before/after figures) the
+    setting is ignored: both daskmix columns are then the graph path.
+    """
+    module = daskmix._validation
+    saved = vars(module).get("INLINE_MAX_ROWS")
+    module.INLINE_MAX_ROWS = 0
     try:
         yield
     finally:
-        daskmix._validation.INLINE_MAX_ROWS = saved
+        if saved is None:
+            del module.INLINE_MAX_ROWS
+        else:
+            module.INLINE_MAX_ROWS = saved
 
 
 def operations(X):

@@ -339,6 +339,20 @@ class GaussianMixture(BaseMixture):
     Statistics are accumulated in float64; float32 input stays float32 in
     the per-chunk work and in the fitted attributes.
 
+    Small in-memory input runs inline: a NumPy array (or a pandas
+    DataFrame, or an xarray DataArray holding NumPy) of at most 4,096 rows
+    (``daskmix._validation.INLINE_MAX_ROWS``; one default chunk) makes
+    :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples`,
+    :meth:`score`, :meth:`bic`, :meth:`aic` and an ``algorithm="em"``
+    :meth:`fit` run the same per-chunk kernels in the calling thread, with
+    one BLAS thread, and no Dask graph or scheduler: the same results to the
+    bit (such an input is one chunk on the graph path too), without the
+    graph's fixed cost of several milliseconds per pass. The configured dask
+    scheduler and any ``distributed`` client are not used for it: the data
+    is already in this process, and shipping it to workers would cost more
+    than the computation. Dask input always builds a graph (lazy outputs),
+    and the other algorithms' fits always do.
+
     ``covariance_type="factor"`` (a mixture of factor analysers;
     Ghahramani and Hinton, 1996) evaluates each log-density with the
     Woodbury identity and the matrix determinant lemma, at
