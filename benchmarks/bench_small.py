@@ -31,6 +31,13 @@ path. It shows what the inline path saves; the targets are on the default
 (inline) figures: ``predict_proba`` at most 2x scikit-learn's time and
 ``fit`` at most 1.5x.
 
+``--sweep`` measures where the inline path stops paying: ``predict_proba``
+and a 5-iteration exact-EM fit from given parameters, inline and on the
+graph path, on 1,024 to 65,536 rows (2 features and 3 full components; 16
+features and 8), best of ``--repeats`` interleaved rounds. Above one
+default chunk (4,096 rows) the inline rule never runs an input inline; the
+sweep forces it there by replacing ``daskmix._validation.runs_inline``.
+
 ``--blas-threads N`` limits BLAS and OpenMP to ``N`` threads in both
 libraries for the whole run (``threadpoolctl``): on a 2-core machine
 shared with other jobs, scikit-learn's OpenMP k-means and multithreaded BLAS
@@ -153,12 +160,59 @@ def report(ops, times):
         print(f"{name:<16} {cells[0]:>18} {cells[1]:>18} {cells[2]:>18} {ratio:>16}")
 
 
+SWEEP_ROWS = (1_024, 4_096, 16_384, 65_536)
+SWEEP_SHAPES = ((2, 3), (16, 8))
+
+
+@contextlib.contextmanager
+def forced_inline():
+    """Every in-memory input inline, whatever its size (for the sweep only)."""
+    module = daskmix._validation
+    saved = module.runs_inline
+    module.runs_inline = lambda X: True
+    try:
+        yield
+    finally:
+        module.runs_inline = saved
+
+
+def sweep(repeats):
+    """Best ms of predict_proba and of a 5-iteration fit, inline and graph, by size."""
+    print(f"{'features':>8} {'K':>3} {'rows':>7} {'proba inline':>13} {'proba graph':>12} "
+          f"{'fit inline':>11} {'fit graph':>10}")
+    rng = np.random.RandomState(0)
+    for n_features, k in SWEEP_SHAPES:
+        for n_rows in SWEEP_ROWS:
+            X = rng.randn(n_rows, n_features)
+            start = daskmix.GaussianMixture(k, max_iter=2, tol=0, random_state=0,
+                                            init_params="random_from_data").fit(X[:1000])
+            params = dict(weights_init=start.weights_, means_init=start.means_,
+                          precisions_init=start.precisions_, max_iter=5, tol=0)
+            calls = {
+                "proba": start.predict_proba,
+                "fit": lambda X, params=params, k=k: daskmix.GaussianMixture(k, **params).fit(X),
+            }
+            best = {}
+            for _ in range(repeats):
+                for name, call in calls.items():
+                    for path, context in (("inline", forced_inline), ("graph", graph_path)):
+                        with context():
+                            seconds = time_call(lambda call=call, X=X: call(X), 1)
+                        key = (name, path)
+                        best[key] = min(best.get(key, np.inf), seconds * 1e3)
+            print(f"{n_features:>8} {k:>3} {n_rows:>7} {best[('proba', 'inline')]:>13.2f} "
+                  f"{best[('proba', 'graph')]:>12.2f} {best[('fit', 'inline')]:>11.2f} "
+                  f"{best[('fit', 'graph')]:>10.2f}", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="5 rounds instead of --repeats")
     parser.add_argument("--repeats", type=int, default=30, help="interleaved rounds")
     parser.add_argument("--inner", type=int, default=20, help="calls per timing (methods)")
     parser.add_argument("--fit-inner", type=int, default=3, help="calls per timing (fit)")
+    parser.add_argument("--sweep", action="store_true",
+                        help="inline against graph path by input size (see above)")
     parser.add_argument("--blas-threads", type=int, default=None,
                         help="limit BLAS and OpenMP threads in both libraries")
     args = parser.parse_args()
@@ -168,6 +222,11 @@ def main():
         from threadpoolctl import threadpool_limits
 
         limit = threadpool_limits(args.blas_threads)
+    if args.sweep:
+        with limit, warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            sweep(3 if args.quick else min(args.repeats, 5))
+        return
     X = make_data()
     print(f"{N_SAMPLES} x {N_FEATURES} float64 rows, {N_COMPONENTS} components; methods on "
           f"{N_ROWS} rows; {repeats} interleaved rounds (BLAS threads: "
