@@ -18,6 +18,20 @@ Chunk statistics are usually additive, so the combine step is a plain sum,
 done as a tree whose fan-in is ``split_every``; statistics that do not add
 (centred moments) pass their own associative ``merge`` to the same tree.
 
+In-memory input runs inline. Every function here that applies a kernel
+(:func:`reduce_blocks`, :func:`map_rows`, :func:`take_rows`, :func:`total`)
+also takes a NumPy array in place of the dask array: it then runs the same
+kernel once, on the whole array as one block, in the calling thread, and
+follows it with the same chunk and combine steps a one-chunk graph runs, so
+the result is the graph's to the bit; :func:`compute` hands NumPy values back
+as they are. No graph is built and no scheduler is involved (a small
+in-memory array costs less to compute than to ship to a cluster's workers).
+An inline kernel runs BLAS on one thread, as a task of the threaded scheduler
+does: the same arithmetic, and on small blocks more BLAS threads only add
+hand-offs (five EM iterations on 1,024 x 2 rows took 90 ms with two OpenBLAS
+threads on a busy 2-core machine, 6.5 ms with one). Which inputs take this
+path is decided by the callers (``daskmix._validation``).
+
 Dask itself is imported when the first graph is built, not with this module:
 ``import dask.array`` loads numba, sparse and xarray, which ``import daskmix``
 must not pay for.
@@ -41,6 +55,7 @@ __all__ = [
     "generate_rows",
     "is_dask_array",
     "is_dask_collection",
+    "is_inline",
     "map_row_blocks",
     "map_rows",
     "map_state_reduce",
@@ -84,6 +99,20 @@ def is_dask_collection(X):
     """
     dask = sys.modules.get("dask")
     return dask is not None and dask.is_dask_collection(X)
+
+
+def is_inline(X):
+    """True when ``X`` is an in-memory NumPy array, which the passes here run inline.
+
+    Parameters
+    ----------
+    X : object
+
+    Returns
+    -------
+    bool
+    """
+    return isinstance(X, np.ndarray)
 
 
 def _row_starts(X):
@@ -161,11 +190,25 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, mer
     Returns
     -------
     stats : dask.array.Array of shape (size,)
-        Lazy sum (or merge) over all blocks.
+        Lazy sum (or merge) over all blocks; an ndarray, computed inline,
+        when ``X`` is a NumPy array (``sample_weight`` then an ndarray or
+        None).
     """
+    with_weight = sample_weight is not None
+    if merge is None:
+        chunk = combine = _sum_blocks
+    else:
+        chunk, combine = _keep_blocks, functools.partial(_merge_blocks, merge=merge)
+    if is_inline(X):
+        rest = (np.asarray(sample_weight),) if with_weight else ()
+        with single_blas_thread():
+            part = _apply_chunk_kernel(X, np.zeros(1, dtype=np.int64), *rest, kernel=kernel,
+                                       with_weight=with_weight, **kwargs)
+        # what dask's reduction makes of a single block
+        return combine(chunk(part, axis=(0,), keepdims=True), axis=(0,), keepdims=False)
+
     import dask.array as da
 
-    with_weight = sample_weight is not None
     args = (X, "ij", _row_starts(X), "i")
     if with_weight:
         args += (sample_weight, "i")
@@ -182,10 +225,6 @@ def reduce_blocks(X, sample_weight, kernel, *, size, name, split_every=None, mer
         token=PREFIX + name,
         **kwargs,
     )
-    if merge is None:
-        chunk = combine = _sum_blocks
-    else:
-        chunk, combine = _keep_blocks, functools.partial(_merge_blocks, merge=merge)
     return da.reduction(
         parts,
         chunk=chunk,
@@ -306,7 +345,12 @@ def map_rows(X, func, *, name, n_columns=None, dtype, meta=None, **kwargs):
     Returns
     -------
     dask.array.Array of shape (n_samples,) or (n_samples, n_columns)
+        An ndarray, computed inline, when ``X`` is a NumPy array.
     """
+    if is_inline(X):
+        with single_blas_thread():
+            return func(X, **kwargs)
+
     import dask.array as da
 
     if n_columns is None:
@@ -383,11 +427,15 @@ def take_rows(X, indices):
     Returns
     -------
     dask.array.Array of shape (len(indices), ...)
+        An ndarray when ``X`` is a NumPy array.
     """
+    indices = np.asarray(indices, dtype=np.int64)
+    if is_inline(X):
+        return _take_block_rows(X, indices)
+
     import dask.array as da
     from dask.base import tokenize
 
-    indices = np.asarray(indices, dtype=np.int64)
     bounds = np.cumsum((0,) + X.chunks[0])
     counts = tuple(int(c) for c in np.diff(np.searchsorted(indices, bounds)))
     # side="right" puts an index on the last block starting at or before it,
@@ -410,13 +458,18 @@ def total(x, name):
     Parameters
     ----------
     x : dask.array.Array of shape (n,)
+        Or an ndarray, summed inline.
     name : str
         Layer name after ``daskmix-``.
 
     Returns
     -------
     dask.array.Array of shape ()
+        An ndarray when ``x`` is one.
     """
+    if is_inline(x):
+        return _sum_blocks(_sum_blocks(x, (0,), True), (0,), False)
+
     import dask.array as da
 
     return da.reduction(
@@ -472,6 +525,10 @@ def _lost_data_error(exc):
     )
 
 
+#: Values :func:`compute` returns as they are (no graph to run).
+_CONCRETE = (np.ndarray, np.generic, int, float)
+
+
 def compute(*collections, scheduler=None):
     """``dask.compute`` with daskmix's policies: one call, no BLAS oversubscription.
 
@@ -484,7 +541,8 @@ def compute(*collections, scheduler=None):
     Returns
     -------
     tuple
-        Computed values, one per argument.
+        Computed values, one per argument; NumPy arrays and scalars (the
+        results of inline passes) are handed back as they are.
 
     Raises
     ------
@@ -492,6 +550,9 @@ def compute(*collections, scheduler=None):
         If a ``distributed`` worker holding input that cannot be recomputed
         (scattered data) was lost.
     """
+    if all(isinstance(c, _CONCRETE) for c in collections):
+        return collections
+
     import dask
 
     with _blas_threads(collections, scheduler):

@@ -743,9 +743,11 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         Returns
         -------
         InputData
+            Small in-memory input runs inline (``InputData.X``; see
+            ``daskmix._validation``).
         """
         check_is_fitted(self)
-        return check_input(self, X, reset=False)
+        return check_input(self, X, reset=False, inline=True)
 
     def predict(self, X):
         """Index of the nearest cluster centre of each sample.
@@ -760,7 +762,7 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
             int32; lazy for dask input.
         """
         data = self._check_test_data(X)
-        labels = _graph.map_rows(data.array, chunk_labels, name="kmeans-predict",
+        labels = _graph.map_rows(data.X, chunk_labels, name="kmeans-predict",
                                  dtype=np.int32, centres=self.cluster_centers_)
         return wrap_rows(labels, data)
 
@@ -779,7 +781,7 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         """
         data = self._check_test_data(X)
         distances = _graph.map_rows(
-            data.array, chunk_distances, name="kmeans-transform",
+            data.X, chunk_distances, name="kmeans-transform",
             n_columns=self.n_clusters, dtype=data.dtype, centres=self.cluster_centers_,
         )
         return wrap_rows(distances, data, column_dim="cluster",
@@ -836,7 +838,7 @@ class MiniBatchKMeans(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMix
         data = self._check_test_data(X)
         weights = check_sample_weight(sample_weight, data)
         stats = _graph.reduce_blocks(
-            data.array, weights, chunk_nearest_stats, size=nearest_stats_size(self.n_clusters),
+            data.X, weights, chunk_nearest_stats, size=nearest_stats_size(self.n_clusters),
             name="kmeans-score", split_every=self.split_every,
             centres=self.cluster_centers_, check_finite=True,
         )

@@ -495,7 +495,7 @@ class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixi
             input; an xarray result has a ``component`` dimension.
         """
         check_is_fitted(self)
-        data = check_input(self, X, reset=False)
+        data = check_input(self, X, reset=False, inline=True)
         dtype = data.dtype
         components = self.components_.astype(np.float64)
         scale = None
@@ -504,7 +504,7 @@ class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixi
             scale = np.maximum(scale, np.finfo(self.explained_variance_.dtype).eps)
             scale = scale.astype(dtype)
         result = _graph.map_rows(
-            data.array, chunk_transform, name="ipca-transform",
+            data.X, chunk_transform, name="ipca-transform",
             n_columns=self.n_components_, dtype=dtype,
             components=components.astype(dtype),
             mean_projection=(self.mean_.astype(np.float64) @ components.T).astype(dtype),
@@ -534,10 +534,10 @@ class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixi
             dimension (``"feature"`` unless fitted on xarray).
         """
         check_is_fitted(self)
-        data = check_input(None, X, reset=False)
-        if data.array.shape[1] != self.n_components_:
+        data = check_input(None, X, reset=False, inline=True)
+        if data.X.shape[1] != self.n_components_:
             raise ValueError(
-                f"X has {data.array.shape[1]} columns, but {type(self).__name__} has "
+                f"X has {data.X.shape[1]} columns, but {type(self).__name__} has "
                 f"{self.n_components_} components; inverse_transform expects the "
                 "output of transform, of shape (n_samples, n_components_)."
             )
@@ -546,7 +546,7 @@ class IncrementalPCA(SaveMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixi
         if self.whiten:
             loadings = np.sqrt(self.explained_variance_.astype(np.float64))[:, None] * loadings
         result = _graph.map_rows(
-            data.array, chunk_inverse_transform, name="ipca-inverse-transform",
+            data.X, chunk_inverse_transform, name="ipca-inverse-transform",
             n_columns=self.components_.shape[1], dtype=dtype,
             loadings=loadings.astype(dtype), mean=self.mean_.astype(dtype),
         )

@@ -9,7 +9,6 @@ pass over the data (the total of ``score``) through ``daskmix._dask.graph``.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
@@ -74,6 +73,15 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _fit_progress(self, data, description):
         """The progress bar of one initialisation's run (``max_iter`` iterations)."""
         return FitProgress(self.progress, self.max_iter, data.n_samples, description)
+
+    def _fit_inline(self):
+        """Whether a fit may run inline on small in-memory input (False here).
+
+        True when every pass of the fit goes through ``InputData.X``, so
+        that small NumPy input runs its kernels in the calling thread
+        (see ``daskmix._validation``).
+        """
+        return False
 
     def _finish_fit(self, result):
         """Publish what ``result`` holds beyond the standard attributes (nothing here).
@@ -144,16 +152,14 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         raise NotImplementedError(f"{type(self).__name__} cannot learn incrementally.")
 
     def _fit(self, X, sample_weight):
-        data = check_input(
-            self, X, reset=True, min_samples=2
-        )
+        data = check_input(self, X, reset=True, min_samples=2, inline=self._fit_inline())
         if data.n_samples < self.n_components:
             raise ValueError(
                 "Expected n_samples >= n_components but got n_components = "
                 f"{self.n_components}, n_samples = {data.n_samples}"
             )
         weights = check_sample_weight(sample_weight, data)
-        init_values = self._check_parameters(data.array.shape[1])
+        init_values = self._check_parameters(data.X.shape[1])
 
         resumed = self._resume(data, weights)
         do_init = resumed is None and not (self.warm_start and hasattr(self, "converged_"))
@@ -224,7 +230,7 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     # ---- prediction ----------------------------------------------------
     def _outputs(self, X, output):
         check_is_fitted(self)
-        data = check_input(self, X, reset=False)
+        data = check_input(self, X, reset=False, inline=True)
         return self._row_outputs(data, output)
 
     def score_samples(self, X):
@@ -259,9 +265,10 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _mean_score_and_count(self, X):
         """Mean log-likelihood of ``X`` (computed) and its number of samples."""
         check_is_fitted(self)
-        data = check_input(self, X, reset=False)
-        # the lazy dask scores whatever the input, summed as a named reduction
-        lazy = dataclasses.replace(data, kind="dask", xarray_info=None)
+        data = check_input(self, X, reset=False, inline=True)
+        # the lazy dask scores whatever the input (NumPy ones for inline
+        # input), summed as a named reduction
+        lazy = data.replace(kind="dask", xarray_info=None)
         scores = self._row_outputs(lazy, "score_samples")
         (total,) = _graph.compute(_graph.total(scores, "gmm-score"))
         return float(total) / data.n_samples, data.n_samples

@@ -90,6 +90,13 @@ class Algorithm(ABC):
     lockstep : bool
         Whether model selection can fit many candidates with it at once,
         computing their passes together (exact EM only, so far).
+    inline : bool
+        Whether its passes (and those of its initialisation) all go through
+        ``InputData.X``, so that a fit on small in-memory input runs them
+        inline, in the calling thread without a Dask graph (see
+        ``daskmix._validation``). Then :meth:`run` and
+        :meth:`initial_rows` take ``data.X``, an ndarray for such input,
+        and ``sample_weight`` an ndarray or None with it.
     scalable_init : bool
         Whether its initialisation must cost O(1) per row whatever
         ``n_components`` (``InitContext.scalable``): an algorithm whose
@@ -109,6 +116,7 @@ class Algorithm(ABC):
     covariance_types: frozenset | None = ANY_COVARIANCE
     parameters: frozenset = frozenset()
     lockstep: bool = False
+    inline: bool = False
     scalable_init: bool = False
     iteration_unit: str = "EM iteration"
     iteration_units: str = "EM iterations"
@@ -162,9 +170,10 @@ class Algorithm(ABC):
         Returns
         -------
         X : dask.array.Array
+            ``data.X``: an ndarray for input that runs inline.
         sample_weight : dask.array.Array or None
         """
-        return data.array, sample_weight
+        return data.X, sample_weight
 
     def resume(self, settings, data, sample_weight):
         """An interrupted fit to continue (a checkpoint), or None: never here.

@@ -22,6 +22,7 @@ class ExactEM(Algorithm):
     name = "em"
     covariance_types = ANY_COVARIANCE
     lockstep = True
+    inline = True
 
     def run(self, settings, data, sample_weight, params, lower_bound, on_iteration, *,
             random_state, previous=None):
@@ -31,10 +32,10 @@ class ExactEM(Algorithm):
         -------
         RunResult
         """
-        exact = ExactPass.from_settings(settings, data.array.shape[1], data.dtype)
+        exact = ExactPass.from_settings(settings, data.X.shape[1], data.dtype)
 
         def pass_fn(current, first):
-            stats, kernel_params = exact.statistics(data.array, sample_weight, current, first)
+            stats, kernel_params = exact.statistics(data.X, sample_weight, current, first)
             (vector,) = _graph.compute(stats)
             return exact.unpack(vector, kernel_params)
 
