@@ -31,7 +31,11 @@ _ILL_DEFINED_MESSAGE = (
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be read: missing, truncated, corrupted or of another version."""
+    """A model file that cannot be read: damaged (truncated or corrupted), of a newer
+    version, or a path that holds something other than a daskmix model.
+
+    The message says which, and what to do.
+    """
 
 
 class LostDataError(RuntimeError):

@@ -7,6 +7,11 @@ file. Before xarray opens a zarr store, every array's codecs are checked
 against a short list of compressors and byte codecs: a store with a codec
 that could run code (numcodecs' ``pickle``, say) is refused, not opened.
 
+Before either library parses a byte, the digests of
+:mod:`daskmix._model_io._integrity` are checked (a header block in front of a
+netCDF file, a ``store_digest`` attribute of a zarr store), so damage is
+caught by daskmix rather than met by HDF5 or zarr.
+
 Every failure of the storage libraries while reading becomes a
 :class:`~daskmix.exceptions.ModelFileError` (the library's error is its
 ``__cause__``), worded by :mod:`daskmix._model_io._messages`: "damaged" when
