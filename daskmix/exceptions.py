@@ -31,10 +31,11 @@ _ILL_DEFINED_MESSAGE = (
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be read: damaged (truncated or corrupted), of a newer
-    version, or a path that holds something other than a daskmix model.
+    """A model file that cannot be read: damaged, of a newer version, or not a model at all.
 
-    The message says which, and what to do.
+    Damaged means truncated or corrupted; "not a model" means the path holds
+    something else (a NumPy array, a CSV, a netCDF file of data, a
+    directory). The message says which, and what to do.
     """
 
 
