@@ -58,7 +58,9 @@ class SaveMixin:
         The file holds the parameters, the fitted attributes and the state
         ``partial_fit`` continues from, as an xarray Dataset with named
         dimensions (``component``, ``feature``, ...), and no pickle: loading
-        it runs no code. The write is atomic: a save that fails or is killed
+        it runs no code. Parameters that only change how a fit is shown or
+        scheduled (``progress``, ``verbose``, ``split_every``, ...) are not
+        saved: a loaded model has their defaults. The write is atomic: a save that fails or is killed
         leaves any previous file at ``path`` intact.
 
         Parameters

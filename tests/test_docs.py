@@ -1,5 +1,6 @@
 """The Sphinx site in docs/ builds with warnings as errors."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -20,8 +21,19 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    for page in ("index", "user-guide", "out-of-core", "kubernetes", "benchmarks", "api", "architecture"):
+    for page in ("index", "user-guide", "examples", "out-of-core", "kubernetes", "benchmarks",
+                 "benchmarks-history", "api", "architecture"):
         assert (out / f"{page}.html").is_file(), page
+    # Every notebook is a page that shows its stored outputs, plots included.
+    notebooks = sorted(path.stem for path in (DOCS.parent / "examples").glob("*.ipynb"))
+    assert len(notebooks) == 6
+    examples = (out / "examples.html").read_text()
+    for name in notebooks:
+        html = (out / "examples" / f"{name}.html").read_text()
+        assert f"examples/{name}.html" in examples, name
+        assert "cell_output" in html, name
+    plotted = (out / "examples" / "04-model-selection.html").read_text()
+    assert re.search(r"<img[^>]+\.png", plotted)
     api = (out / "api.html").read_text()
     for name in ("daskmix.GaussianMixture", "daskmix.MiniBatchKMeans", "daskmix.IncrementalPCA",
                  "daskmix.load", "daskmix.mixture.select_model",

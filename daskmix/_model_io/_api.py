@@ -111,7 +111,7 @@ def _build(dataset, source):
             "daskmix does not have; the file comes from another daskmix version. "
             "Upgrade daskmix."
         )
-    estimator = cls(**reader.params)
+    estimator = cls(**schema.loaded_parameters(reader.params))
     try:
         estimator._validate_params()
     except (TypeError, ValueError) as exc:

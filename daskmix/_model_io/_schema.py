@@ -40,14 +40,23 @@ class ModelSchema:
         with their defaults: a parameter at its default is not written, so
         a file from an earlier version saves back unchanged (and loads with
         the default, as a file without it does).
+    run_parameters : frozenset of str, default=frozenset()
+        Constructor parameters that change how a run is shown or scheduled,
+        not the model (``progress``, ``verbose``, ``split_every``, ...):
+        never written, and ignored (left at their default) in a file of an
+        earlier version that holds them.
     """
 
     fields: tuple
     sizes: Callable
     added_parameters: dict = dataclasses.field(default_factory=dict)
+    run_parameters: frozenset = frozenset()
 
     def stored_parameters(self, params):
-        """The constructor parameters a file holds: ``params`` less added ones at their default.
+        """The constructor parameters a file holds.
+
+        ``params`` less the run parameters, and less the added ones at their
+        default.
 
         Parameters
         ----------
@@ -59,8 +68,24 @@ class ModelSchema:
         dict
         """
         return {name: value for name, value in params.items()
-                if name not in self.added_parameters
-                or not _equal_default(value, self.added_parameters[name])}
+                if name not in self.run_parameters
+                and (name not in self.added_parameters
+                     or not _equal_default(value, self.added_parameters[name]))}
+
+    def loaded_parameters(self, params):
+        """The stored ``params`` a loaded model is built with: all but run parameters.
+
+        Parameters
+        ----------
+        params : dict
+            As the file holds them.
+
+        Returns
+        -------
+        dict
+        """
+        return {name: value for name, value in params.items()
+                if name not in self.run_parameters}
 
     def write(self, estimator, writer):
         """Store the fitted state of ``estimator``.

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 import urllib.parse
 import urllib.request
 
 __all__ = [
     "INPUT_FORMATS",
+    "HelpFormatter",
     "add_input_options",
     "add_progress_option",
     "add_scheduler_options",
+    "close_match",
     "int_at_least",
     "int_list",
     "is_url",
@@ -20,10 +24,104 @@ __all__ = [
     "local_path",
     "positive_float",
     "progress_enabled",
+    "unknown_option_message",
 ]
 
 #: Input formats ``--format`` accepts.
 INPUT_FORMATS = ("npy", "zarr", "parquet", "csv")
+
+#: An argument that argparse reads as a (negative) number, not as an option.
+_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+(e[+-]?\d+)?$", re.IGNORECASE)
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """Each option's default in its help, once; the exit-code epilogue as written.
+
+    argparse's ``ArgumentDefaultsHelpFormatter`` appends ``(default: ...)``
+    to every option. This one leaves out what says nothing or is said
+    already: required options, options whose default is None or False
+    (absent), and help that states its default in its own words.
+    """
+
+    def _get_help_string(self, action):
+        """The help of ``action``, with ``(default: %(default)s)`` where it is news."""
+        text = action.help or ""
+        if (action.required or action.default is None or action.default is False
+                or "(default" in text):
+            return text
+        return super()._get_help_string(action)
+
+
+def close_match(word, candidates):
+    """The candidate ``word`` most likely is a misspelling of, or None.
+
+    Parameters
+    ----------
+    word : str
+    candidates : iterable of str
+
+    Returns
+    -------
+    str or None
+        From :func:`difflib.get_close_matches` (similarity at least 0.6).
+    """
+    matches = difflib.get_close_matches(word, list(candidates), n=1)
+    return matches[0] if matches else None
+
+
+def _is_unknown_option(token, options):
+    """Whether argparse would read ``token`` as an option that ``options`` lacks.
+
+    Parameters
+    ----------
+    token : str
+        One command-line argument.
+    options : collection of str
+        The option strings of the command (``-k``, ``--components``, ...).
+
+    Returns
+    -------
+    bool
+        False for positional arguments, negative numbers, known options,
+        their unambiguous abbreviations (``--comp``) and ``--opt=value``.
+    """
+    if not token.startswith("-") or token == "-" or " " in token or _NUMBER.match(token):
+        return False
+    if token.startswith("--"):
+        name = token.split("=", 1)[0]
+        return not any(option.startswith(name) for option in options
+                       if option.startswith("--"))
+    return token[:2] not in options  # a short option, maybe with its value (-k3)
+
+
+def unknown_option_message(args, options):
+    """The error for the first option in ``args`` that is not among ``options``, or None.
+
+    Parameters
+    ----------
+    args : list of str
+        The arguments after the subcommand's name.
+    options : collection of str
+        The subcommand's option strings.
+
+    Returns
+    -------
+    str or None
+        ``"unrecognized option --n-compnents; did you mean --n-components?"``;
+        None when every option is known. Arguments after ``--`` are
+        positional and not checked.
+    """
+    for token in args:
+        if token == "--":
+            return None
+        if _is_unknown_option(token, options):
+            name = token.split("=", 1)[0]
+            guess = next((o for o in options if o.lower() == name.lower()), None) or \
+                close_match(name, [o for o in options if o.startswith("--")])
+            hint = f"did you mean {guess}?" if guess else "see --help for the options"
+            return f"unrecognized option {name}; {hint}"
+    return None
 
 
 def int_at_least(minimum):
@@ -153,8 +251,9 @@ def add_progress_option(parser):
     parser : argparse.ArgumentParser
     """
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="show a progress bar on stderr (default: when stderr is a "
-                             "terminal)")
+                        help="report progress on stderr: a bar on a terminal, "
+                             "else a plain line every few seconds (default: on when "
+                             "stderr is a terminal)")
 
 
 def progress_enabled(args):

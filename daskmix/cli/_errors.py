@@ -18,7 +18,9 @@ __all__ = [
 EXIT_OK = 0
 #: The command failed for a reason not listed below (a failed computation).
 EXIT_FAILURE = 1
-#: Invalid options or option values (argparse's own code).
+#: Invalid options or option values (argparse's own code): an unknown option, a
+#: bad value, a ``--columns`` name INPUT lacks, a MODEL name that is not a model
+#: format, an algorithm that needs ``--scheduler`` without it.
 EXIT_USAGE = 2
 #: The input data or the output path: missing, unreadable, or invalid data
 #: (NaN, non-numeric columns, too few rows, features that do not match the model).
@@ -35,7 +37,9 @@ EPILOG = """\
 exit codes:
   0    success
   1    the computation failed (rerun with --traceback for details)
-  2    invalid options
+  2    invalid options: an unknown option (the closest one is suggested), a bad
+       value, a --columns name INPUT lacks, a MODEL not ending in .nc or .zarr,
+       an --algorithm that needs --scheduler without it
   3    input or output problem: missing or unreadable file, invalid data
        (NaN, non-numeric columns, too few rows, features the model does not have)
   4    model file problem: missing, truncated, corrupted, or from a newer daskmix

@@ -22,7 +22,7 @@ import os
 
 from daskmix._dask import inputs as _inputs
 from daskmix._validation import default_chunk_rows
-from daskmix.cli._common import INPUT_FORMATS, is_url, local_path
+from daskmix.cli._common import INPUT_FORMATS, close_match, is_url, local_path
 from daskmix.cli._errors import EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._npy import NpyRows
 
@@ -172,6 +172,31 @@ def _open_zarr(path, array, chunk_rows):
     return X.rechunk({0: chunk_rows, 1: -1} if chunk_rows else {1: -1})
 
 
+def _check_columns(path, columns, names):
+    """Raise unless every ``--columns`` name is among ``names``.
+
+    Parameters
+    ----------
+    path : str
+    columns : list of str
+        The names given with ``--columns``.
+    names : list of str
+        The columns of INPUT.
+
+    Raises
+    ------
+    CLIError
+        ``EXIT_USAGE``, naming the missing column, the closest real one and
+        every real one.
+    """
+    for column in columns:
+        if column not in names:
+            guess = close_match(column, names)
+            hint = f" (did you mean {guess!r}?)" if guess else ""
+            raise CLIError(f"--columns: {path} has no column {column!r}{hint}; its columns "
+                           f"are {', '.join(names)}", EXIT_USAGE)
+
+
 def _open_frame(path, fmt, columns):
     """Parquet or CSV files as a dask DataFrame of numeric columns.
 
@@ -187,16 +212,15 @@ def _open_frame(path, fmt, columns):
     dask.dataframe.DataFrame
     """
     try:
-        frame = _inputs.read_table(path, fmt, columns)
+        # all columns (their names and types are read, not their data), so that a
+        # --columns name INPUT lacks is reported with the names it has
+        frame = _inputs.read_table(path, fmt)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CLIError(f"cannot read {path} as {fmt} ({type(exc).__name__}: {exc})",
                        EXIT_DATA) from None
     if columns is not None:
-        missing = [c for c in columns if c not in frame.columns]
-        if missing:
-            raise CLIError(f"{path} has no columns {missing}; it has {list(frame.columns)}",
-                           EXIT_DATA)
-        frame = frame[columns]
+        _check_columns(path, columns, [str(c) for c in frame.columns])
+        frame = frame[columns]  # dask reads only these columns
     numeric = frame.select_dtypes(include="number").columns
     other = [c for c in frame.columns if c not in set(numeric)]
     if other:

@@ -8,6 +8,7 @@ import sys
 
 from daskmix._version import __version__
 from daskmix.cli import demo, fit, info, predict
+from daskmix.cli._common import unknown_option_message
 from daskmix.cli._errors import (
     EPILOG,
     EXIT_FAILURE,
@@ -20,12 +21,13 @@ from daskmix.cli._errors import (
 __all__ = ["build_parser", "main"]
 
 
-def build_parser():
-    """The ``daskmix`` argument parser with its subcommands.
+def _build():
+    """The ``daskmix`` argument parser, and its subcommands' parsers by name.
 
     Returns
     -------
-    argparse.ArgumentParser
+    parser : argparse.ArgumentParser
+    commands : dict of str to argparse.ArgumentParser
     """
     parser = argparse.ArgumentParser(
         prog="daskmix",
@@ -37,7 +39,42 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for command in (fit, predict, info, demo):
         command.add_parser(commands)
-    return parser
+    return parser, dict(commands.choices)
+
+
+def build_parser():
+    """The ``daskmix`` argument parser with its subcommands.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    return _build()[0]
+
+
+def _check_options(commands, argv):
+    """Exit with status 2 on an option the subcommand does not have, naming the closest one.
+
+    argparse alone would report a missing required option first, or the
+    top-level usage with no suggestion (Python 3.14's ``suggest_on_error``
+    does not cover options, and daskmix supports Python 3.11).
+
+    Parameters
+    ----------
+    commands : dict of str to argparse.ArgumentParser
+    argv : list of str
+    """
+    for position, token in enumerate(argv):
+        if token.startswith("-"):
+            continue  # --help, --version: the top-level parser handles them
+        command = commands.get(token)
+        if command is not None:
+            # argparse has no public list of a parser's options
+            options = {o for action in command._actions for o in action.option_strings}
+            message = unknown_option_message(argv[position + 1:], options)
+            if message is not None:
+                command.error(message)
+        return
 
 
 def _one_line(text):
@@ -68,8 +105,12 @@ def main(argv=None):
         The exit code (see ``daskmix --help``). Invalid options exit with
         status 2 through argparse (``SystemExit``).
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser, commands = _build()
+    _check_options(commands, argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # reported by the subcommand, with its usage
+        args.parser.error(f"unrecognized arguments: {' '.join(extra)}")
     check = getattr(args, "check", None)
     if check is not None:
         check(args)

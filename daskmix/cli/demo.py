@@ -222,7 +222,7 @@ def _dashboard_note(link):
     try:
         import bokeh  # noqa: F401  (the dashboard needs it)
     except ImportError:
-        return f"{link} (install bokeh>=3.1 to see it: python -m pip install 'bokeh>=3.1')"
+        return f"{link} (the dashboard needs bokeh: python -m pip install 'daskmix[dashboard]')"
     return link
 
 

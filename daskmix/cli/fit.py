@@ -14,6 +14,7 @@ import time
 
 from daskmix import GaussianMixture
 from daskmix.cli._common import (
+    HelpFormatter,
     add_input_options,
     add_progress_option,
     add_scheduler_options,
@@ -29,18 +30,20 @@ from daskmix.cli._errors import EPILOG, EXIT_DATA, EXIT_USAGE, CLIError
 from daskmix.cli._inputs import describe, open_input
 from daskmix.cli._scheduler import connect
 from daskmix.cli._summary import component_table, model_lines
+from daskmix.exceptions import NoClientError
 from daskmix.mixture import select_model
 from daskmix.mixture.algorithms import ALGORITHMS, get_algorithm
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 
-__all__ = ["add_parser", "run"]
+__all__ = ["MODEL_SUFFIXES", "add_parser", "run"]
+
+#: Endings of MODEL: a netCDF-4 file or a zarr store (``estimator.save`` takes
+#: any other name as netCDF; the command refuses it, so that ``-o model.txt``
+#: is not silently a netCDF file).
+MODEL_SUFFIXES = {".nc": "a netCDF-4 file", ".zarr": "a zarr store"}
 
 #: Options that set parameters only some algorithms read: parameter -> option.
 _ALGORITHM_OPTIONS = {"batch_size": "--batch-size", "checkpoint_path": "--checkpoint"}
-
-
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Defaults in the option help, and the exit-code epilogue as written."""
 
 
 def _choices(parameter):
@@ -102,7 +105,7 @@ def add_parser(commands):
             "them all together and keep the best by --criterion."
         ),
         epilog=EPILOG,
-        formatter_class=_Formatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("input", metavar="INPUT",
                         help="the data: a .npy file, a zarr store, or parquet or CSV "
@@ -117,9 +120,11 @@ def add_parser(commands):
                              "(default: INPUT's name + .model.nc, in the current "
                              "directory)")
     model = parser.add_argument_group("model")
-    model.add_argument("-k", "--components", type=int_list, required=True, metavar="K",
-                       help="number of components: 4, a list 2,4,8 or a range 1-8")
-    model.add_argument("--covariance-type", type=_covariance_list, default=["full"],
+    model.add_argument("-k", "--components", "--n-components", type=int_list, required=True,
+                       metavar="K", dest="components",
+                       help="number of components (n_components): 4, a list 2,4,8 or a "
+                            "range 1-8")
+    model.add_argument("--covariance-type", type=_covariance_list, default="full",
                        metavar="TYPE",
                        help=f"one of {', '.join(sorted(COVARIANCE_TYPES))}, or a list")
     model.add_argument("--n-factors", type=int_at_least(1), default=None, metavar="H",
@@ -176,6 +181,25 @@ def _default_output(path):
             break
     name = name.replace("*", "").strip(".-_") or "model"
     return f"{name}.model.nc"
+
+
+def _check_model_suffix(path):
+    """Raise unless MODEL ``path`` ends in one of :data:`MODEL_SUFFIXES`.
+
+    Parameters
+    ----------
+    path : str
+
+    Raises
+    ------
+    CLIError
+        ``EXIT_USAGE``, naming the endings accepted.
+    """
+    if path.rstrip("/\\").endswith(tuple(MODEL_SUFFIXES)):
+        return
+    accepted = " or ".join(f"{suffix} ({what})" for suffix, what in MODEL_SUFFIXES.items())
+    raise CLIError(f"-o/--output {path}: a model is saved as {accepted}; end MODEL in "
+                   f"{' or '.join(MODEL_SUFFIXES)}", EXIT_USAGE)
 
 
 def _estimator_params(args):
@@ -240,6 +264,11 @@ def _fit(X, args, params):
             return select_model(X, args.components, args.covariance_type,
                                 criterion=args.criterion, **params)
         return model.fit(X), None
+    except NoClientError:
+        raise CLIError(f"--algorithm {args.algorithm} runs on a Dask distributed cluster: "
+                       "pass --scheduler ADDRESS (a running scheduler, e.g. "
+                       "tcp://10.0.0.5:8786), or set DASK_SCHEDULER_ADDRESS",
+                       EXIT_USAGE) from None
     except (ValueError, TypeError) as exc:
         raise CLIError(str(exc), EXIT_DATA) from None
 
@@ -257,6 +286,7 @@ def run(args):
         The exit code, 0.
     """
     output = local_path(args.output or _default_output(args.input))
+    _check_model_suffix(output)
     if is_url(output):
         raise CLIError(
             f"--output must be a local path or a file:// URL, not {output}: daskmix "

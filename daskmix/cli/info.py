@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from daskmix._model_io import model_from_dataset
 from daskmix._model_io._storage import is_zarr_path, read_dataset
-from daskmix.cli._common import lines
+from daskmix.cli._common import HelpFormatter, lines
 from daskmix.cli._errors import EPILOG, EXIT_MODEL, CLIError
 from daskmix.cli._summary import component_table, model_lines
 from daskmix.exceptions import ModelFileError
@@ -28,7 +27,7 @@ def add_parser(commands):
         description="Print what the model file MODEL holds: the estimator, its "
                     "parameters, the fit and its components.",
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="a model file (.nc) or store (.zarr)")
     parser.add_argument("--json", action="store_true",

@@ -6,12 +6,13 @@ computed chunk by chunk straight into OUTPUT.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 
 from daskmix._dask.scheduler import local_progress_bar
+from daskmix._progress import LineStream, is_terminal
 from daskmix.cli._common import (
+    HelpFormatter,
     add_input_options,
     add_progress_option,
     add_scheduler_options,
@@ -50,7 +51,7 @@ def add_parser(commands):
             "OUTPUT (.npy, .zarr, .parquet or .csv), one row per input row."
         ),
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="a model saved by daskmix fit or "
                                                        "estimator.save()")
@@ -102,6 +103,9 @@ def _method(model, what):
 def _progress(enabled, scheduler):
     """dask's progress bar, on stderr, for the local scheduler when enabled.
 
+    On a terminal the bar is redrawn in place; elsewhere (a log) it becomes
+    a line every few seconds (:class:`daskmix._progress.LineStream`).
+
     Parameters
     ----------
     enabled : bool
@@ -114,7 +118,7 @@ def _progress(enabled, scheduler):
     """
     if not enabled or scheduler is not None:
         return contextlib.nullcontext()
-    return local_progress_bar(sys.stderr)
+    return local_progress_bar(sys.stderr if is_terminal(sys.stderr) else LineStream(sys.stderr))
 
 
 def run(args):

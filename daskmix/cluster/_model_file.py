@@ -24,4 +24,5 @@ MINIBATCH_KMEANS_FILE = ModelSchema(
         RandomStream("_random_state"),
     ),
     sizes=lambda est: {"cluster": est.n_clusters},
+    run_parameters=frozenset({"verbose", "split_every"}),  # how a fit is shown and scheduled
 )

@@ -25,4 +25,5 @@ INCREMENTAL_PCA_FILE = ModelSchema(
         LabelledAxis("_feature_axis"),
     ),
     sizes=lambda est: {"component": est.n_components_},
+    run_parameters=frozenset({"split_every"}),  # how a fit is scheduled
 )

@@ -221,7 +221,11 @@ class GaussianMixture(BaseMixture):
         Fan-in of the tree reduction of chunk statistics; None lets dask's
         configuration decide.
     progress : bool, default=False
-        Show a progress bar (iterations, lower bound, rows/s) during ``fit``.
+        Report progress on stderr during ``fit`` (iterations done of at most
+        ``max_iter``, or passes for ``"minibatch"``; lower bound; rows/s): a
+        bar on a terminal or in Jupyter, else (a log) plain lines, at most
+        one every 5 seconds. Like ``verbose`` and ``split_every``, it is not
+        saved in model files.
     n_active : int, default=3
         ``C'`` of ``algorithm="truncated"``: the number of components each
         point keeps in its truncated posterior.
@@ -363,10 +367,11 @@ class GaussianMixture(BaseMixture):
     ``lower_bounds_`` hold the truncated free energy per sample (a lower
     bound of the mean log-likelihood that never decreases between
     iterations up to ``reg_covar`` and re-seeding); ``n_evaluations_`` the
-    evaluations. ``K(n)`` starts as each point's ``n_active`` most probable
-    components at the initial parameters (one exact E-step's evaluations,
-    inside the first pass) and ``g_c`` as the nearest means; up to five
-    E-only warm-up passes then let ``g_c`` settle. ``n_active=n_components``
+    evaluations. ``K(n)`` starts as each point's ``n_active`` nearest
+    means, found inside the first pass by a k-means tree over the initial
+    means (O(log K) per point), and ``g_c`` as each mean's nearest means;
+    E-only warm-up passes (up to five, until a pass raises the free energy
+    by less than 0.1%) then let ``K(n)`` and ``g_c`` settle. ``n_active=n_components``
     is exact EM. The random
     candidates are keyed by (``random_state``, pass, row), so the result
     does not depend on the chunking or the scheduler.
@@ -666,9 +671,11 @@ class GaussianMixture(BaseMixture):
         return self._algorithm.resume(self._fit_settings(), data, sample_weight)
 
     def _fit_progress(self, data, description):
-        total, rows_per_step = self._algorithm.progress_scale(self._fit_settings(),
-                                                              data.n_samples)
-        return FitProgress(self.progress, total, rows_per_step, description)
+        algorithm = self._algorithm
+        total, rows_per_step, steps_per_unit = algorithm.progress_scale(self._fit_settings(),
+                                                                        data.n_samples)
+        return FitProgress(self.progress, total, rows_per_step, description,
+                           steps_per_unit=steps_per_unit, units=algorithm.iteration_units)
 
     def _finish_fit(self, result):
         for algorithm in ALGORITHMS.values():

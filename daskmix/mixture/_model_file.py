@@ -88,4 +88,7 @@ GAUSSIAN_MIXTURE_FILE = ModelSchema(
     ),
     sizes=lambda est: {"component": est.n_components, "factor": est.n_factors},
     added_parameters={"inference": "auto"},
+    # how a fit is shown, scheduled and checkpointed: not the model
+    run_parameters=frozenset({"progress", "verbose", "verbose_interval", "split_every",
+                              "checkpoint_path", "checkpoint_every"}),
 )

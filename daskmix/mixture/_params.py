@@ -6,13 +6,12 @@ chunk kernels receive them cast to the data's dtype (:func:`estep_params`).
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from daskmix._blas import single_blas_thread
+from daskmix._blas import blas_for_matrices
 from daskmix.exceptions import DegenerateComponentWarning
 from daskmix.mixture.covariance import IllDefinedCovarianceError
 from daskmix.mixture.kernels.suffstats import EStepParams
@@ -20,13 +19,6 @@ from daskmix.mixture.kernels.suffstats import EStepParams
 __all__ = ["DegenerateComponentWarning", "GaussianParams", "estep_params", "params_from_stats"]
 
 
-#: Below this many features the M-step's per-component linear algebra (a
-#: Cholesky factorisation or a few triangular solves of at most this size
-#: per component) runs on one BLAS thread: OpenBLAS's threads only add
-#: hand-off costs at that size, and on a loaded machine (Dask workers
-#: computing the next pass meanwhile, as in asynchronous EM) they made the
-#: M-step of 400 factor components of 64 features 18 times slower.
-SERIAL_BLAS_FEATURES = 256
 
 
 @dataclass(frozen=True)
@@ -115,8 +107,7 @@ def params_from_stats(covariance, stats, shift, old_centres, reg_covar, dtype, *
     -------
     GaussianParams
     """
-    serial = old_centres.shape[1] < SERIAL_BLAS_FEATURES
-    with single_blas_thread() if serial else contextlib.nullcontext():
+    with blas_for_matrices(old_centres.shape[1]):
         eps = 10 * np.finfo(dtype).eps
         nk = stats["nk"] + eps
         new_centres, covariances = covariance.update(stats["s2"], nk, stats["sy"],

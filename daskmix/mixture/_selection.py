@@ -308,7 +308,8 @@ def select_model(X, n_components=range(1, 9), covariance_type="full", *, criteri
     weights = check_sample_weight(sample_weight, data)
     max_iter = max(candidate.max_iter for candidate in candidates)
     with FitProgress(first.progress, max_iter, data.n_samples,
-                     f"select_model ({len(candidates)} candidates)") as bar:
+                     f"select_model ({len(candidates)} candidates)",
+                     units=get_algorithm(first.algorithm).iteration_units) as bar:
         bar.phase("initialising")
         runs = _initial_runs(candidates, data, weights)
         bar.start_iterations()

@@ -12,7 +12,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import daskmix
-from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans
+from daskmix import GaussianMixture, IncrementalPCA, MiniBatchKMeans, cli
 from tests.cli.conftest import COLUMNS, call_cli
 
 INPUTS = {
@@ -196,13 +196,95 @@ def test_default_model_path_is_in_the_current_directory(blob_files, tmp_path, mo
          "cannot tell the format of OUTPUT"),
         (["predict", "{model}", "{root}/blobs.npy", "{tmp}/out.npy", "--what", "transform"],
          "has no transform; choose --what from predict, predict_proba, score_samples"),
+        (["fit", "{root}/mixed.csv", "-k", "2", "--columns", "a,zz"],
+         r"--columns: .*mixed.csv has no column 'zz'; its columns are a, b, c, site$"),
+        (["fit", "{root}/blobs.parquet", "-k", "2", "--columns", "a,bb"],
+         r"has no column 'bb' \(did you mean 'b'\?\); its columns are a, b, c$"),
+        (["fit", "{root}/blobs.npy", "-k", "2", "-o", "{tmp}/model.txt"],
+         (r"model.txt: a model is saved as \.nc \(a netCDF-4 file\) or \.zarr \(a zarr "
+          r"store\); end MODEL in \.nc or \.zarr$")),
+        (["fit", "{root}/blobs.npy", "-k", "2", "--algorithm", "async", "-o", "{tmp}/m.nc"],
+         r"--algorithm async runs on a Dask distributed cluster: pass --scheduler ADDRESS"),
+        (["fit", "{root}/blobs.npy", "-k", "2", "surplus"], "unrecognized arguments: surplus$"),
     ],
 )
-def test_usage_errors_exit_2(blob_files, model_file, tmp_path, capsys, args, message):
+def test_usage_errors_exit_2(blob_files, model_file, tmp_path, capsys, monkeypatch, args,
+                            message):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
     root, _ = blob_files
     args = [a.format(root=root, model=model_file, tmp=tmp_path) for a in args]
     assert call_cli(*args) == 2
-    assert re.search(message, capsys.readouterr().err)
+    usage, *_, error = capsys.readouterr().err.strip().splitlines()
+    assert usage.startswith(f"usage: daskmix {args[0]} ")  # the subcommand's usage
+    assert error.startswith(f"daskmix {args[0]}: error: ")
+    assert re.search(message, error), error
+    assert list(tmp_path.iterdir()) == []  # nothing written (no netCDF named model.txt)
+
+
+@pytest.mark.parametrize("args, typed, suggestion", [
+    (["--n-compnents", "3", "data.npy"], "--n-compnents", "--n-components"),  # not "-k needed"
+    (["data.npy", "-k", "3", "--covarience-type=diag"], "--covarience-type",
+     "--covariance-type"),
+    (["data.npy", "-K", "3"], "-K", "-k"),
+    (["data.npy", "-k", "3", "--max-iters", "5"], "--max-iters", "--max-iter"),
+])
+def test_mistyped_option_suggests_the_closest(capsys, args, typed, suggestion):
+    assert call_cli("fit", *args) == 2
+    usage, *_, error = capsys.readouterr().err.strip().splitlines()
+    assert usage.startswith("usage: daskmix fit ")
+    assert error == f"daskmix fit: error: unrecognized option {typed}; did you mean {suggestion}?"
+
+
+def test_unknown_option_without_a_close_one_points_to_help(capsys):
+    assert call_cli("predict", "m.nc", "x.npy", "y.npy", "--banana") == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "daskmix predict: error: unrecognized option --banana; see --help for the options")
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["--n-comp", "3", "--tol=0.5", "{tmp}/missing.npy"], 3, "INPUT not found"),
+    (["-k3", "--random-state", "1", "--", "-missing.npy"], 3, "INPUT not found: -missing"),
+    (["-k", "2", "--tol", "-1", "{tmp}/missing.npy"], 2, "argument --tol: must be at least 0"),
+], ids=["abbreviation-and-equals", "attached-value-and-double-dash", "negative-number"])
+def test_options_argparse_accepts_are_not_taken_for_typos(tmp_path, capsys, args, code,
+                                                          message):
+    assert call_cli("fit", *[a.format(tmp=tmp_path) for a in args]) == code
+    err = capsys.readouterr().err
+    assert message in err and "unrecognized" not in err, err
+
+
+def _help_entries(text):
+    """``{first option string: its help text on one line}`` of a ``--help`` output."""
+    entries, current = {}, None
+    for line in text.splitlines():
+        if re.match(r"^  -", line):
+            current = line.split()[0].rstrip(",")
+            entries[current] = line
+        elif current is not None and line.startswith("   "):
+            entries[current] += " " + line.strip()
+        else:
+            current = None
+    return entries
+
+
+@pytest.mark.parametrize("command", ["fit", "predict", "info"])
+def test_help_states_each_default_once(capsys, command):
+    assert call_cli(command, "--help") == 0
+    entries = _help_entries(capsys.readouterr().out)
+    assert len(entries) >= 3
+    for entry in entries.values():
+        assert entry.count("(default") <= 1, entry
+        assert "(default: None)" not in entry and "(default: False)" not in entry, entry
+        assert "(default: [" not in entry, entry  # a default as the user writes it
+    if command == "fit":
+        assert "(default" not in entries["-k"]  # required: no default
+        assert "-k K, --components K, --n-components K" in entries["-k"]
+        assert entries["--covariance-type"].endswith("(default: full)")
+        assert entries["--random-state"].endswith("(default: 0)")
+        assert entries["-o"].endswith("(default: INPUT's name + .model.nc, in the current "
+                                      "directory)")
+        assert cli.build_parser().parse_args(["fit", "x.npy", "-k", "2"]).covariance_type == [
+            "full"]
 
 
 def _assert_error(capsys, code, expected_code, message):
@@ -249,6 +331,18 @@ def test_help_documents_the_exit_codes(capsys):
         assert call_cli(*command, "--help") == 0
         out = capsys.readouterr().out
         assert "exit codes:" in out and "5    the Dask scheduler" in out
+
+
+def test_progress_is_not_stored_in_the_model(blob_files, tmp_path, capsys):
+    root, _ = blob_files
+    assert call_cli("fit", root / "blobs.npy", "-k", "2", "--progress", "-o",
+                    tmp_path / "m.nc") == 0
+    assert "done after" in capsys.readouterr().err
+    assert call_cli("info", tmp_path / "m.nc", "--json") == 0
+    parameters = json.loads(capsys.readouterr().out)["parameters"]
+    assert parameters["n_components"] == 2
+    assert "progress" not in parameters and "verbose" not in parameters
+    assert daskmix.load(tmp_path / "m.nc").progress is False
 
 
 def test_info_json(model_file, capsys):

@@ -25,8 +25,13 @@ def test_fit_then_predict_then_info(blob_files, tmp_path):
     root, X = blob_files
     model = tmp_path / "gm.nc"
     fitted = run_cli("fit", root / "blobs.npy", "-k", "4", "--covariance-type", "diag",
-                     "--chunk-rows", "500", "-o", model)
+                     "--chunk-rows", "500", "-o", model, "--progress")
     assert fitted.returncode == 0, fitted.stderr
+    # stderr is a pipe, as in a batch job: progress in plain lines, no redrawn bar
+    assert "\r" not in fitted.stderr
+    assert fitted.stderr.splitlines()[-1].startswith(
+        f"GaussianMixture init 1/1: done after {field(fitted.stdout, 'iterations')} of at "
+        "most 100 EM iterations, lower bound ")
     assert field(fitted.stdout, "model") == str(model)
     assert field(fitted.stdout, "input").startswith("1,200 rows x 3 features, float64, 3 chunks")
     assert field(fitted.stdout, "converged") == "True"
@@ -36,14 +41,16 @@ def test_fit_then_predict_then_info(blob_files, tmp_path):
     np.testing.assert_allclose(loaded.means_, expected.means_, rtol=1e-10)
 
     labels = tmp_path / "labels.csv"
-    predicted = run_cli("predict", model, root / "blobs.parquet", labels)
+    predicted = run_cli("predict", model, root / "blobs.parquet", labels, "--progress")
     assert predicted.returncode == 0, predicted.stderr
+    assert "\r" not in predicted.stderr and "100% Completed" in predicted.stderr
     assert_array_equal(pd.read_csv(labels)["label"], expected.predict(X))
 
     info = run_cli("info", model)
     assert info.returncode == 0, info.stderr
     assert field(info.stdout, "estimator") == "GaussianMixture"
     assert "covariance_type='diag'" in field(info.stdout, "parameters")
+    assert "progress" not in field(info.stdout, "parameters")
     assert field(info.stdout, "file").startswith("netCDF-4 file, daskmix-model format version 1")
 
 

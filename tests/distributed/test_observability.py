@@ -8,7 +8,9 @@ dashboard's task stream reads like the algorithm.
 
 from __future__ import annotations
 
+import io
 import re
+import sys
 import warnings
 
 import dask
@@ -107,22 +109,33 @@ def _progress_fit(algorithm, **params):
     return GaussianMixture(3, random_state=0, **settings, **params).fit(X)
 
 
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal, as a user's shell is."""
+
+    def isatty(self):
+        return True
+
+
 @pytest.mark.parametrize("algorithm", ["em", "minibatch"])
-def test_progress_bar_in_a_terminal(algorithm, capsys):
+def test_progress_bar_in_a_terminal(algorithm, monkeypatch):
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
     model = _progress_fit(algorithm, progress=True)
-    err = capsys.readouterr().err
-    # the bar's last state: iterations done of the total, lower bound, rows/s
-    last = err.replace("\r", "\n").strip().splitlines()[-1]
-    match = re.search(r"(\d+)/(\d+) \[.*lower bound=(-?[\d.e+-]+), rows/s=([\d.e+]+)", last)
+    # the bar's last state: done "of at most" max_iter, in the unit max_iter counts
+    last = terminal.getvalue().replace("\r", "\n").strip().splitlines()[-1]
+    match = re.search(r"\| ([\d.]+) of at most (\d+) (EM iterations|passes) \[.*"
+                      r"lower bound=(-?[\d.e+-]+), rows/s=([\d.e+]+)", last)
     assert match is not None, last
-    done, total = int(match.group(1)), int(match.group(2))
-    assert done == total  # the bar ends full, also when the fit converges early
+    done, total = float(match.group(1)), int(match.group(2))
+    assert total == model.max_iter  # never changed, also when the fit stops early
     if algorithm == "em":
-        assert done == model.n_iter_
-        assert float(match.group(3)) == pytest.approx(model.lower_bound_, rel=1e-5)
-    else:  # one step per mini-batch update
-        assert done == model.n_steps_
-    assert float(match.group(4)) > 0
+        assert match.group(3) == "EM iterations"
+        assert done == model.n_iter_ < total and last.endswith(", done]")
+        assert float(match.group(4)) == pytest.approx(model.lower_bound_, rel=1e-5)
+    else:  # passes, as max_iter counts them: 6 updates of 500 rows make one
+        assert match.group(3) == "passes"
+        assert done == pytest.approx(model.n_steps_ / 6, abs=5e-4)
+    assert float(match.group(5)) > 0
 
 
 @pytest.mark.parametrize("algorithm", ["em", "minibatch"])
@@ -156,4 +169,5 @@ def test_progress_bar_in_jupyter_without_ipywidgets():
     assert not [o for o in outputs if o.output_type == "error"]
     text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
     n_iter = int(re.search(r"n_iter (\d+)", text).group(1))
-    assert f"{n_iter}/{n_iter}" in text and "lower bound=" in text and "rows/s=" in text
+    assert f"{n_iter} of at most 100 EM iterations" in text
+    assert "lower bound=" in text and "rows/s=" in text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 
 import dask.array as da
@@ -207,12 +208,21 @@ def test_exact_em_after_minibatch_drops_the_stepwise_attributes(blobs):
     assert not hasattr(gm, "n_steps_") and not hasattr(gm, "_stepwise_state")
 
 
-def test_progress_bar_counts_updates(blobs, capsys):
+def test_progress_counts_passes_as_max_iter_does(blobs, capsys, monkeypatch):
+    from daskmix import _progress
+
+    monkeypatch.setattr(_progress, "LOG_INTERVAL", 0.0)  # a line for every update
     X, _ = blobs
-    fit_quietly(GaussianMixture(N_COMPONENTS, algorithm="minibatch", batch_size=100, max_iter=2,
-                                max_no_improvement=None, progress=True, random_state=0), X)
-    err = capsys.readouterr().err
-    assert "12/12" in err
+    gm = fit_quietly(GaussianMixture(N_COMPONENTS, algorithm="minibatch", batch_size=100,
+                                     max_iter=2, max_no_improvement=None, progress=True,
+                                     random_state=0), X)
+    lines = capsys.readouterr().err.splitlines()[1:]  # after the "initialising" line
+    done = [float(re.search(r": (?:done after )?([\d.]+) of at most 2 passes,", line).group(1))
+            for line in lines]
+    updates_per_pass = -(-len(X) // 100)
+    assert gm.n_steps_ == 2 * updates_per_pass
+    expected = [step / updates_per_pass for step in range(1, gm.n_steps_ + 1)]
+    assert done == pytest.approx(expected + [2], abs=5e-4)  # and "done after 2"
 
 
 @pytest.mark.parametrize("params, match", [

@@ -194,11 +194,13 @@ class Algorithm(ABC):
         Returns
         -------
         total : int
-            The most iterations (or updates) a run makes.
+            The most units (``iteration_units``) a run makes: ``max_iter``.
         rows_per_step : int
-            Rows one iteration (or update) reads.
+            Rows one step (an iteration, or an update) reads.
+        steps_per_unit : int
+            Steps in one unit: 1 here.
         """
-        return settings.max_iter, n_samples
+        return settings.max_iter, n_samples, 1
 
     @abstractmethod
     def run(self, settings, data, sample_weight, params, lower_bound, on_iteration, *,

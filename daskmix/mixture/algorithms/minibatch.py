@@ -541,14 +541,15 @@ class MiniBatchEM(Algorithm):
         return None if resumed is None else (resumed, resumed.cursor.stopping.ewa)
 
     def progress_scale(self, settings, n_samples):
-        """Updates of ``batch_size`` rows; see :meth:`Algorithm.progress_scale`.
+        """Passes of updates of ``batch_size`` rows; see :meth:`Algorithm.progress_scale`.
 
         Returns
         -------
-        total, rows_per_step : int
+        total, rows_per_step, steps_per_unit : int
+            ``max_iter`` passes, the rows of one update, the updates in a pass.
         """
-        return (settings.max_iter * steps_per_epoch(settings, n_samples),
-                batch_rows(settings, n_samples))
+        return (settings.max_iter, batch_rows(settings, n_samples),
+                steps_per_epoch(settings, n_samples))
 
     def run(self, settings, data, sample_weight, params, lower_bound, on_iteration, *,
             random_state, previous=None):

@@ -97,6 +97,14 @@ N_RANDOM = 1
 NEIGHBOUR_BEAM = 16
 #: Most E-only warm-up passes before the EM phase.
 WARMUP_MAX_PASSES = 5
+#: The warm-up stops when a pass raises the free energy per row by less than
+#: this fraction of its size (or by less than ``tol``). Each pass reads all
+#: the data: at 100,000,000 rows it costs as much as an EM iteration, and the
+#: EM iterations go on improving ``K(n)``. Measured on 1,000,000 x 32 rows,
+#: K=4096, 20 iterations: final lower bound -53.8139 after 5 warm-up passes,
+#: -53.8167 after 2, -53.8248 after 1; on 5,000,000 x 64 rows the second pass
+#: gains 1.2%, the third 0.03%.
+WARMUP_RTOL = 1e-3
 #: Passes a fit can make before the keys of the random draws would wrap.
 _PASS_KEY_SPAN = 2**24
 
@@ -382,7 +390,8 @@ def run_truncated(settings, data, sample_weight, params, lower_bound, on_iterati
             stats = passes.run_pass(params, with_moments=False)
             passes.update_neighbours(stats)
             energy = float(stats["loglik"] / stats["weight"])
-            if abs(energy - previous) < settings.tol:
+            change = abs(energy - previous)
+            if change < settings.tol or change < WARMUP_RTOL * abs(energy):
                 break
             previous = energy
     run = EMRun(params, lower_bound=lower_bound, max_iter=settings.max_iter,

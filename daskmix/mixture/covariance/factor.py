@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from daskmix._blas import blas_for_matrices
 from daskmix.exceptions import IllDefinedCovarianceError
 from daskmix.mixture.covariance._base import CovarianceType
 from daskmix.mixture.covariance._linalg import eigen_axis
@@ -173,22 +174,24 @@ class FactorCovariance(CovarianceType):
         n_components, n_features, _ = covariances.shape
         H = self.n_factors
         packed = np.empty((n_components, n_features, H + 1))
+        with blas_for_matrices(n_features):
+            values, vectors = np.linalg.eigh(covariances)
         for k, cov in enumerate(covariances):
-            values, vectors = np.linalg.eigh(cov)
-            values, vectors = values[::-1], vectors[:, ::-1]
-            rest = max(float(np.mean(values[H:])), 0.0)
-            top = vectors[:, :H]
+            values_k, vectors_k = values[k], vectors[k]
+            values_k, vectors_k = values_k[::-1], vectors_k[:, ::-1]
+            rest = max(float(np.mean(values_k[H:])), 0.0)
+            top = vectors_k[:, :H]
             # deterministic sign: the largest entry of every column positive
             signs = np.sign(top[np.argmax(np.abs(top), axis=0), np.arange(H)])
             top = top * np.where(signs == 0, 1.0, signs)
-            excess = values[:H] - rest
+            excess = values_k[:H] - rest
             # No clear factor (one-point components of "random_from_data" have
             # reg_covar * I, whose eigenvectors are rounding noise): a
             # thousandth of the variance along a coordinate axis instead, as
             # zero loadings are a fixed point of EM.
-            weak = excess <= 1e-3 * values[:H]
+            weak = excess <= 1e-3 * values_k[:H]
             top[:, weak] = np.eye(n_features)[:, :H][:, weak]
-            loadings = top * np.sqrt(np.where(weak, 1e-3 * values[:H], excess))
+            loadings = top * np.sqrt(np.where(weak, 1e-3 * values_k[:H], excess))
             diagonal = np.diag(cov)
             packed[k, :, :H] = loadings
             packed[k, :, H] = np.maximum(
@@ -302,11 +305,12 @@ class FactorCovariance(CovarianceType):
         B, u, A = split_moments(np.array(s2, dtype=np.float64))
         n_components, n_features, width = B.shape
         W = np.zeros_like(B)
-        for k in range(n_components):
-            try:
-                W[k] = linalg.solve(A[k], B[k].T, assume_a="pos").T
-            except (np.linalg.LinAlgError, ValueError):
-                continue
+        with blas_for_matrices(A.shape[-1]):
+            for k in range(n_components):
+                try:
+                    W[k] = linalg.solve(A[k], B[k].T, assume_a="pos").T
+                except (np.linalg.LinAlgError, ValueError):
+                    continue
         if not np.all(np.isfinite(W)):
             W[~np.all(np.isfinite(W), axis=(1, 2))] = 0.0
         residual = (u - np.einsum("kdh,kdh->kd", W, B)) / nk[:, None]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from daskmix._blas import blas_for_matrices
 from daskmix.exceptions import IllDefinedCovarianceError
 from daskmix.mixture.covariance._base import CovarianceType
 from daskmix.mixture.covariance._linalg import (
@@ -252,11 +253,12 @@ class FullCovariance(CovarianceType):
     def precision_cholesky(self, covariances):
         prec_chol = np.empty_like(covariances)
         failed = []
-        for k, cov in enumerate(covariances):
-            try:
-                prec_chol[k] = cholesky_of_inverse(cov)
-            except (np.linalg.LinAlgError, ValueError):
-                failed.append(k)
+        with blas_for_matrices(covariances.shape[-1]):
+            for k, cov in enumerate(covariances):
+                try:
+                    prec_chol[k] = cholesky_of_inverse(cov)
+                except (np.linalg.LinAlgError, ValueError):
+                    failed.append(k)
         if failed:
             raise IllDefinedCovarianceError(failed)
         return prec_chol
@@ -271,7 +273,8 @@ class FullCovariance(CovarianceType):
             check_symmetric_positive(precision, "full")
 
     def precision_cholesky_from_precisions(self, precisions):
-        return np.stack([cholesky_from_precision(p) for p in precisions])
+        with blas_for_matrices(np.shape(precisions)[-1]):
+            return np.stack([cholesky_from_precision(p) for p in precisions])
 
     def precisions_from_cholesky(self, prec_chol):
         return prec_chol @ np.swapaxes(prec_chol, -1, -2)

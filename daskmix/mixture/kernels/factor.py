@@ -31,6 +31,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import linalg
 
+from daskmix._blas import blas_for_matrices
+
 __all__ = [
     "component_mahalanobis",
     "component_moments",
@@ -82,9 +84,10 @@ def woodbury_factors(loadings, noise_variance):
 
 def _from_l(U, L, log_det_psi):
     """``V``, ``L^-1`` and the log-determinant from ``U`` and ``L``."""
-    chol = np.linalg.cholesky(L)
     eye = np.eye(L.shape[-1])
-    chol_inv = np.stack([linalg.solve_triangular(c, eye, lower=True) for c in chol])
+    with blas_for_matrices(L.shape[-1]):
+        chol = np.linalg.cholesky(L)
+        chol_inv = np.stack([linalg.solve_triangular(c, eye, lower=True) for c in chol])
     l_inv = np.swapaxes(chol_inv, 1, 2) @ chol_inv
     log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1) + log_det_psi
     return U @ l_inv, l_inv, log_det
