@@ -31,7 +31,12 @@ _ILL_DEFINED_MESSAGE = (
 
 
 class ModelFileError(ValueError):
-    """A model file that cannot be read: missing, truncated, corrupted or of another version."""
+    """A model file that cannot be read: damaged, of a newer version, or not a model at all.
+
+    Damaged means truncated or corrupted; "not a model" means the path holds
+    something else (a NumPy array, a CSV, a netCDF file of data, a
+    directory). The message says which, and what to do.
+    """
 
 
 class LostDataError(RuntimeError):

@@ -7,6 +7,7 @@ import os
 from sklearn.utils.validation import check_is_fitted
 
 from daskmix._model_io._dataset import ModelReader, ModelWriter, check_header
+from daskmix._model_io._messages import damaged
 from daskmix._model_io._schema import model_class, registered_names, schema_of
 from daskmix._model_io._storage import read_dataset, write_dataset
 from daskmix.exceptions import ModelFileError
@@ -69,6 +70,31 @@ def model_from_dataset(dataset, source="<dataset>"):
         content is damaged or inconsistent.
     """
     check_header(dataset.attrs, source)
+    try:
+        return _build(dataset, source)
+    except ModelFileError:
+        raise
+    except Exception as exc:  # content that passed the checksum yet does not decode
+        raise damaged(source, f"its content cannot be decoded ({type(exc).__name__}: {exc})"
+                      ) from exc
+
+
+def _build(dataset, source):
+    """The estimator of a model Dataset whose header was checked.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+    source : str
+
+    Returns
+    -------
+    BaseEstimator
+
+    Raises
+    ------
+    ModelFileError
+    """
     reader = ModelReader(dataset, source)
     registered = model_class(reader.estimator_name)
     if registered is None:
@@ -129,8 +155,11 @@ def load(path):
     FileNotFoundError
         If nothing is at ``path``.
     daskmix.exceptions.ModelFileError
-        If the file is truncated, corrupted, not a daskmix model, or of a
-        newer format version.
+        If ``path`` is not a daskmix model file (the message says what it
+        looks like instead), if it is a damaged one (truncated or corrupted:
+        every byte of a model file is covered by a check, so damage never
+        loads as a different model), or if it is of a newer format version.
+        Errors of the storage libraries are its ``__cause__``.
 
     See Also
     --------

@@ -23,6 +23,7 @@ import os
 
 import numpy as np
 
+from daskmix._model_io._messages import damaged, not_a_model
 from daskmix._version import __version__
 from daskmix.exceptions import ModelFileError
 
@@ -32,6 +33,7 @@ __all__ = [
     "ModelReader",
     "ModelWriter",
     "check_header",
+    "dataset_checksum",
     "params_from_json",
     "params_to_json",
 ]
@@ -40,6 +42,13 @@ __all__ = [
 FORMAT = "daskmix-model"
 #: The newest format version this daskmix writes and reads.
 VERSION = 1
+
+#: Attributes only a daskmix model has (besides ``daskmix_format``): a file
+#: with any of them but a wrong ``daskmix_format`` is a damaged model.
+_MODEL_ATTRS = frozenset({
+    "daskmix_format_version", "daskmix_version", "estimator", "params", "fitted", "kinds",
+    "fortran_order", "checksum",
+})
 
 #: How a stored array comes back: as an ndarray, a list of Python numbers, a
 #: NumPy scalar, an object array of ``str`` (feature names), or labels
@@ -201,6 +210,29 @@ def checksum(variables, attrs):
     return "sha256:" + digest.hexdigest()
 
 
+def dataset_checksum(dataset):
+    """The checksum of a model Dataset as stored: its variables, coordinates and attributes.
+
+    Parameters
+    ----------
+    dataset : xarray.Dataset
+        Loaded; its ``checksum`` attribute, if any, is left out.
+
+    Returns
+    -------
+    str
+        As :func:`checksum`; equal to what :class:`ModelWriter` stored for
+        the same content.
+    """
+    hashed = {name: (tuple(dataset[name].dims), dataset[name].values)
+              for name in dataset.data_vars}
+    hashed.update({f"coord {dim}": ((str(dim),), dataset[dim].values)
+                   for dim in dataset.coords})
+    attrs = {name: _attr_text(value) for name, value in dataset.attrs.items()
+             if name != "checksum"}
+    return checksum(hashed, attrs)
+
+
 class ModelWriter:
     """Collects an estimator's fitted state, then builds the Dataset.
 
@@ -323,17 +355,19 @@ def check_header(attrs, source):
     ------
     ModelFileError
     """
-    if attrs.get("daskmix_format") != FORMAT:
-        raise ModelFileError(
-            f"{source} is not a daskmix model file (it has no daskmix_format="
-            f"{FORMAT!r} attribute). Pass a file written by estimator.save(path)."
-        )
+    stated = attrs.get("daskmix_format")
+    if stated != FORMAT:
+        others = sorted(_MODEL_ATTRS & set(attrs))
+        if not others:
+            raise not_a_model(source, f"a dataset with no daskmix_format={FORMAT!r} attribute")
+        raise damaged(source, f"its daskmix_format attribute is {stated!r}, not {FORMAT!r}, "
+                              f"though it has the model attributes {others}")
     try:
         version = int(attrs.get("daskmix_format_version"))
     except (TypeError, ValueError):
-        raise ModelFileError(
-            f"{source} has an unreadable format version "
-            f"{attrs.get('daskmix_format_version')!r}; the file is corrupted. Save the model again."
+        raise damaged(
+            source,
+            f"its format version {attrs.get('daskmix_format_version')!r} is not a number",
         ) from None
     if version > VERSION or version < 1:
         writer = attrs.get("daskmix_version", "an unknown version")
@@ -341,7 +375,8 @@ def check_header(attrs, source):
             f"{source} is a version {version} daskmix model file (written by daskmix "
             f"{writer}), but this daskmix ({__version__}) reads versions 1 to {VERSION}. "
             "Upgrade daskmix (python -m pip install -U daskmix), or save the model "
-            "again with this version."
+            "again with this version. (If no newer daskmix wrote it, the file is "
+            "damaged: restore it from a copy.)"
         )
     return version
 
@@ -380,10 +415,7 @@ class ModelReader:
             for name in dataset.data_vars
         }
         self.coords = {str(dim): dataset[dim].values for dim in dataset.coords}
-        hashed = dict(self.variables)
-        hashed.update({f"coord {dim}": ((dim,), v) for dim, v in self.coords.items()})
-        attrs = {name: _attr_text(value) for name, value in attrs.items()}
-        if dataset.attrs.get("checksum") != checksum(hashed, attrs):
+        if dataset.attrs.get("checksum") != dataset_checksum(dataset):
             raise self.corrupted("its content does not match its checksum")
 
     def corrupted(self, detail):
@@ -397,10 +429,7 @@ class ModelReader:
         -------
         ModelFileError
         """
-        return ModelFileError(
-            f"{self.source} is corrupted: {detail}. Save the model again from the "
-            "fitted estimator, or restore the file from a copy."
-        )
+        return damaged(self.source, detail)
 
     def has(self, name):
         """Whether the variable or value ``name`` was stored.

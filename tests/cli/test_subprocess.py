@@ -61,7 +61,7 @@ def test_fit_then_predict_then_info(blob_files, tmp_path):
         (["fit", "{root}/blobs.npy", "-k", "2", "--scheduler", "tcp://127.0.0.1:9",
           "--connect-timeout", "0.5"], 5, "cannot reach the Dask scheduler at tcp://127.0.0.1:9"),
         (["predict", "{root}/blobs.npy", "{root}/blobs.npy", "{tmp}/out.npy"], 4,
-         "not a readable netCDF model file"),
+         r"not a daskmix model file \(a NumPy \.npy array\)"),
     ],
     ids=["missing-input", "no-scheduler", "not-a-model"],
 )
