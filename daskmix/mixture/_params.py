@@ -19,8 +19,6 @@ from daskmix.mixture.kernels.suffstats import EStepParams
 __all__ = ["DegenerateComponentWarning", "GaussianParams", "estep_params", "params_from_stats"]
 
 
-
-
 @dataclass(frozen=True)
 class GaussianParams:
     """Weights, means, covariances and precision Cholesky factors of a mixture.

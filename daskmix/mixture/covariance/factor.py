@@ -177,8 +177,8 @@ class FactorCovariance(CovarianceType):
         with blas_for_matrices(n_features):
             values, vectors = np.linalg.eigh(covariances)
         for k, cov in enumerate(covariances):
-            values_k, vectors_k = values[k], vectors[k]
-            values_k, vectors_k = values_k[::-1], vectors_k[:, ::-1]
+            # descending order
+            values_k, vectors_k = values[k][::-1], vectors[k][:, ::-1]
             rest = max(float(np.mean(values_k[H:])), 0.0)
             top = vectors_k[:, :H]
             # deterministic sign: the largest entry of every column positive
