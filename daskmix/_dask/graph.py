@@ -46,6 +46,7 @@ import sys
 import numpy as np
 
 from daskmix._blas import single_blas_thread
+from daskmix._memory import release_freed_memory
 from daskmix.exceptions import LostDataError
 
 __all__ = [
@@ -487,15 +488,28 @@ def _blas_threads(collections, scheduler):
     workers limit their BLAS threads themselves, and the synchronous
     scheduler runs one task at a time, so both keep BLAS as configured.
     """
-    import dask
     import dask.threaded
+
+    if _scheduler_get(collections, scheduler) is dask.threaded.get:
+        return single_blas_thread()
+    return contextlib.nullcontext()
+
+
+def _scheduler_get(collections, scheduler):
+    """The ``get`` function Dask would compute ``collections`` with."""
+    import dask
     from dask.base import get_scheduler
 
     dask_collections = [c for c in collections if dask.is_dask_collection(c)]
-    get = get_scheduler(scheduler=scheduler, collections=dask_collections or None)
-    if get is dask.threaded.get:
-        return single_blas_thread()
-    return contextlib.nullcontext()
+    return get_scheduler(scheduler=scheduler, collections=dask_collections or None)
+
+
+def _runs_in_process(collections, scheduler):
+    """Whether ``collections`` compute in this process (the threaded or synchronous scheduler)."""
+    import dask.local
+    import dask.threaded
+
+    return _scheduler_get(collections, scheduler) in (dask.threaded.get, dask.local.get_sync)
 
 
 def _lost_data_error(exc):
@@ -758,4 +772,7 @@ def persist_and_compute(state, result, scheduler=None):
             if lost is None:
                 raise
             raise lost from exc
+    if _runs_in_process([state, result], scheduler):
+        # the pass's transient blocks were freed here: give their pages back
+        release_freed_memory()
     return state, value

@@ -116,6 +116,27 @@ def test_threaded_scheduler_gives_the_synchronous_result(many_blobs):
     np.testing.assert_array_equal(threaded.n_evaluations_, synchronous.n_evaluations_)
 
 
+@pytest.mark.parametrize("covariance_type", ["diag", "full"])
+def test_component_id_width_does_not_change_the_result(many_blobs, covariance_type,
+                                                       monkeypatch):
+    """``K(n)`` as uint16 (up to 65,536 components) and as int32 (beyond) give the
+    same fit and the same truncated predictions."""
+    from daskmix.mixture.kernels import truncated_block
+
+    params = dict(n_components=N_BLOBS, covariance_type=covariance_type,
+                  algorithm="truncated", n_active=2, n_neighbors=3, max_iter=4, tol=0.0,
+                  init_params="k-means++")
+    assert truncated_block.active_dtype(N_BLOBS) == np.uint16
+    small = _fit(many_blobs, (400, 400), **params)
+    monkeypatch.setattr(truncated_block, "SMALL_IDS_MAX_COMPONENTS", 1)
+    assert truncated_block.active_dtype(N_BLOBS) == np.int32
+    wide = _fit(many_blobs, (400, 400), **params)
+    np.testing.assert_array_equal(wide.lower_bounds_, small.lower_bounds_)
+    np.testing.assert_array_equal(wide.means_, small.means_)
+    np.testing.assert_array_equal(wide.n_evaluations_, small.n_evaluations_)
+    np.testing.assert_array_equal(wide.predict(many_blobs), small.predict(many_blobs))
+
+
 def test_random_state_sets_the_random_candidates(many_blobs):
     params = dict(n_components=N_BLOBS, covariance_type="diag", algorithm="truncated",
                   n_active=1, n_neighbors=2, max_iter=3, tol=0.0,

@@ -91,7 +91,7 @@ def fit(X, chunks=(150,) * 4, sample_weight=None, **settings):
 
 def _search_space(rng, n_rows, n_components, n_active, n_neighbors):
     """Random search spaces and their sizes (the kernel tests' ``_space``)."""
-    *_, space, counts = _space(rng, n_rows, n_components, n_active, n_neighbors)
+    *_, space, counts, _ = _space(rng, n_rows, n_components, n_active, n_neighbors)
     return space, counts
 
 

@@ -65,8 +65,14 @@ def _space(rng, n_rows=N_ROWS, n_components=N_COMPONENTS, n_active=3, n_neighbor
     randoms = rng.integers(0, n_components, size=(n_rows, 1)).astype(np.int32)
     space = np.empty((n_rows, n_active * neighbours.shape[1] + 1), dtype=np.int32)
     counts = np.empty(n_rows, dtype=np.int64)
-    kernels.search_space(active, neighbours, randoms, space, counts)
-    return active, neighbours, randoms, space, counts
+    structured = np.empty(n_rows, dtype=np.int64)
+    kernels.search_space(active, neighbours, randoms, space, counts, structured)
+    return active, neighbours, randoms, space, counts, structured
+
+
+def _neighbourhood_members(active, neighbours):
+    """Per row, the set of components of ``S(n)`` that come from the neighbourhoods."""
+    return [{int(k) for c in row for k in neighbours[c] if k >= 0} for row in active]
 
 
 @pytest.mark.parametrize("name", sorted(PAIR_EVALUATORS))
@@ -81,20 +87,22 @@ def test_initial_active_are_the_most_probable_components(name, n_active):
     dense = estimate_weighted_log_prob(X - kp.shift, kp)
     expected = np.argsort(-dense, axis=1, kind="stable")[:, :n_active]
     np.testing.assert_array_equal(out, expected)
-    assert out.dtype == np.int32
+    assert out.dtype == np.uint16  # K(n)'s dtype for up to 65,536 components
 
 
 def test_search_space_is_the_deduplicated_union():
     rng = np.random.default_rng(2)
-    active, neighbours, randoms, space, counts = _space(rng)
+    active, neighbours, randoms, space, counts, structured = _space(rng)
+    members = _neighbourhood_members(active, neighbours)
     for i in range(N_ROWS):
-        expected = set(randoms[i].tolist())
-        for c in active[i]:
-            expected |= {int(k) for k in neighbours[c] if k >= 0}
+        expected = members[i] | set(randoms[i].tolist())
         got = space[i, : counts[i]].tolist()
         assert len(got) == len(set(got))  # no duplicates
         assert set(got) == expected  # the brute-force |S(n)| and members
         assert set(active[i].tolist()) <= set(got)
+        # the neighbourhoods' members first, then the random candidates not among them
+        assert set(got[: structured[i]]) == members[i]
+    assert np.any(structured < counts)  # some random candidates are new members
 
 
 def test_search_space_skips_padding():
@@ -103,8 +111,10 @@ def test_search_space_skips_padding():
     randoms = np.array([[1], [2]], dtype=np.int32)
     space = np.empty((2, 4), dtype=np.int32)
     counts = np.empty(2, dtype=np.int64)
-    kernels.search_space(active, neighbours, randoms, space, counts)
+    structured = np.empty(2, dtype=np.int64)
+    kernels.search_space(active, neighbours, randoms, space, counts, structured)
     assert counts.tolist() == [1, 3]
+    assert structured.tolist() == [1, 2]
     assert space[1, :3].tolist() == [0, 1, 2]
 
 
@@ -123,7 +133,7 @@ def test_pair_log_joints_equal_the_dense_log_prob(name, dtype):
     X = (rng.normal(0, 3, size=(N_ROWS, N_FEATURES)) + 20.0).astype(dtype)
     kp = estep_params(covariance, params, dtype)
     evaluator = get_pair_evaluator(name)
-    _, _, _, space, counts = _space(rng)
+    _, _, _, space, counts, _ = _space(rng)
     out = np.empty(space.shape)
     evaluator.log_joints(evaluator.design(covariance, X, kp.shift),
                          evaluator.tables(covariance, kp), space, counts, out)
@@ -137,7 +147,14 @@ def test_pair_log_joints_equal_the_dense_log_prob(name, dtype):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 
-def _brute_force_select(space, counts, log_joints, weights, n_components, n_active):
+def _brute_force_select(space, counts, log_joints, weights, n_components, n_active,
+                        members=None):
+    """The selection and pair records of ``select``, row by row.
+
+    ``members``: per row, the components of ``S(n)`` from the neighbourhoods
+    (None: all of them); the pair of any other (random) member is recorded
+    only if its log-joint is at least the lowest of those members'.
+    """
     active, resp, energy, pairs = [], [], 0.0, {}
     for i in range(len(counts)):
         ids = space[i, : counts[i]]
@@ -148,8 +165,12 @@ def _brute_force_select(space, counts, log_joints, weights, n_components, n_acti
         resp.append(weights[i] * np.exp(values[order] - lse))
         energy += weights[i] * lse
         best = order[0]
+        neighbourhood = (np.ones(counts[i], dtype=bool) if members is None
+                         else np.isin(ids, list(members[i])))
+        floor = values[neighbourhood].min()
         for s in range(counts[i]):
-            if s != best and weights[i] > 0:
+            recorded = neighbourhood[s] or values[s] >= floor
+            if s != best and weights[i] > 0 and recorded:
                 key = int(ids[best]) * n_components + int(ids[s])
                 total, count = pairs.get(key, (0.0, 0.0))
                 pairs[key] = (total + weights[i] * (values[best] - values[s]),
@@ -157,13 +178,13 @@ def _brute_force_select(space, counts, log_joints, weights, n_components, n_acti
     return np.array(active), np.array(resp), energy, pairs
 
 
-def _run_select(space, counts, log_joints, weights, previous, table):
+def _run_select(space, counts, log_joints, weights, previous, table, structured=None):
     n_active = previous.shape[1]
     active = np.empty((len(counts), n_active), dtype=np.int32)
     resp = np.empty((len(counts), n_active))
     table.reserve(space.size)
     energy, evaluations = kernels.select(space, counts, log_joints, weights, previous, active,
-                                         resp, table.arrays)
+                                         resp, table.arrays, structured=structured)
     return active, resp, energy, evaluations
 
 
@@ -181,24 +202,34 @@ def _previous(grouping, ref_active, rng):
 
 
 @pytest.mark.parametrize("grouping", ["grouped", "random"])
-def test_select_matches_brute_force(grouping):
+@pytest.mark.parametrize("with_random", [False, True])
+def test_select_matches_brute_force(grouping, with_random):
+    """``with_random``: ``select`` is told which members are random candidates
+    (their pairs are then filtered), else every member is a neighbourhood's."""
     rng = np.random.default_rng(4)
-    _, _, _, space, counts = _space(rng)
+    space_active, neighbours, _, space, counts, structured = _space(rng)
+    members = _neighbourhood_members(space_active, neighbours) if with_random else None
     log_joints = rng.normal(size=space.shape) * 5
     weights = rng.uniform(0, 2, size=N_ROWS)
     weights[::7] = 0.0
     ref_active, ref_resp, ref_energy, ref_pairs = _brute_force_select(
-        space, counts, log_joints, weights, N_COMPONENTS, 3)
+        space, counts, log_joints, weights, N_COMPONENTS, 3, members)
+    if with_random:  # the filter drops some random pairs here
+        _, _, _, all_pairs = _brute_force_select(space, counts, log_joints, weights,
+                                                 N_COMPONENTS, 3)
+        assert sum(v[1] for v in ref_pairs.values()) < sum(v[1] for v in all_pairs.values())
     previous = _previous(grouping, ref_active, rng)
     if grouping == "grouped":
         order = kernels.order_by_component(previous[:, 0], N_COMPONENTS)
         np.testing.assert_array_equal(order, np.argsort(previous[:, 0], kind="stable"))
-        space, counts, log_joints, weights, previous = (
-            space[order], counts[order], log_joints[order], weights[order], previous[order])
+        space, counts, log_joints, weights, previous, structured = (
+            space[order], counts[order], log_joints[order], weights[order], previous[order],
+            structured[order])
         ref_active, ref_resp = ref_active[order], ref_resp[order]
     table = kernels.PairTable(N_COMPONENTS)
-    active, resp, energy, evaluations = _run_select(space, counts, log_joints, weights,
-                                                    previous, table)
+    active, resp, energy, evaluations = _run_select(
+        space, counts, log_joints, weights, previous, table,
+        structured if with_random else None)
     assert evaluations == counts.sum()
     np.testing.assert_array_equal(np.sort(active, axis=1), np.sort(ref_active, axis=1))
     np.testing.assert_array_equal(active[:, 0], ref_active[:, 0])
@@ -267,7 +298,7 @@ def test_tile_equals_the_dense_reference(name, with_moments):
     S(n), a brute-force selection and the dense moments of its responsibilities."""
     rng = np.random.default_rng(8)
     covariance, _, X, kp, evaluator = _setting(name, rng)
-    previous, neighbours, randoms, space, counts = _space(rng)
+    previous, neighbours, randoms, space, counts, _ = _space(rng)
     weights = rng.uniform(0, 2, size=N_ROWS)
     weights[::11] = 0.0
     dense = estimate_weighted_log_prob(X - kp.shift, kp)
@@ -275,7 +306,8 @@ def test_tile_equals_the_dense_reference(name, with_moments):
     values = np.where(filled, np.take_along_axis(dense, np.where(filled, space, 0), axis=1),
                       0.0)
     ref_active, ref_resp, ref_energy, ref_pairs = _brute_force_select(
-        space, counts, values, weights, N_COMPONENTS, 3)
+        space, counts, values, weights, N_COMPONENTS, 3,
+        _neighbourhood_members(previous, neighbours))
 
     layout = StatsLayout(N_COMPONENTS, N_FEATURES,
                          covariance.second_moment_shape(N_COMPONENTS, N_FEATURES))
@@ -313,7 +345,7 @@ def test_float32_tile_matches_the_float64_dense_reference(name):
     diagonal family's float32 design) against float64 dense log-probabilities."""
     rng = np.random.default_rng(10)
     covariance, params, X, kp, evaluator = _setting(name, rng)
-    previous, neighbours, randoms, space, counts = _space(rng)
+    previous, neighbours, randoms, space, counts, _ = _space(rng)
     weights = np.ones(N_ROWS)
     dense = estimate_weighted_log_prob(X - kp.shift, kp)
     filled = np.arange(space.shape[1]) < counts[:, None]

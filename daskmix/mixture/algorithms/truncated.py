@@ -71,6 +71,7 @@ from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture.kernels.pairs import get_pair_evaluator
 from daskmix.mixture.kernels.truncated_block import (
     PassInputs,
+    active_dtype,
     initial_active_block,
     merge_block_stats,
     tree_active_block,
@@ -300,7 +301,7 @@ class _TruncatedPasses:
         # lazy: computed by the first pass, in the same graph
         self.active = _graph.map_row_blocks(
             self.X, kernel, name="truncated-init-active", n_columns=n_active,
-            dtype=np.int32, n_active=n_active, **options,
+            dtype=active_dtype(self.n_components), n_active=n_active, **options,
         )
         self.n_passes = 0
 

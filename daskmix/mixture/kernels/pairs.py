@@ -126,13 +126,14 @@ class _TilePipeline:
         space = np.empty((len(X), _search_width(previous, inputs, random_ids)),
                          dtype=np.int32)
         counts = np.empty(len(X), dtype=np.int64)
-        kernels.search_space(previous, inputs.neighbours, random_ids, space, counts)
+        structured = np.empty(len(X), dtype=np.int64)
+        kernels.search_space(previous, inputs.neighbours, random_ids, space, counts, structured)
         design = cls.design(covariance, X, inputs.shift)
         log_joints = np.empty(space.shape)
         cls.log_joints(design, inputs.tables, space, counts, log_joints)
         energy, evaluations = kernels.select(space, counts, log_joints, row_weights, previous,
                                              active, resp, _table_arrays(table, space.size),
-                                             log_norms)
+                                             log_norms, structured)
         if acc is not None:
             cls.add_moments(design, inputs.tables, active, resp, acc)
         return energy, evaluations

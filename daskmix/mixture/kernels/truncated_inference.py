@@ -35,7 +35,7 @@ import numpy as np
 
 from daskmix._errors import raise_if_nonfinite
 from daskmix._kernels import TILE_ROWS, count_nonfinite, row_tiles
-from daskmix.mixture.kernels.truncated_block import ACTIVE_BEAM
+from daskmix.mixture.kernels.truncated_block import ACTIVE_BEAM, active_dtype
 
 __all__ = [
     "MAX_ROUNDS",
@@ -143,7 +143,10 @@ def search_rows(X, inputs):
     rounds = np.zeros(n_rows, dtype=np.int8)
     if n_rows == 0:
         return active, resp, log_norm, rounds
-    start = inputs.tree.nearest(X, n_active, beam=inputs.beam)
+    # the ids of the search in the dtype of a fit's K(n): the kernels are
+    # compiled for one id type per fit
+    ids = active_dtype(inputs.n_components)
+    start = inputs.tree.nearest(X, n_active, beam=inputs.beam).astype(ids)
     # Rows grouped by their nearest mean (as truncated EM's passes group
     # them by their best component): the rows of a tile then share most of
     # their search spaces, whose tables stay in cache. ``pending`` holds
@@ -152,7 +155,7 @@ def search_rows(X, inputs):
     current = start[order]
     pending = np.arange(n_rows)
     rows_buffer = np.empty((min(TILE_ROWS, n_rows), X.shape[1]), dtype=X.dtype)
-    tile_active = np.empty((min(TILE_ROWS, n_rows), n_active), dtype=np.int32)
+    tile_active = np.empty((min(TILE_ROWS, n_rows), n_active), dtype=ids)
     tile_resp = np.empty((min(TILE_ROWS, n_rows), n_active))
     tile_norm = np.empty(min(TILE_ROWS, n_rows))
     ones = np.ones(min(TILE_ROWS, n_rows))
