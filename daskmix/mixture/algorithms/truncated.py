@@ -17,7 +17,8 @@ pass over the data:
    its new ``K(n)`` and emits the M-step moments of the softmax over them,
    the truncated free energy ``sum_n log sum_{c in K(n)} p(x_n, c)`` and,
    for its best component ``c``, the pairs ``(c, k)`` for ``k`` in ``S(n)``
-   with ``l_nc - l_nk``;
+   with ``l_nc - l_nk`` (a random candidate's pair only when it beats one
+   of the neighbourhood members: ``kernels.truncated``'s notes);
 2. the root sums the blocks' results (tree-reduced; the pairs are sparse
    records merged by key, never a table over all pairs of components),
    runs the M-step of exact EM on the moments (``exact_pass.ExactPass``,
