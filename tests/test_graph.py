@@ -12,7 +12,6 @@ from dask.utils import key_split
 
 from daskmix import GaussianMixture
 from daskmix._dask import graph as _graph
-from daskmix.cluster._seeding import N_ROUNDS
 from daskmix.mixture._params import GaussianParams, estep_params
 from daskmix.mixture.covariance import get_covariance_type
 from daskmix.mixture.kernels.suffstats import StatsLayout, chunk_em_stats
