@@ -23,21 +23,18 @@ sample under the Gaussian mixture made from each run's partition of it
 Biernacki, Celeux and Govaert, *Choosing starting values for the EM
 algorithm*, CSDA 2003, with no EM iteration in it), and the chosen centres
 partition all the rows in one pass, whose statistics are the initial model.
-The rule is the same at every size: on data of at most the sample's size
-(10,000 rows for up to 200 components) the sample is the whole data set, so
-each run is exactly scikit-learn's ``init_params="kmeans"`` and the best of
-five is kept; on larger data the sample costs one gather and the runs cost
-what they cost on 10,000 rows, so the initialisation is two computes
-whatever the number of rows. Measured by ``benchmarks/bench_init.py``
-(``docs/benchmarks.md``): on overlapping blobs, scikit-learn's digits (full
-and diag) and correlated blobs the median final lower bound over ten seeds
-is above scikit-learn's, with fewer EM iterations or at most 1.3x as many;
-on 1,000,000 x 32 with 32 components it is faster than the k-means||
-seeding it replaced (whose one run, over all rows, was itself 0.6% better
-than scikit-learn there) and ends higher. The price of the sample: a
-cluster holding much less than one row in 10,000 is likely absent from it,
-and then gets a component only if EM moves one there (k-means|| over all
-rows, ``daskmix.cluster._seeding``, still seeds ``MiniBatchKMeans``).
+The rule is the same at every size. On data of at most the sample's size
+(10,000 rows for up to 200 components) the sample is the whole data set in
+random order, so each run is scikit-learn's ``init_params="kmeans"``
+procedure and the best of five is kept. On larger data the sample costs one
+gather and the runs cost what they cost on 10,000 rows: the initialisation
+is two computes whatever the number of rows. No EM iteration is spent on
+the choice. Measured by ``python benchmarks/bench_init.py --quality`` and
+``python benchmarks/bench_init.py`` (figures in ``docs/benchmarks.md``).
+The price of the sample: a cluster holding much less than one
+row in 10,000 is likely absent from it, and then gets a component only if
+EM moves one there (k-means|| over all rows, ``daskmix.cluster._seeding``,
+still seeds ``MiniBatchKMeans``).
 
 The row sample of ``"k-means++"`` holds ``max(10_000, 50 * n_components)``
 rows drawn uniformly without replacement; on smaller data it is the whole
