@@ -72,7 +72,7 @@ from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite
 from daskmix._kernels import count_nonfinite
 from daskmix._random import counter_uniform
-from daskmix.cluster._kmeans_kernels import OneHotNearest
+from daskmix.cluster._kmeans_kernels import OneHotNearest, nearest_centre
 from daskmix.cluster._seeding import recluster
 from daskmix.cluster._tree_seeding import cell_kmeans_plusplus, tree_kmeans
 from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
@@ -389,9 +389,9 @@ def _best_sample_kmeans(ctx, rng, n_candidates):
     Each run is scikit-learn's k-means (k-means++ seeding, then Lloyd
     iterations to its tolerance: ``recluster``) on the sample. Runs are
     compared by the log-likelihood of the sample under the Gaussian mixture
-    made from their partition of it (:func:`_sample_loglik`); ties within a
-    relative ``1e-9`` (the same partition found twice) go to the earlier run.
-    One compute: the sample.
+    made from their partition of it (:func:`_sample_loglik`, computed once
+    per distinct partition); ties within a relative ``1e-9`` go to the
+    earlier run. One compute: the sample.
 
     Returns
     -------
@@ -403,7 +403,14 @@ def _best_sample_kmeans(ctx, rng, n_candidates):
     centre_sets = [recluster(rows, unit, ctx.n_components, rng) for _ in range(n_candidates)]
     if n_candidates == 1:
         return centre_sets[0]
-    scores = np.array([_sample_loglik(ctx, rows, weights, c) for c in centre_sets])
+    scored = {}  # runs that partition the sample alike have the same score
+    scores = []
+    for centres in centre_sets:
+        labels = nearest_centre(rows, centres.astype(rows.dtype))[0].tobytes()
+        if labels not in scored:
+            scored[labels] = _sample_loglik(ctx, rows, weights, centres)
+        scores.append(scored[labels])
+    scores = np.array(scores)
     scores = np.where(np.isfinite(scores), scores, -np.inf)
     best = scores.max()
     if not np.isfinite(best):
