@@ -70,7 +70,7 @@ from sklearn.cluster import kmeans_plusplus
 
 from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite
-from daskmix._kernels import count_nonfinite
+from daskmix._kernels import count_nonfinite, row_tiles
 from daskmix._random import counter_uniform
 from daskmix.cluster._kmeans_kernels import OneHotNearest, nearest_centre
 from daskmix.cluster._seeding import recluster
@@ -383,6 +383,25 @@ def _sample_loglik(ctx, rows, weights, centres):
     return float(stats["loglik"]) / float(stats["weight"])
 
 
+def _sample_labels(rows, centres):
+    """Nearest centre of every sample row, tile by tile (no rows x K temporary).
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features)
+    centres : ndarray of shape (n_components, n_features)
+
+    Returns
+    -------
+    ndarray of shape (n_rows,), int64
+    """
+    centres = centres.astype(rows.dtype)
+    labels = np.empty(len(rows), dtype=np.int64)
+    for tile in row_tiles(len(rows)):
+        labels[tile] = nearest_centre(rows[tile], centres)[0]
+    return labels
+
+
 def _best_sample_kmeans(ctx, rng, n_candidates):
     """Centres of the best of ``n_candidates`` k-means runs on one row sample.
 
@@ -406,7 +425,7 @@ def _best_sample_kmeans(ctx, rng, n_candidates):
     scored = {}  # runs that partition the sample alike have the same score
     scores = []
     for centres in centre_sets:
-        labels = nearest_centre(rows, centres.astype(rows.dtype))[0].tobytes()
+        labels = _sample_labels(rows, centres).tobytes()
         if labels not in scored:
             scored[labels] = _sample_loglik(ctx, rows, weights, centres)
         scores.append(scored[labels])
