@@ -265,8 +265,8 @@ def select_model(X, n_components=range(1, 9), covariance_type="full", *, criteri
     Notes
     -----
     Each candidate is initialised as ``GaussianMixture.fit`` initialises it
-    (with ``init_params="kmeans"``, up to eight passes per candidate and
-    initialisation; ``"k-means++"`` costs one row sample), so a candidate
+    (with ``init_params="kmeans"``, a row sample and one pass per candidate
+    and initialisation; ``"k-means++"`` costs one row sample), so a candidate
     ends exactly where fitting it alone ends. Then the EM iterations cost
     one pass and one ``dask.compute`` per iteration of the slowest
     candidate, and the scores one more pass. Persist ``X`` first if it is
