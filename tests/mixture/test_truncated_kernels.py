@@ -238,9 +238,11 @@ def test_select_matches_brute_force(grouping, with_random):
     keys, sums, pair_counts = table.records()
     assert np.all(np.diff(keys) > 0)
     assert keys.tolist() == sorted(ref_pairs)
-    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()], rtol=1e-12)
+    # records leave a block in float32 (RECORD_DTYPE): one rounding
+    assert sums.dtype == pair_counts.dtype == kernels.RECORD_DTYPE
+    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()], rtol=2e-7)
     np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()],
-                               rtol=1e-12)
+                               rtol=2e-7)
 
 
 def test_pair_table_grows_without_losing_pairs():
@@ -326,8 +328,9 @@ def test_tile_equals_the_dense_reference(name, with_moments):
     np.testing.assert_allclose(energy, ref_energy, rtol=1e-10)
     keys, sums, pair_counts = table.records()
     assert keys.tolist() == sorted(ref_pairs)
-    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()], rtol=1e-9)
-    np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()])
+    np.testing.assert_allclose(sums, [ref_pairs[k][0] for k in keys.tolist()], rtol=2e-7)
+    np.testing.assert_allclose(pair_counts, [ref_pairs[k][1] for k in keys.tolist()],
+                               rtol=2e-7)
     if with_moments:
         resp_t = np.zeros((N_COMPONENTS, N_ROWS))
         np.add.at(resp_t, (ref_active.T, np.arange(N_ROWS)), ref_resp.T)
@@ -397,7 +400,7 @@ def test_block_split_gives_the_same_result_as_the_whole():
     np.testing.assert_allclose(merged.vector, whole.vector, rtol=1e-10)
     assert merged.evaluations == whole.evaluations
     np.testing.assert_array_equal(merged.keys, whole.keys)
-    np.testing.assert_allclose(merged.sums, whole.sums, rtol=1e-10)
+    np.testing.assert_allclose(merged.sums, whole.sums, rtol=1e-6)  # float32 records
     np.testing.assert_allclose(merged.counts, whole.counts)
 
 

@@ -210,7 +210,7 @@ def update_neighbours(neighbours, keys, sums, counts, log_weights):
     neighbours : ndarray of shape (n_components, G), int32
     keys : ndarray of int64
         ``c * n_components + k``, sorted (as :func:`merge_block_stats` leaves them).
-    sums, counts : ndarray of float64
+    sums, counts : ndarray of float32
     log_weights : ndarray of shape (n_components,)
         The log-weights the pass used.
 

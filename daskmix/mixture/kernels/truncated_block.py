@@ -127,7 +127,7 @@ class BlockStats:
         ``sum_n |S(n)|``.
     keys : ndarray of int64
         Sorted pair keys ``c * n_components + k``.
-    sums, counts : ndarray of float64
+    sums, counts : ndarray of float32
         Per key: ``sum w (l_nc - l_nk)`` and ``sum w`` over the rows whose
         best component is ``c`` and whose search space holds ``k``.
     """
@@ -229,7 +229,9 @@ def _gathered(source, index):
 
 
 def _empty_stats(layout, nonfinite=0):
-    empty = np.empty(0)
+    from daskmix.mixture.kernels.truncated import RECORD_DTYPE
+
+    empty = np.empty(0, dtype=RECORD_DTYPE)
     return BlockStats(layout.zeros(nonfinite=nonfinite), 0, np.empty(0, dtype=np.int64), empty,
                       empty.copy())
 
