@@ -404,6 +404,18 @@ def _sample_labels(rows, centres):
     return labels
 
 
+def _partition_key(rows, centres):
+    """A key equal for runs that partition the sample alike, whatever their centres' order.
+
+    The nearest-centre labels renumbered in order of first appearance.
+    """
+    labels = _sample_labels(rows, centres)
+    _, first = np.unique(labels, return_index=True)
+    renumber = np.empty(len(centres), dtype=np.int64)
+    renumber[labels[np.sort(first)]] = np.arange(len(first))
+    return renumber[labels].tobytes()
+
+
 def _best_sample_kmeans(ctx, rng, n_candidates):
     """Centres of the best of up to ``n_candidates`` k-means runs on one row sample.
 
@@ -426,13 +438,15 @@ def _best_sample_kmeans(ctx, rng, n_candidates):
     best_centres = recluster(rows, unit, ctx.n_components, rng)
     if n_candidates == 1:
         return best_centres
-    best_labels = _sample_labels(rows, best_centres).tobytes()
-    best = _finite_or_minus_inf(_sample_loglik(ctx, rows, weights, best_centres))
+    best_labels = _partition_key(rows, best_centres)
+    best = None  # scored when a second, different partition needs comparing
     for _ in range(n_candidates - 1):
         centres = recluster(rows, unit, ctx.n_components, rng)
-        labels = _sample_labels(rows, centres).tobytes()
+        labels = _partition_key(rows, centres)
         if labels == best_labels:
             break  # the best partition found twice
+        if best is None:
+            best = _finite_or_minus_inf(_sample_loglik(ctx, rows, weights, best_centres))
         score = _finite_or_minus_inf(_sample_loglik(ctx, rows, weights, centres))
         if score > (best + 1e-9 * abs(best) if np.isfinite(best) else best):
             best, best_labels, best_centres = score, labels, centres
