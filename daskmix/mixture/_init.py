@@ -72,9 +72,9 @@ from sklearn.cluster import kmeans_plusplus
 
 from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite
-from daskmix._kernels import count_nonfinite, row_tiles
+from daskmix._kernels import count_nonfinite
 from daskmix._random import counter_uniform
-from daskmix.cluster._kmeans_kernels import OneHotNearest, nearest_centre
+from daskmix.cluster._kmeans_kernels import OneHotNearest, chunk_labels
 from daskmix.cluster._seeding import recluster
 from daskmix.cluster._tree_seeding import cell_kmeans_plusplus, tree_kmeans
 from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
@@ -385,31 +385,12 @@ def _sample_loglik(ctx, rows, weights, centres):
     return float(stats["loglik"]) / float(stats["weight"])
 
 
-def _sample_labels(rows, centres):
-    """Nearest centre of every sample row, tile by tile (no rows x K temporary).
-
-    Parameters
-    ----------
-    rows : ndarray of shape (n_rows, n_features)
-    centres : ndarray of shape (n_components, n_features)
-
-    Returns
-    -------
-    ndarray of shape (n_rows,), int64
-    """
-    centres = centres.astype(rows.dtype)
-    labels = np.empty(len(rows), dtype=np.int64)
-    for tile in row_tiles(len(rows)):
-        labels[tile] = nearest_centre(rows[tile], centres)[0]
-    return labels
-
-
 def _partition_key(rows, centres):
     """A key equal for runs that partition the sample alike, whatever their centres' order.
 
     The nearest-centre labels renumbered in order of first appearance.
     """
-    labels = _sample_labels(rows, centres)
+    labels = chunk_labels(rows, centres)
     _, first = np.unique(labels, return_index=True)
     renumber = np.empty(len(centres), dtype=np.int64)
     renumber[labels[np.sort(first)]] = np.arange(len(first))
