@@ -331,10 +331,10 @@ class GaussianMixture(BaseMixture):
     Notes
     -----
     Passes over the data: the initialisation costs at most two passes
-    (``"kmeans"``: a row sample, on which five k-means runs are compared in
-    the client, then the statistics of the chosen run's partition of all
-    the rows; see ``daskmix.mixture._init``), then each EM iteration costs
-    exactly one pass and one ``dask.compute``. ``fit`` never
+    (``"kmeans"``: a row sample, on which up to five k-means runs are
+    compared in the client, then the statistics of the chosen run's
+    partition of all the rows; see ``daskmix.mixture._init``), then each EM
+    iteration costs exactly one pass and one ``dask.compute``. ``fit`` never
     loads the data into the client; persist a dask array that is expensive
     to produce (``X = X.persist()``) before fitting, as daskmix does not.
     Memory per worker is about one chunk plus ``chunk rows x n_components``

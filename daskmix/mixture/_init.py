@@ -403,9 +403,9 @@ def _best_sample_kmeans(ctx, rng, n_candidates):
     Each run is scikit-learn's k-means (k-means++ seeding, then Lloyd
     iterations to its tolerance: ``recluster``) on the sample. Runs are
     compared by the log-likelihood of the sample under the Gaussian mixture
-    made from their partition of it (:func:`_sample_loglik`, computed once
-    per distinct partition); ties within a relative ``1e-9`` go to the
-    earlier run. The runs stop early when one partitions the sample as the
+    made from their partition of it (:func:`_sample_loglik`, computed only
+    once a run's partition differs from the best one's); ties within a
+    relative ``1e-9`` go to the earlier run. The runs stop early when one partitions the sample as the
     best run so far did: on data with one clear optimum (most small, easy
     fits) two runs instead of five. One compute: the sample.
 

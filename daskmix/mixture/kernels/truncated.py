@@ -636,8 +636,8 @@ def merge_records(keys_a, sums_a, counts_a, keys_b, sums_b, counts_b):
             j += 1
     size = na + nb - shared
     keys = np.empty(size, dtype=np.int64)
-    sums = np.empty(size, dtype=np.float32)
-    counts = np.empty(size, dtype=np.float32)
+    sums = np.empty(size, dtype=RECORD_DTYPE)
+    counts = np.empty(size, dtype=RECORD_DTYPE)
     i = j = 0
     for m in range(size):
         if j == nb or (i < na and keys_a[i] < keys_b[j]):
@@ -811,9 +811,10 @@ def folded_tile(X, shift, per_feature_squares, weights, previous, neighbours, ra
 
 @numba.njit(cache=True, nogil=True, fastmath=_DOT_FASTMATH)
 def _tile_rows(X, shift, per_feature_squares, weights, given_space, given_counts,
-               given_structured, given_log_joints, previous, neighbours, random_ids, row_weights, active, resp,
-               moments, log_norms, group, staged, n_staged, staged_sums, staged_counts, keys,
-               sums, pair_counts, size, extra_keys, extra_sums, extra_counts, extra_size):
+               given_structured, given_log_joints, previous, neighbours, random_ids,
+               row_weights, active, resp, moments, log_norms, group, staged, n_staged,
+               staged_sums, staged_counts, keys, sums, pair_counts, size, extra_keys,
+               extra_sums, extra_counts, extra_size):
     """The row loop of :func:`select` and :func:`folded_tile`, written once.
 
     A row's search space and log-joints are either given (``select``: the
