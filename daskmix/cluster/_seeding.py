@@ -16,7 +16,8 @@ K-Means++*, PVLDB 2012), as the paper states it:
 3. one pass weights each candidate by the (weighted) rows nearest to it;
 4. the client reclusters the ``~ 1 + n_rounds * l`` weighted candidates into
    ``n_clusters`` centres with weighted k-means++ and Lloyd iterations
-   (scikit-learn's ``KMeans`` with ``sample_weight``).
+   (:func:`daskmix.cluster._lloyd.kmeans`, scikit-learn's ``KMeans``
+   procedure).
 
 Each round is **one** pass: every chunk returns its cost and the rows with
 the largest keys ``w d^2 / u``; after the tree merge the client keeps those
@@ -36,11 +37,9 @@ from __future__ import annotations
 
 import functools
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
@@ -52,9 +51,11 @@ from daskmix.cluster._kmeans_kernels import (
     chunk_first_centre,
     chunk_nearest_stats,
     merge_top_rows,
+    nearest_centre,
     nearest_stats_size,
     unpack_nearest,
 )
+from daskmix.cluster._lloyd import kmeans
 
 __all__ = [
     "N_ROUNDS",
@@ -210,6 +211,9 @@ def kmeans_parallel_candidates(
 def recluster(rows, weights, n_clusters, random_state=None):
     """Weighted k-means++ and Lloyd on the candidates, in the client.
 
+    :func:`daskmix.cluster._lloyd.kmeans`: scikit-learn's ``KMeans`` with
+    ``n_init=1`` and a seed drawn from ``random_state``.
+
     Parameters
     ----------
     rows : ndarray of shape (n_candidates, n_features)
@@ -223,22 +227,21 @@ def recluster(rows, weights, n_clusters, random_state=None):
         With fewer weighted candidates than clusters (data with fewer
         distinct rows than clusters), every candidate is a centre and the
         heaviest ones are repeated.
+    labels : ndarray of shape (n_candidates,), int64
+        The nearest centre of every candidate.
     """
-    from sklearn.cluster import KMeans  # slow to import: loaded when first used
-
     rng = check_random_state(random_state)
     keep = weights > 0
-    rows, weights = rows[keep].astype(np.float64), weights[keep]
-    if len(rows) <= n_clusters:
-        order = np.argsort(-weights, kind="stable")
-        return rows[np.resize(order, n_clusters)]
-    kmeans = KMeans(n_clusters=n_clusters, n_init=1,
-                    random_state=rng.randint(np.iinfo(np.int32).max))
-    with warnings.catch_warnings():
-        # fewer distinct candidates than clusters: duplicated centres are
-        # reassigned by the mini-batch steps
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return kmeans.fit(rows, sample_weight=weights).cluster_centers_.astype(np.float64)
+    kept, kept_weights = rows[keep].astype(np.float64), weights[keep]
+    if len(kept) <= n_clusters:
+        order = np.argsort(-kept_weights, kind="stable")
+        centres = kept[np.resize(order, n_clusters)]
+        return centres, nearest_centre(np.asarray(rows, dtype=np.float64), centres)[0]
+    centres, labels = kmeans(kept, kept_weights, n_clusters,
+                             rng.randint(np.iinfo(np.int32).max))
+    if not keep.all():
+        labels, _ = nearest_centre(np.asarray(rows, dtype=np.float64), centres)
+    return centres, labels
 
 
 def kmeans_parallel_init(
@@ -274,7 +277,8 @@ def kmeans_parallel_init(
         X, sample_weight, n_clusters, rng, n_rounds=n_rounds,
         oversampling_factor=oversampling_factor, split_every=split_every,
     )
-    return recluster(candidates.rows, candidates.weights, n_clusters, rng)
+    centres, _ = recluster(candidates.rows, candidates.weights, n_clusters, rng)
+    return centres
 
 
 def seed_from_sample(init, rows, weights, n_clusters, random_state):

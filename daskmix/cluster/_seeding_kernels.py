@@ -1,7 +1,9 @@
-"""Compiled k-means++ over a row sample split into cells (numba, no dask).
+"""Compiled k-means steps on a row sample in the client (numba, no dask).
 
-Imported by the functions that call it, so that importing daskmix loads no
-numba. See :func:`daskmix.cluster._tree_seeding.cell_kmeans_plusplus`.
+k-means++ over a row sample split into cells (see
+:func:`daskmix.cluster._tree_seeding.cell_kmeans_plusplus`) and the centre
+sums of Lloyd iterations (see :mod:`daskmix.cluster._lloyd`). Imported by
+the functions that call them, so that importing daskmix loads no numba.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["cell_plusplus", "row_distances"]
+__all__ = ["cell_plusplus", "cluster_sums", "row_distances"]
 
 
 @numba.njit(cache=True, nogil=True, inline="always")
@@ -137,3 +139,30 @@ def row_distances(rows, centres, ids, out):
     """
     for i in range(rows.shape[0]):
         out[i] = _squared_distance(rows, i, centres[ids[i]])
+
+
+@numba.njit(cache=True, nogil=True)
+def cluster_sums(rows, weights, labels, n_clusters):
+    """Weighted sum of the rows of every cluster, and each cluster's weight.
+
+    Parameters
+    ----------
+    rows : ndarray of shape (n_rows, n_features), float64
+    weights : ndarray of shape (n_rows,), float64
+    labels : ndarray of shape (n_rows,), int64
+    n_clusters : int
+
+    Returns
+    -------
+    sums : ndarray of shape (n_clusters, n_features), float64
+    mass : ndarray of shape (n_clusters,), float64
+    """
+    sums = np.zeros((n_clusters, rows.shape[1]))
+    mass = np.zeros(n_clusters)
+    for i in range(rows.shape[0]):
+        c = labels[i]
+        w = weights[i]
+        mass[c] += w
+        for j in range(rows.shape[1]):
+            sums[c, j] += w * rows[i, j]
+    return sums, mass

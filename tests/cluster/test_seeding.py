@@ -160,7 +160,7 @@ def test_fewer_distinct_rows_than_clusters():
 def test_recluster_weights_the_candidates():
     """A heavy candidate pulls its centre; unweighted it would sit in the middle."""
     rows = np.array([[0.0], [1.0], [10.0]])
-    centres = recluster(rows, np.array([1.0, 99.0, 1.0]), 2, 0)
+    centres, _ = recluster(rows, np.array([1.0, 99.0, 1.0]), 2, 0)
     assert_allclose(np.sort(centres[:, 0]), [0.99, 10.0])
 
 

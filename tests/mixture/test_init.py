@@ -11,7 +11,13 @@ from sklearn.cluster import KMeans
 from sklearn.mixture import GaussianMixture as SkGaussianMixture
 
 from daskmix import GaussianMixture
-from daskmix.mixture._init import N_CANDIDATES, InitContext, _sample_loglik, sample_size
+from daskmix.mixture._init import (
+    N_CANDIDATES,
+    InitContext,
+    _same_partition,
+    _sample_loglik,
+    sample_size,
+)
 from daskmix.mixture.covariance import get_covariance_type
 from tests.conftest import as_dask
 
@@ -91,3 +97,20 @@ def test_chunking_does_not_change_the_start_on_data_larger_than_the_sample():
         for name in ("weights_", "means_", "covariances_"):
             assert_allclose(getattr(other, name), getattr(starts[0], name), rtol=1e-10,
                             atol=1e-12, err_msg=name)
+
+
+def test_same_partition_ignores_centre_order_and_a_few_boundary_rows():
+    rng = np.random.RandomState(0)
+    labels = rng.randint(4, size=1000)
+    weights = np.ones(1000)
+    renamed = np.array([2, 0, 3, 1])[labels]
+    assert _same_partition(labels, renamed, weights, 4)
+    moved = renamed.copy()
+    moved[:5] = (moved[:5] + 1) % 4  # 0.5% of the rows on another cluster
+    assert _same_partition(labels, moved, weights, 4)
+    moved[:6] = (renamed[:6] + 1) % 4
+    assert not _same_partition(labels, moved, weights, 4)
+    weights[:6] = 0.5  # the same six rows now weigh 0.3% of the sample
+    assert _same_partition(labels, moved, weights, 4)
+    merged = np.where(labels == 3, 2, labels)  # two clusters in one, one left empty
+    assert not _same_partition(labels, merged, np.ones(1000), 4)
