@@ -107,7 +107,8 @@ def _relocate_empty(rows, weights, labels, old_centres, sums, mass):
     empty = np.flatnonzero(mass == 0)
     if not len(empty):
         return
-    distance = np.einsum("ij,ij->i", rows - old_centres[labels], rows - old_centres[labels])
+    offsets = rows - old_centres[labels]
+    distance = np.einsum("ij,ij->i", offsets, offsets)
     farthest = np.argpartition(distance, -len(empty))[:-len(empty) - 1:-1]
     for cluster, row in zip(empty, farthest):
         weight, donor = weights[row], labels[row]

@@ -15,8 +15,8 @@ component) with a bounded number of passes over the data:
 ``"random_from_data"`` 1 gather of ``n_components`` rows
 =====================  =======================================================
 
-``"kmeans"`` is scikit-learn's own k-means (k-means++ seeding, then Lloyd
-iterations to its tolerance), run up to ``N_CANDIDATES = 5`` times on one
+``"kmeans"`` is scikit-learn's k-means procedure (k-means++ seeding, then
+Lloyd iterations to its tolerance: :func:`daskmix.cluster._lloyd.kmeans`), run up to ``N_CANDIDATES = 5`` times on one
 row sample in the client, stopping early when a run partitions the sample
 as the best one so far did, up to half a percent of its rows on cluster
 boundaries (two runs on data with one clear optimum, the cost that matters
