@@ -60,7 +60,7 @@ def denoise(
     tol=1e-3,
     reg_covar=1e-3,
     fit_stride=3,
-    max_fit_patches=50_000,
+    max_fit_patches=30_000,
     random_state=0,
 ):
     """Denoise an image with a Gaussian mixture prior learnt from its own noisy patches.
@@ -116,7 +116,7 @@ def denoise(
         variance.
     fit_stride : int, default=3
         Grid step, in pixels, of the patches the mixture is fitted to.
-    max_fit_patches : int, default=50000
+    max_fit_patches : int, default=30000
         Bound on the fitting sample. When the grid holds more, the sample
         is drawn from random ``128 x 128`` tiles of the image instead.
     random_state : int, numpy.random.Generator or None, default=0
@@ -412,8 +412,11 @@ def _denoise_scaled(block, prior, sigma):
     ndarray of shape (h, w), float32
     """
     _check_finite(block)
-    scaled = (np.asarray(block, dtype=np.float32) / np.float32(sigma))
-    return denoise_image(scaled, prior) * np.float32(sigma)
+    scaled = np.asarray(block, dtype=np.float32) / np.float32(sigma)
+    # small matrix products: more BLAS threads only add hand-offs, and the
+    # callers run one block per core
+    with single_blas_thread():
+        return denoise_image(scaled, prior) * np.float32(sigma)
 
 
 def _denoise_in_threads(image, prior, sigma):
@@ -442,11 +445,10 @@ def _denoise_in_threads(image, prior, sigma):
         lo, hi = max(0, top - margin), min(height, bottom + margin)
         return _denoise_scaled(image[lo:hi], prior, sigma)[top - lo : bottom - lo]
 
-    with single_blas_thread():
-        if n_bands == 1:
-            return run(0)
-        with concurrent.futures.ThreadPoolExecutor(n_bands) as pool:
-            return np.concatenate(list(pool.map(run, range(n_bands))))
+    if n_bands == 1:
+        return run(0)
+    with concurrent.futures.ThreadPoolExecutor(n_bands) as pool:
+        return np.concatenate(list(pool.map(run, range(n_bands))))
 
 
 def _denoise_channel(image, prior, sigma, dtype, dask_input):
