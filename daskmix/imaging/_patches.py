@@ -16,7 +16,14 @@ import functools
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["ac_basis", "aggregate_band", "coverage", "grid_patches", "patch_band"]
+__all__ = [
+    "ac_basis",
+    "aggregate_band",
+    "coverage",
+    "grid_patches",
+    "patch_band",
+    "spread_weights",
+]
 
 
 @functools.lru_cache(maxsize=8)
@@ -102,6 +109,27 @@ def aggregate_band(out, estimates, patch_size, row_start):
         rows = out[row_start + i : row_start + i + n_rows]
         for j in range(p):
             rows[:, j : j + n_cols] += est[:, :, i, j]
+
+
+def spread_weights(total, weights, patch_size, row_start):
+    """Add each patch's weight to every pixel of the patch.
+
+    Parameters
+    ----------
+    total : ndarray of shape (H, W)
+        Sums of weights; updated in place.
+    weights : ndarray of shape (n_rows, W - patch_size + 1)
+        One weight per patch corner of rows ``row_start`` to ``row_start + n_rows - 1``.
+    patch_size : int
+    row_start : int
+    """
+    n_rows, n_cols = weights.shape
+    # a box sum: first along columns, then along rows
+    by_cols = np.zeros((n_rows, n_cols + patch_size - 1), dtype=total.dtype)
+    for j in range(patch_size):
+        by_cols[:, j : j + n_cols] += weights
+    for i in range(patch_size):
+        total[row_start + i : row_start + i + n_rows] += by_cols
 
 
 def coverage(length, patch_size):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from daskmix.imaging._patches import aggregate_band, coverage, patch_band
+from daskmix.imaging._patches import aggregate_band, patch_band, spread_weights
 
 __all__ = ["assign_components", "denoise_image", "posterior_means"]
 
@@ -86,9 +86,14 @@ def denoise_image(image, prior):
     n_rows = height - p + 1
     band_rows = max(1, _BAND_PATCHES // (width - p + 1))
     out = np.zeros(image.shape, dtype=np.float32)
+    total = np.zeros(image.shape, dtype=np.float32)
+    n_cols = width - p + 1
     for start in range(0, n_rows, band_rows):
         stop = min(start + band_rows, n_rows)
-        estimates, _ = posterior_means(patch_band(image, p, start, stop), prior)
+        estimates, labels = posterior_means(patch_band(image, p, start, stop), prior)
+        weights = prior.patch_weights[labels]
+        estimates *= weights[:, None]
         aggregate_band(out, estimates, p, start)
-    out /= np.outer(coverage(height, p), coverage(width, p)).astype(np.float32)
+        spread_weights(total, weights.reshape(-1, n_cols), p, start)
+    out /= total
     return out

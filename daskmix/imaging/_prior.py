@@ -57,6 +57,11 @@ class PatchPrior:
     clean_covariances : ndarray of shape (K, d - 1, d - 1), float64
         ``C_k``.
     weights : ndarray of shape (K,), float64
+    patch_weights : ndarray of shape (K,), float32
+        Weight of a patch estimate made under component ``k`` in the overlap
+        average: ``1 / (1 + trace G_k)``, the inverse of the estimate's
+        posterior variance summed over the patch (the patch mean's noise
+        variance is the 1), as BM3D weights its groups.
     """
 
     patch_size: int
@@ -68,6 +73,7 @@ class PatchPrior:
     means: np.ndarray
     clean_covariances: np.ndarray
     weights: np.ndarray
+    patch_weights: np.ndarray
 
     @property
     def n_components(self):
@@ -148,6 +154,7 @@ def prior_from_mixture(weights, means, covariances, patch_size):
         means=means,
         clean_covariances=clean,
         weights=weights,
+        patch_weights=(1.0 / (1.0 + np.trace(gain, axis1=1, axis2=2))).astype(f32),
     )
 
 
