@@ -81,7 +81,7 @@ def test_coverage_counts_the_patches_over_each_pixel():
     np.testing.assert_array_equal(coverage(10, PATCH), counts)
 
 
-def test_denoise_image_averages_each_pixels_patch_estimates():
+def test_denoise_image_is_the_weighted_average_of_each_pixels_patch_estimates():
     prior, _ = _fit("full", _noisy_patches(2000))
     image = np.random.default_rng(3).standard_normal((10, 13)).astype(np.float32) * 3
     out = denoise_image(image, prior)
@@ -89,7 +89,12 @@ def test_denoise_image_averages_each_pixels_patch_estimates():
     for i in range(10 - PATCH + 1):
         for j in range(13 - PATCH + 1):
             patch = image[i:i + PATCH, j:j + PATCH].reshape(1, -1)
-            est, _ = posterior_means(patch, prior)
-            sums[i:i + PATCH, j:j + PATCH] += est.reshape(PATCH, PATCH)
-            counts[i:i + PATCH, j:j + PATCH] += 1
+            est, (label,) = posterior_means(patch, prior)
+            # the inverse of the estimate's posterior variance (noise units; the
+            # patch mean's variance is the 1)
+            gain = np.eye(len(prior.means[label])) - np.linalg.inv(
+                prior.clean_covariances[label] + np.eye(len(prior.means[label])))
+            weight = 1 / (1 + np.trace(gain))
+            sums[i:i + PATCH, j:j + PATCH] += weight * est.reshape(PATCH, PATCH)
+            counts[i:i + PATCH, j:j + PATCH] += weight
     np.testing.assert_allclose(out, sums / counts, atol=1e-4)
