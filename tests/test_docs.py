@@ -38,7 +38,7 @@ def test_sphinx_site_builds_without_warnings(tmp_path):
     for name in ("daskmix.GaussianMixture", "daskmix.MiniBatchKMeans", "daskmix.IncrementalPCA",
                  "daskmix.load", "daskmix.mixture.select_model",
                  "daskmix.exceptions.LostDataError",
-                 "daskmix.plotting.plot_criteria"):
+                 "daskmix.plotting.plot_criteria", "daskmix.imaging.denoise"):
         assert (out / "generated" / f"{name}.html").is_file(), name
         assert name in api, name
     # numpydoc turned the estimators' sections into rendered fields.
