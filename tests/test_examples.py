@@ -49,8 +49,7 @@ def test_the_examples_are_there():
     """The stories of the issues each have a notebook."""
     names = {path.stem.split("-", 1)[1] for path in NOTEBOOKS}
     assert names == {"quick-start", "out-of-core-zarr", "pipeline-incremental-pca",
-                     "model-selection", "image-patch-denoising",
-                     "mfa-zero-shot-denoising"}
+                     "model-selection", "image-denoising"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)

@@ -3,7 +3,7 @@
 Run by hand after changing a notebook (or when ``tests/test_examples.py``
 says the stored outputs are stale), from the root of the repository::
 
-    python docs/tools/notebooks.py                      # all six, one after the other
+    python docs/tools/notebooks.py                      # all five, one after the other
     python docs/tools/notebooks.py examples/01-quick-start.ipynb
 
 Each notebook runs top to bottom in a fresh kernel at the test suite's
