@@ -301,6 +301,42 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         return self._outputs(X, "predict_proba")
 
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted model.
+
+        Each component draws its share (multinomial in ``weights_``) from its
+        Gaussian with ``means_`` and ``covariances_`` (the subclass's
+        ``_covariance`` type draws).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples} . The sampling requires "
+                "at least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_.astype(np.float64))
+        covariance = self._covariance
+        covariances = self.covariances_.astype(np.float64)
+        X = np.vstack(
+            [
+                covariance.sample(rng, mean, covariances, k, int(count))
+                for k, (mean, count) in enumerate(zip(self.means_.astype(np.float64), counts))
+            ]
+        )
+        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
+        return X, y
+
     # ---- verbose output (scikit-learn's format) ------------------------
     def _print_verbose_msg_init_beg(self, n_init):
         if self.verbose == 1:

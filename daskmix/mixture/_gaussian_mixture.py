@@ -11,7 +11,7 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array
 
 from daskmix._compat import Interval, StrOptions
 from daskmix._dask import graph as _graph
@@ -955,35 +955,3 @@ class GaussianMixture(BaseMixture):
         """
         score, n_samples = self._mean_score_and_count(X)
         return information_criteria(score, n_samples, self._n_parameters())[1]
-
-    def sample(self, n_samples=1):
-        """Draw samples from the fitted model.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            Component labels.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples} . The sampling requires "
-                "at least one sample."
-            )
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_.astype(np.float64))
-        covariance = self._covariance
-        covariances = self.covariances_.astype(np.float64)
-        X = np.vstack(
-            [
-                covariance.sample(rng, mean, covariances, k, int(count))
-                for k, (mean, count) in enumerate(zip(self.means_.astype(np.float64), counts))
-            ]
-        )
-        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
-        return X, y
