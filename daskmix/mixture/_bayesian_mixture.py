@@ -192,11 +192,14 @@ class BayesianGaussianMixture(BaseMixture):
     >>> import dask.array as da
     >>> import numpy as np
     >>> from daskmix import BayesianGaussianMixture
-    >>> X = da.from_array(np.array([[1, 2], [1, 4], [1, 0], [4, 2], [12, 4], [10, 7]]),
-    ...                   chunks=(3, 2))
-    >>> bgm = BayesianGaussianMixture(n_components=2, random_state=42).fit(X)
-    >>> np.round(np.sort(bgm.means_[:, 0]), 2)
-    array([ 2.17, 10.  ])
+    >>> from sklearn.datasets import make_blobs
+    >>> X, _ = make_blobs(1000, centers=3, random_state=0)
+    >>> bgm = BayesianGaussianMixture(n_components=8, weight_concentration_prior=1e-3,
+    ...                               max_iter=500, random_state=0).fit(da.from_array(X, chunks=250))
+    >>> int((bgm.weights_ > 0.01).sum())
+    3
+    >>> bgm.predict(da.from_array(X, chunks=250))
+    dask.array<daskmix-bgmm-predict, shape=(1000,), dtype=int64, chunksize=(250,), chunktype=numpy.ndarray>
     """
 
     _parameter_constraints: dict = {
