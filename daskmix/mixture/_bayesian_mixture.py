@@ -9,8 +9,10 @@ from sklearn.utils.metaestimators import available_if
 
 from daskmix._compat import Interval, StrOptions
 from daskmix._dask import graph as _graph
+from daskmix._model_io import register_model
 from daskmix._validation import wrap_rows
 from daskmix.mixture._base import BaseMixture
+from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture.algorithms import FitSettings
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
@@ -36,6 +38,7 @@ def _incremental(estimator):
     return getattr(get_algorithm(estimator.algorithm), "incremental", False)
 
 
+@register_model(BAYESIAN_MIXTURE_FILE)
 class BayesianGaussianMixture(BaseMixture):
     """Variational Bayesian Gaussian mixture fitted on NumPy, Dask, pandas or xarray data.
 
@@ -405,9 +408,8 @@ class BayesianGaussianMixture(BaseMixture):
         self.covariance_prior_ = priors.covariance
         self.weight_concentration_ = model.weight_prior.published(params.weight_concentration)
         self.mean_precision_ = params.mean_precision
-        self.degrees_of_freedom_ = (float(params.degrees_of_freedom)
-                                    if params.degrees_of_freedom.ndim == 0
-                                    else params.degrees_of_freedom)
+        # a shared precision's degrees of freedom: a NumPy float, as scikit-learn's
+        self.degrees_of_freedom_ = params.degrees_of_freedom[()]
         self.weights_ = model.weights(params).astype(dtype)
         self.means_ = params.means.astype(dtype)
         for name, value in covariance.fitted_attributes(params.covariances,

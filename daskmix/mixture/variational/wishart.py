@@ -34,6 +34,32 @@ class WishartFamily(abc.ABC):
     #: The covariance type whose one-component moments give the default prior.
     moment_type = "diag"
 
+    def degrees_of_freedom_shape(self, n_components):
+        """Shape of ``degrees_of_freedom_``: one value per component here.
+
+        Parameters
+        ----------
+        n_components : int
+
+        Returns
+        -------
+        tuple of int
+        """
+        return (n_components,)
+
+    @abc.abstractmethod
+    def prior_shape(self, n_features):
+        """Shape of ``covariance_prior_`` (``()`` for a float).
+
+        Parameters
+        ----------
+        n_features : int
+
+        Returns
+        -------
+        tuple of int
+        """
+
     def degrees_of_freedom(self, prior, nk):
         """Posterior degrees of freedom, ``prior + nk`` per component.
 
@@ -110,6 +136,9 @@ class FullWishart(WishartFamily):
     name = "full"
     moment_type = "full"
 
+    def prior_shape(self, n_features):
+        return (n_features, n_features)
+
     def scale(self, prior, nk, sk, deviation, shrink):
         outer = deviation[:, :, None] * deviation[:, None, :]
         return prior + nk[:, None, None] * (sk + shrink[:, None, None] * outer)
@@ -129,6 +158,9 @@ class TiedWishart(FullWishart):
 
     name = "tied"
 
+    def degrees_of_freedom_shape(self, n_components):
+        return ()
+
     def degrees_of_freedom(self, prior, nk):
         return np.float64(prior + nk.sum() / len(nk))
 
@@ -142,6 +174,9 @@ class DiagWishart(WishartFamily):
     """Independent Gamma posteriors of each component's per-feature precisions."""
 
     name = "diag"
+
+    def prior_shape(self, n_features):
+        return (n_features,)
 
     def scale(self, prior, nk, sk, deviation, shrink):
         return prior + nk[:, None] * (sk + shrink[:, None] * deviation**2)
@@ -161,6 +196,9 @@ class SphericalWishart(WishartFamily):
 
     name = "spherical"
 
+    def prior_shape(self, n_features):
+        return ()
+
     def scale(self, prior, nk, sk, deviation, shrink):
         return prior + nk * (sk + shrink * np.mean(deviation**2, axis=1))
 
@@ -171,10 +209,10 @@ class SphericalWishart(WishartFamily):
                 f"The parameter 'spherical covariance_prior' should be a positive float, "
                 f"but got {prior!r}"
             )
-        return value
+        return np.float64(value)
 
     def default_prior(self, covariance):
-        return float(np.mean(covariance))
+        return np.float64(np.mean(covariance))
 
 
 #: Every Wishart family, by the ``covariance_type`` it serves.
