@@ -101,18 +101,24 @@ class BayesianGaussianMixture(BaseMixture):
         the change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two verbose messages.
-    algorithm : {"em"}, default="em"
+    algorithm : {"em", "truncated"}, default="em"
         ``"em"``: batch coordinate-ascent variational inference,
         scikit-learn's updates, one pass over the data per iteration.
+        ``"truncated"``: each point's variational distribution restricted
+        to its ``n_active`` best components, found by truncated EM's guided
+        search (``spherical``, ``diag`` and ``full``): an iteration costs
+        about ``n_active * n_neighbors`` evaluations per point whatever
+        ``n_components``, so a Dirichlet-process mixture can start from
+        thousands of components (see Notes).
     batch_size : int or None, default=None
         Rows per update of the stochastic variant (not available yet;
-        ignored by ``"em"``).
+        ignored by the others).
     n_active : int, default=3
-        Components kept per row by the truncated variant (not available
-        yet; ignored by ``"em"``).
+        With ``algorithm="truncated"``: the components each point keeps
+        (``n_active == n_components`` is batch VI).
     n_neighbors : int, default=15
-        Neighbourhood size of the truncated variant (not available yet;
-        ignored by ``"em"``).
+        With ``algorithm="truncated"``: the size of each component's
+        neighbourhood searched for better candidates.
     split_every : int or None, default=None
         Fan-in of the tree reduction of chunk statistics; None lets dask's
         configuration decide.
@@ -156,6 +162,12 @@ class BayesianGaussianMixture(BaseMixture):
     covariance_prior_ : float or ndarray
     classes_ : ndarray of shape (n_components,)
         The labels :meth:`predict` returns.
+    n_evaluations_ : ndarray of shape (n_iter_,), dtype int64
+        Only after an ``algorithm="truncated"`` fit: the (point, component)
+        evaluations of each iteration.
+    neighbors_ : ndarray of shape (n_components, min(n_neighbors, n_components)), dtype int32
+        Only after an ``algorithm="truncated"`` fit: each component's final
+        neighbourhood.
     n_features_in_ : int
         Number of features seen during ``fit``.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -179,6 +191,16 @@ class BayesianGaussianMixture(BaseMixture):
     of the responsibilities that the lower bound needs. ``fit`` never loads
     the data into the client; persist an expensive dask array first. The
     features must be in one chunk and the chunk sizes known.
+
+    ``algorithm="truncated"`` runs truncated EM's passes
+    (:class:`~daskmix.GaussianMixture`'s Notes: a scalable initialisation
+    on a row sample, E-only warm-up passes, then one pass per iteration in
+    which each point searches the neighbourhoods of its ``K(n)`` plus one
+    random component) with the variational log-joints, and batch VI's
+    update on the truncated statistics. ``lower_bound_`` is then the
+    evidence lower bound of the truncated posteriors, with the entropy
+    taken over each ``K(n)``. The fitted model's row-wise methods evaluate
+    every component.
 
     :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples` and
     :meth:`score` evaluate the variational E-step, as scikit-learn's do:
@@ -357,6 +379,14 @@ class BayesianGaussianMixture(BaseMixture):
     def _check_parameters(self, n_features):
         """Validate the priors and settings (into private attributes, not the parameters)."""
         wishart = get_wishart(self.covariance_type)
+        algorithm = self._algorithm
+        if not algorithm.supports(self.covariance_type):
+            raise ValueError(
+                f"algorithm={self.algorithm!r} supports covariance_type in "
+                f"{sorted(algorithm.covariance_types)}, got "
+                f"covariance_type={self.covariance_type!r}."
+            )
+        algorithm.check(self, n_features)
         self._prior_settings = check_prior_settings(self, n_features, wishart)
         self._priors_of_fit = None
         return None
@@ -418,6 +448,11 @@ class BayesianGaussianMixture(BaseMixture):
         self.classes_ = np.arange(self.n_components)
 
     def _finish_fit(self, result):
+        for algorithm in ALGORITHMS.values():
+            for name in algorithm.fitted_attribute_names:
+                self.__dict__.pop(name, None)
+        for name, value in self._algorithm.fitted_attributes(result).items():
+            setattr(self, name, value)
         # fit-scoped caches: the published attributes hold what a model needs
         self.__dict__.pop("_priors_of_fit", None)
         self.__dict__.pop("_prior_settings", None)

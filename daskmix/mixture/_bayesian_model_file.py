@@ -117,6 +117,9 @@ BAYESIAN_MIXTURE_FILE = ModelSchema(
         Value("weight_concentration_prior_"), Value("mean_precision_prior_"),
         Array("mean_prior_", ("feature",)), Value("degrees_of_freedom_prior_"),
         _Shaped("covariance_prior_", _prior_dims),
+        # algorithm="truncated" only
+        Array("n_evaluations_", ("iteration",), optional=True),
+        Array("neighbors_", ("component", "neighbor"), optional=True),
     ),
     sizes=lambda est: {"component": est.n_components, "beta_parameter": 2},
     run_parameters=frozenset({"progress", "verbose", "verbose_interval", "split_every"}),

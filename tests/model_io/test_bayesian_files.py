@@ -45,3 +45,12 @@ def test_loaded_model_warm_starts_like_the_saved_one(blobs, tmp_path):
         with pytest.warns(daskmix.exceptions.ConvergenceWarning):
             est.fit(X)
     assert_same_state(model, loaded)
+
+
+def test_truncated_fit_keeps_its_counters(blobs, tmp_path):
+    X, _ = blobs
+    model = BayesianGaussianMixture(4, covariance_type="diag", algorithm="truncated",
+                                    n_active=2, n_neighbors=2, random_state=0).fit(X)
+    model.save(tmp_path / "model.nc")
+    loaded = daskmix.load(tmp_path / "model.nc")
+    assert_same_state(model, loaded)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from daskmix._dask import graph as _graph
-from daskmix._errors import raise_if_nonfinite
 from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.em import run_em
+from daskmix.mixture.algorithms.exact_pass import ExactPass
 from daskmix.mixture.kernels.variational import VariationalLayout, chunk_vi_stats
 from daskmix.mixture.variational.wishart import WISHART_TYPES
 
@@ -38,6 +38,9 @@ class VariationalPass:
         self.layout = layout
         self.split_every = split_every
         self.dtype = np.dtype(dtype)
+        # exact EM's pass over the same layout: its unpacking of the statistics
+        self.exact = ExactPass(model.covariance, layout, model.reg_covar, split_every,
+                               self.dtype)
 
     @classmethod
     def from_settings(cls, settings, n_features, dtype):
@@ -87,11 +90,7 @@ class VariationalPass:
             check_finite=first,
         )
         (vector,) = _graph.compute(stats)
-        stats = self.layout.unpack(vector)
-        raise_if_nonfinite(stats["nonfinite"])
-        stats["shift"] = kernel_params.shift.astype(np.float64)
-        stats["centres"] = kernel_params.centres.astype(np.float64)
-        return stats
+        return self.exact.unpack(vector, kernel_params)
 
     def step(self, X, sample_weight, params, first):
         """One iteration: the pass, the posterior update and the lower bound after it.
@@ -104,14 +103,28 @@ class VariationalPass:
         Returns
         -------
         dict
-            ``params`` (the new posterior), ``loglik`` (the lower bound) and
-            ``weight`` (1: scikit-learn's lower bound is a sum over the
-            rows, not a mean), as ``EMRun.advance`` reads them.
+            See :meth:`updated`.
         """
-        stats = self.statistics(X, sample_weight, params, first)
+        return self.updated(self.statistics(X, sample_weight, params, first))
+
+    def updated(self, stats):
+        """The posterior update of a pass's statistics, and the lower bound after it.
+
+        Parameters
+        ----------
+        stats : dict
+            As :meth:`statistics` returns them.
+
+        Returns
+        -------
+        dict
+            ``stats`` with ``params`` (the new posterior), ``loglik`` (the
+            lower bound) and ``weight`` (1: scikit-learn's lower bound is a
+            sum over the rows, not a mean), as ``EMRun.advance`` reads them.
+        """
         new = self.model.m_step(stats, self.dtype)
-        return {"params": new, "loglik": self.model.lower_bound(new, stats["resp_log_resp"]),
-                "weight": 1.0}
+        return {**stats, "params": new,
+                "loglik": self.model.lower_bound(new, stats["resp_log_resp"]), "weight": 1.0}
 
 
 def _updated(step, params):
