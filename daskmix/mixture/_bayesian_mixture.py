@@ -5,16 +5,18 @@ from __future__ import annotations
 from numbers import Integral, Real
 
 import numpy as np
+from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 
 from daskmix._compat import Interval, StrOptions
 from daskmix._dask import graph as _graph
 from daskmix._model_io import register_model
-from daskmix._validation import wrap_rows
+from daskmix._validation import check_input, check_sample_weight, wrap_rows
 from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture.algorithms import FitSettings
+from daskmix.mixture.algorithms.minibatch import update_ranges
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 from daskmix.mixture.variational import (
@@ -29,6 +31,7 @@ from daskmix.mixture.variational import (
     get_wishart,
     priors_for_data,
 )
+from daskmix.mixture.variational.stochastic import initial_vi_state, stochastic_updates
 
 __all__ = ["BayesianGaussianMixture"]
 
@@ -101,9 +104,13 @@ class BayesianGaussianMixture(BaseMixture):
         the change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two verbose messages.
-    algorithm : {"em", "truncated"}, default="em"
+    algorithm : {"em", "minibatch", "truncated"}, default="em"
         ``"em"``: batch coordinate-ascent variational inference,
         scikit-learn's updates, one pass over the data per iteration.
+        ``"minibatch"``: stochastic variational inference, one
+        natural-gradient step on the global posterior per batch of
+        ``batch_size`` rows; :meth:`partial_fit` makes the same steps
+        (see Notes).
         ``"truncated"``: each point's variational distribution restricted
         to its ``n_active`` best components, found by truncated EM's guided
         search (``spherical``, ``diag`` and ``full``): an iteration costs
@@ -111,8 +118,22 @@ class BayesianGaussianMixture(BaseMixture):
         ``n_components``, so a Dirichlet-process mixture can start from
         thousands of components (see Notes).
     batch_size : int or None, default=None
-        Rows per update of the stochastic variant (not available yet;
-        ignored by the others).
+        With ``algorithm="minibatch"``: rows per update; None means
+        ``max(32768, 10 * n_components)`` in ``fit`` and the rows of the
+        first update in :meth:`partial_fit`.
+    step_decay : float in (0.5, 1], default=0.7
+        ``kappa`` of the step size ``(t + t0) ** -kappa`` of stochastic
+        update ``t`` after the warm-up.
+    step_offset : float >= 0 or "auto", default="auto"
+        ``t0`` of the step size; ``"auto"`` continues the warm-up smoothly
+        (as :class:`~daskmix.GaussianMixture`'s mini-batch EM).
+    warmup_size : int >= 0 or "auto", default="auto"
+        Rows pooled at the initial posterior before the first stochastic
+        update; ``"auto"`` is ``max(20, 2 * n_components * (n_features + 1))``.
+    max_no_improvement : int or None, default=10
+        ``"minibatch"`` stops after this many consecutive updates in which
+        the smoothed batch score did not rise by more than ``tol`` per row
+        above its best; None never stops early.
     n_active : int, default=3
         With ``algorithm="truncated"``: the components each point keeps
         (``n_active == n_components`` is batch VI).
@@ -162,6 +183,11 @@ class BayesianGaussianMixture(BaseMixture):
     covariance_prior_ : float or ndarray
     classes_ : ndarray of shape (n_components,)
         The labels :meth:`predict` returns.
+    n_steps_ : int
+        Stochastic updates made so far (only after a ``"minibatch"`` fit or
+        :meth:`partial_fit`).
+    n_samples_seen_ : int
+        Rows used by those updates, counted once per use.
     n_evaluations_ : ndarray of shape (n_iter_,), dtype int64
         Only after an ``algorithm="truncated"`` fit: the (point, component)
         evaluations of each iteration.
@@ -201,6 +227,25 @@ class BayesianGaussianMixture(BaseMixture):
     evidence lower bound of the truncated posteriors, with the entropy
     taken over each ``K(n)``. The fitted model's row-wise methods evaluate
     every component.
+
+    ``algorithm="minibatch"`` (Hoffman et al., JMLR 2013) initialises on a
+    few whole batches (as :class:`~daskmix.GaussianMixture`'s mini-batch
+    EM), with the counts scaled to the whole data, then makes one update,
+    and one ``dask.compute`` reading only that batch's rows, per batch: the
+    natural-gradient step on the global posterior, i.e. the running
+    per-row statistics moved a step ``(t + t0) ** -step_decay`` towards the
+    batch's and batch VI's update with them scaled to the data's size.
+    ``max_iter`` counts passes; every pass visits the batches in a new
+    order drawn from ``random_state``. A fit ends with one full pass and
+    one batch-VI update, so ``lower_bound_`` is the evidence lower bound of
+    the published posterior; ``lower_bounds_`` holds the exponentially
+    weighted mean batch score (``score_samples``) at the end of every pass,
+    which early stopping watches. :meth:`partial_fit` makes the same
+    updates (one per call on in-memory input, one per chunk on dask
+    input) with the statistics scaled to the rows seen so far; its first
+    call initialises on its ``X`` and takes the default priors from it.
+    The running statistics are not saved in model files: a loaded model's
+    :meth:`partial_fit` restarts them from the fitted posterior.
 
     :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples` and
     :meth:`score` evaluate the variational E-step, as scikit-learn's do:
@@ -247,6 +292,10 @@ class BayesianGaussianMixture(BaseMixture):
         "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions(ALGORITHMS.keys())],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "step_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+        "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
+        "warmup_size": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+        "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
         "n_active": [Interval(Integral, 1, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "split_every": [Interval(Integral, 2, None, closed="left"), None],
@@ -275,6 +324,10 @@ class BayesianGaussianMixture(BaseMixture):
         verbose_interval=10,
         algorithm="em",
         batch_size=None,
+        step_decay=0.7,
+        step_offset="auto",
+        warmup_size="auto",
+        max_no_improvement=10,
         n_active=3,
         n_neighbors=15,
         split_every=None,
@@ -299,6 +352,10 @@ class BayesianGaussianMixture(BaseMixture):
         self.verbose_interval = verbose_interval
         self.algorithm = algorithm
         self.batch_size = batch_size
+        self.step_decay = step_decay
+        self.step_offset = step_offset
+        self.warmup_size = warmup_size
+        self.max_no_improvement = max_no_improvement
         self.n_active = n_active
         self.n_neighbors = n_neighbors
         self.split_every = split_every
@@ -323,13 +380,13 @@ class BayesianGaussianMixture(BaseMixture):
             reg_covar=self.reg_covar,
         )
 
-    def _fit_settings(self, priors):
-        """What the algorithm's run reads: the model travels in ``options``."""
+    def _fit_settings(self, priors, total_weight=None):
+        """What the algorithm's run reads: the model and the data's weight travel in ``options``."""
         return FitSettings(
             covariance=self._covariance, n_components=self.n_components,
             reg_covar=self.reg_covar, tol=self.tol, max_iter=self.max_iter,
             split_every=self.split_every,
-            options={"model": self._model(priors),
+            options={"model": self._model(priors), "total_weight": total_weight,
                      **{name: getattr(self, name) for name in self._algorithm.parameters}},
         )
 
@@ -393,7 +450,8 @@ class BayesianGaussianMixture(BaseMixture):
 
     def _initialize_parameters(self, data, sample_weight, random_state, init_values):
         algorithm = self._algorithm
-        X, weights = algorithm.initial_rows(None, data, sample_weight, random_state)
+        X, weights = algorithm.initial_rows(self._fit_settings(None), data, sample_weight,
+                                            random_state)
         ctx = InitContext(X, weights, self.n_components, self._covariance, self.reg_covar,
                           self.split_every, scalable=algorithm.scalable_init)
         start = initial_params(self.init_params, ctx, random_state)
@@ -418,9 +476,9 @@ class BayesianGaussianMixture(BaseMixture):
              random_state=None, warm=False):
         weights = WEIGHT_PRIORS[self.weight_concentration_prior_type].weights(
             params.weight_concentration)
-        priors, _ = self._fit_priors(data, sample_weight, weights @ params.means)
+        priors, total = self._fit_priors(data, sample_weight, weights @ params.means)
         return self._algorithm.run(
-            self._fit_settings(priors), data, sample_weight, params, lower_bound,
+            self._fit_settings(priors, total), data, sample_weight, params, lower_bound,
             on_iteration, random_state=random_state,
         )
 
@@ -428,7 +486,8 @@ class BayesianGaussianMixture(BaseMixture):
         return self._algorithm.inline
 
     def _set_fitted(self, params, dtype):
-        priors, _ = self._priors_of_fit
+        cached = self.__dict__.get("_priors_of_fit")
+        priors = self._published_priors() if cached is None else cached[0]
         model = self._model(priors)
         covariance = model.covariance
         self.weight_concentration_prior_ = priors.weight_concentration
@@ -448,6 +507,8 @@ class BayesianGaussianMixture(BaseMixture):
         self.classes_ = np.arange(self.n_components)
 
     def _finish_fit(self, result):
+        # a fit starts afresh: partial_fit continues from the fitted posterior
+        self.__dict__.pop("_stepwise_state", None)
         for algorithm in ALGORITHMS.values():
             for name in algorithm.fitted_attribute_names:
                 self.__dict__.pop(name, None)
@@ -473,6 +534,47 @@ class BayesianGaussianMixture(BaseMixture):
         result = _graph.map_rows(data.X, chunk_log_prob_resp, name=name, dtype=dtype,
                                  params=kernel_params, what=output)
         return wrap_rows(result, data)
+
+    def _partial_fit(self, X, sample_weight):
+        state = getattr(self, "_stepwise_state", None)
+        fitted = hasattr(self, "means_")
+        data = check_input(self, X, reset=not fitted, min_samples=1)
+        weights = check_sample_weight(sample_weight, data)
+        if state is None:
+            if fitted:
+                self._check_parameters(data.array.shape[1])
+                params = self._fitted_parameters()
+                self._priors_of_fit = (self._published_priors(), None)
+            else:
+                if data.n_samples < self.n_components:
+                    raise ValueError(
+                        "The first partial_fit needs n_samples >= n_components to initialise "
+                        f"the mixture, but got n_components = {self.n_components}, "
+                        f"n_samples = {data.n_samples}. Pass a larger first batch."
+                    )
+                self._check_parameters(data.array.shape[1])
+                params = self._initialize_parameters(data, weights,
+                                                     check_random_state(self.random_state),
+                                                     None)
+            priors = self._priors_of_fit[0]
+            state = initial_vi_state(self._model(priors), params, data.dtype,
+                                     nominal_rows=self.batch_size or 0)
+        else:
+            self._priors_of_fit = (self._published_priors(), None)
+            priors = self._priors_of_fit[0]
+        settings = self._fit_settings(priors)
+        state, score = stochastic_updates(settings, state, data, weights,
+                                          update_ranges(X, data))
+        self._set_fitted(state.params, data.dtype)
+        self._stepwise_state = state
+        self.lower_bound_ = float(score)
+        self.lower_bounds_ = list(getattr(self, "lower_bounds_", [])) + [float(score)]
+        self.n_iter_ = int(getattr(self, "n_iter_", 0)) + 1
+        self.converged_ = False
+        self.n_steps_ = int(state.n_steps)
+        self.n_samples_seen_ = int(state.rows_seen)
+        self.__dict__.pop("_priors_of_fit", None)
+        self.__dict__.pop("_prior_settings", None)
 
     @available_if(_incremental)
     def partial_fit(self, X, y=None, sample_weight=None):

@@ -6,7 +6,9 @@ priors of the fit. The weight prior decides the shape of
 two Beta parameters, published as a tuple and stored as one array over a
 ``beta_parameter`` dimension); the Wishart family those of
 ``degrees_of_freedom_`` and ``covariance_prior_`` (scalars for a shared
-precision and a spherical prior).
+precision and a spherical prior). The running statistics of stochastic VI
+are not stored: a loaded model's ``partial_fit`` restarts them from the
+fitted posterior.
 """
 
 from __future__ import annotations
@@ -117,6 +119,8 @@ BAYESIAN_MIXTURE_FILE = ModelSchema(
         Value("weight_concentration_prior_"), Value("mean_precision_prior_"),
         Array("mean_prior_", ("feature",)), Value("degrees_of_freedom_prior_"),
         _Shaped("covariance_prior_", _prior_dims),
+        # algorithm="minibatch" and partial_fit only
+        Value("n_steps_", optional=True), Value("n_samples_seen_", optional=True),
         # algorithm="truncated" only
         Array("n_evaluations_", ("iteration",), optional=True),
         Array("neighbors_", ("component", "neighbor"), optional=True),

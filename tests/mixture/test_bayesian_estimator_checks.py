@@ -15,7 +15,7 @@ from daskmix.mixture.variational import ALGORITHMS, WEIGHT_PRIORS, WISHART_TYPES
 
 #: Settings that make an algorithm valid on the checks' data sets
 #: (``n_components`` stays at its default, 1).
-ALGORITHM_SETTINGS = {"truncated": {"n_active": 1}}
+ALGORITHM_SETTINGS = {"minibatch": {"batch_size": 16}, "truncated": {"n_active": 1}}
 
 #: Checks not run: see ``test_estimator_checks.NOT_APPLICABLE``.
 NOT_APPLICABLE = ("check_array_api_input",)

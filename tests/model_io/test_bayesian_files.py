@@ -54,3 +54,13 @@ def test_truncated_fit_keeps_its_counters(blobs, tmp_path):
     model.save(tmp_path / "model.nc")
     loaded = daskmix.load(tmp_path / "model.nc")
     assert_same_state(model, loaded)
+
+
+def test_minibatch_fit_keeps_its_counters(blobs, tmp_path):
+    X, _ = blobs
+    model = BayesianGaussianMixture(3, covariance_type="full", algorithm="minibatch",
+                                    batch_size=100, random_state=0).fit(X)
+    model.save(tmp_path / "model.nc")
+    loaded = daskmix.load(tmp_path / "model.nc")
+    assert_same_state(model, loaded)
+    assert loaded.n_steps_ == model.n_steps_

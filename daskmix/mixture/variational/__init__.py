@@ -21,6 +21,7 @@ from daskmix.mixture.variational.priors import (
     data_moments,
     priors_for_data,
 )
+from daskmix.mixture.variational.stochastic import StochasticVI
 from daskmix.mixture.variational.truncated import TruncatedVI
 from daskmix.mixture.variational.weights import WEIGHT_PRIORS
 from daskmix.mixture.variational.wishart import WISHART_TYPES, get_wishart
@@ -40,7 +41,7 @@ __all__ = [
 ]
 
 #: Every variational algorithm, by its ``algorithm`` name.
-ALGORITHMS = {a.name: a for a in (BatchVI(), TruncatedVI())}
+ALGORITHMS = {a.name: a for a in (BatchVI(), StochasticVI(), TruncatedVI())}
 
 
 def get_algorithm(name):

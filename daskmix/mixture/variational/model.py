@@ -203,13 +203,16 @@ class VariationalModel:
                 - 0.5 * n_features * np.log(dof)
                 + 0.5 * (log_lambda - n_features / params.mean_precision))
 
-    def estep_params(self, params, dtype):
+    def estep_params(self, params, dtype, shift=None):
         """Kernel parameters of a variational E-step in ``dtype``.
 
         Parameters
         ----------
         params : VariationalParams
         dtype : numpy dtype
+        shift : ndarray of shape (n_features,) or None, default=None
+            A fixed shift (stochastic VI keeps one for the whole fit); None
+            for the expected weights' mean of the means.
 
         Returns
         -------
@@ -217,7 +220,7 @@ class VariationalModel:
         """
         gaussian = GaussianParams(self.weights(params), params.means, params.covariances,
                                   params.prec_chol)
-        kernel_params = estep_params(self.covariance, gaussian, dtype)
+        kernel_params = estep_params(self.covariance, gaussian, dtype, shift=shift)
         return replace(kernel_params, log_weights=self.log_weights(params).astype(dtype))
 
     # ---- lower bound -------------------------------------------------------
