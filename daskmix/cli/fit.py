@@ -33,7 +33,7 @@ from daskmix.cli._inputs import describe, open_input
 from daskmix.cli._scheduler import connect
 from daskmix.cli._summary import component_table, model_lines
 from daskmix.exceptions import NoClientError
-from daskmix.mixture import select_model
+from daskmix.mixture import select_model, variational
 from daskmix.mixture.algorithms import ALGORITHMS, get_algorithm
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 
@@ -280,8 +280,14 @@ def _bayesian_params(args, params):
         raise CLIError("--bayesian fits one model: give one --components value (an upper "
                        "bound: the prior switches off the components the data do not "
                        "need) and one --covariance-type", EXIT_USAGE)
-    if args.batch_size is not None and args.algorithm != "minibatch":
-        raise CLIError("--batch-size needs --algorithm minibatch", EXIT_USAGE)
+    try:
+        algorithm = variational.get_algorithm(args.algorithm)
+    except ValueError as exc:
+        raise CLIError(f"--bayesian: {exc}", EXIT_USAGE) from None
+    if args.batch_size is not None and "batch_size" not in algorithm.parameters:
+        readers = sorted(a.name for a in variational.ALGORITHMS.values()
+                         if "batch_size" in a.parameters)
+        raise CLIError(f"--batch-size needs --algorithm {' or '.join(readers)}", EXIT_USAGE)
     params.update(algorithm=args.algorithm, batch_size=args.batch_size,
                   weight_concentration_prior_type=args.weight_concentration_prior_type,
                   weight_concentration_prior=args.weight_concentration_prior)

@@ -23,7 +23,8 @@ from daskmix._compat import _fit_context
 from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._state import SaveMixin, unchanged_on_error
-from daskmix._validation import check_input, check_sample_weight
+from daskmix._validation import check_input, check_sample_weight, wrap_rows
+from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 
 __all__ = ["BaseMixture"]
 
@@ -61,6 +62,37 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _row_outputs(self, data, output):
         """Lazy row-wise ``output`` of the fitted model for ``data``."""
+
+    def _dense_row_outputs(self, data, output, kernel_params, prefix):
+        """Lazy row-wise ``output`` evaluating every component with ``kernel_params``.
+
+        Parameters
+        ----------
+        data : InputData
+        output : {"predict", "predict_proba", "score_samples"}
+        kernel_params : EStepParams
+            The log-joints' parameters in the data's dtype.
+        prefix : str
+            Layer names start ``daskmix-<prefix>-`` (``gmm``, ``bgmm``).
+
+        Returns
+        -------
+        ndarray, dask.array.Array or xarray.DataArray
+            Wrapped like the input (``predict_proba`` with a ``component`` axis).
+        """
+        if output == "predict_proba":
+            result = _graph.map_rows(
+                data.X, chunk_log_prob_resp, name=f"{prefix}-predict-proba",
+                n_columns=self.n_components, dtype=data.dtype,
+                params=kernel_params, what=output,
+            )
+            return wrap_rows(result, data, column_dim="component",
+                             column_labels=np.arange(self.n_components))
+        dtype = np.int64 if output == "predict" else data.dtype
+        name = f"{prefix}-predict" if output == "predict" else f"{prefix}-score-samples"
+        result = _graph.map_rows(data.X, chunk_log_prob_resp, name=name, dtype=dtype,
+                                 params=kernel_params, what=output)
+        return wrap_rows(result, data)
 
     def _resume(self, data, sample_weight):
         """An interrupted fit to continue: ``(start, lower_bound)``, or None.

@@ -11,14 +11,13 @@ from sklearn.utils.metaestimators import available_if
 from daskmix._compat import Interval, StrOptions
 from daskmix._dask import graph as _graph
 from daskmix._model_io import register_model
-from daskmix._validation import check_input, check_sample_weight, wrap_rows
+from daskmix._validation import check_input, check_sample_weight
 from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture.algorithms import FitSettings
 from daskmix.mixture.algorithms.minibatch import update_ranges
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
-from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 from daskmix.mixture.variational import (
     ALGORITHMS,
     WEIGHT_PRIORS,
@@ -521,19 +520,7 @@ class BayesianGaussianMixture(BaseMixture):
     def _row_outputs(self, data, output):
         model = self._model(self._published_priors())
         kernel_params = model.estep_params(self._fitted_parameters(), data.dtype)
-        if output == "predict_proba":
-            result = _graph.map_rows(
-                data.X, chunk_log_prob_resp, name="bgmm-predict-proba",
-                n_columns=self.n_components, dtype=data.dtype,
-                params=kernel_params, what=output,
-            )
-            return wrap_rows(result, data, column_dim="component",
-                             column_labels=np.arange(self.n_components))
-        dtype = np.int64 if output == "predict" else data.dtype
-        name = "bgmm-predict" if output == "predict" else "bgmm-score-samples"
-        result = _graph.map_rows(data.X, chunk_log_prob_resp, name=name, dtype=dtype,
-                                 params=kernel_params, what=output)
-        return wrap_rows(result, data)
+        return self._dense_row_outputs(data, output, kernel_params, "bgmm")
 
     def _partial_fit(self, X, sample_weight):
         state = getattr(self, "_stepwise_state", None)

@@ -14,7 +14,6 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array
 
 from daskmix._compat import Interval, StrOptions
-from daskmix._dask import graph as _graph
 from daskmix._model_io import register_model
 from daskmix._progress import FitProgress
 from daskmix._validation import check_input, check_sample_weight, wrap_rows
@@ -46,7 +45,6 @@ from daskmix.mixture.algorithms.truncated_inference import (
     truncated_outputs,
 )
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
-from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 
 __all__ = ["GaussianMixture"]
 
@@ -810,23 +808,7 @@ class GaussianMixture(BaseMixture):
         if self._truncated_inference():
             return self._truncated_row_outputs(data, output)
         kernel_params = estep_params(self._covariance, self._fitted_parameters(), data.dtype)
-        if output == "predict_proba":
-            result = _graph.map_rows(
-                data.X, chunk_log_prob_resp, name="gmm-predict-proba",
-                n_columns=self.n_components, dtype=data.dtype,
-                params=kernel_params, what=output,
-            )
-            return wrap_rows(
-                result, data, column_dim="component",
-                column_labels=np.arange(self.n_components),
-            )
-        dtype = np.int64 if output == "predict" else data.dtype
-        name = "gmm-predict" if output == "predict" else "gmm-score-samples"
-        result = _graph.map_rows(
-            data.X, chunk_log_prob_resp, name=name, dtype=dtype,
-            params=kernel_params, what=output,
-        )
-        return wrap_rows(result, data)
+        return self._dense_row_outputs(data, output, kernel_params, "gmm")
 
     # ---- row-wise methods (their docstrings say what ``inference`` changes) --
     def predict(self, X):
