@@ -5,9 +5,10 @@ from daskmix._version import __version__
 from daskmix.cluster import MiniBatchKMeans
 from daskmix.decomposition import IncrementalPCA
 from daskmix.exceptions import ModelFileError
-from daskmix.mixture import GaussianMixture
+from daskmix.mixture import BayesianGaussianMixture, GaussianMixture
 
 __all__ = [
+    "BayesianGaussianMixture",
     "GaussianMixture",
     "IncrementalPCA",
     "MiniBatchKMeans",

@@ -63,7 +63,7 @@ def model_lines(estimator):
 
     Parameters
     ----------
-    estimator : GaussianMixture, MiniBatchKMeans or IncrementalPCA
+    estimator : GaussianMixture, BayesianGaussianMixture, MiniBatchKMeans or IncrementalPCA
 
     Returns
     -------
@@ -73,7 +73,9 @@ def model_lines(estimator):
              ("parameters", changed_params(estimator)),
              ("features", _features(estimator))]
     if hasattr(estimator, "weights_"):
-        meaning = get_algorithm(getattr(estimator, "algorithm", "em")).lower_bound_name
+        # the estimator's own registry (a Bayesian mixture's bound is not a likelihood)
+        algorithm = getattr(estimator, "_algorithm", None) or get_algorithm("em")
+        meaning = algorithm.lower_bound_name
         pairs += [("iterations", estimator.n_iter_), ("converged", estimator.converged_),
                   ("lower bound", f"{estimator.lower_bound_:.6f} ({meaning})")]
     elif hasattr(estimator, "cluster_centers_"):

@@ -3,7 +3,9 @@
 With one ``--components`` value and one ``--covariance-type`` it fits that
 ``GaussianMixture``; with several it fits them all together and keeps the
 best by ``--criterion`` (``daskmix.mixture.select_model``), printing the
-table of scores.
+table of scores. ``--bayesian`` fits a ``BayesianGaussianMixture`` instead
+(one model: the prior on the weights chooses the effective number of
+components).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import argparse
 import os
 import time
 
-from daskmix import GaussianMixture
+from daskmix import BayesianGaussianMixture, GaussianMixture
 from daskmix.cli._common import (
     HelpFormatter,
     add_input_options,
@@ -31,7 +33,7 @@ from daskmix.cli._inputs import describe, open_input
 from daskmix.cli._scheduler import connect
 from daskmix.cli._summary import component_table, model_lines
 from daskmix.exceptions import NoClientError
-from daskmix.mixture import select_model
+from daskmix.mixture import select_model, variational
 from daskmix.mixture.algorithms import ALGORITHMS, get_algorithm
 from daskmix.mixture.covariance import COVARIANCE_TYPES
 
@@ -46,23 +48,26 @@ MODEL_SUFFIXES = {".nc": "a netCDF-4 file", ".zarr": "a zarr store"}
 _ALGORITHM_OPTIONS = {"batch_size": "--batch-size", "checkpoint_path": "--checkpoint"}
 
 
-def _choices(parameter):
-    """The string values ``GaussianMixture`` accepts for ``parameter``, now.
+def _choices(parameter, estimators=(GaussianMixture, BayesianGaussianMixture)):
+    """The string values the mixture estimators accept for ``parameter``, now.
 
-    Read from its parameter constraints at run time, so that a new
-    algorithm or initialisation is offered as soon as the estimator has it.
+    Read from their parameter constraints at run time, so that a new
+    algorithm or initialisation is offered as soon as an estimator has it.
 
     Parameters
     ----------
     parameter : str
+    estimators : tuple of type
+        The estimators whose values are pooled.
 
     Returns
     -------
     list of str
     """
     options = set()
-    for constraint in GaussianMixture._parameter_constraints[parameter]:
-        options |= set(getattr(constraint, "options", ()))
+    for estimator in estimators:
+        for constraint in estimator._parameter_constraints.get(parameter, ()):
+            options |= set(getattr(constraint, "options", ()))
     return sorted(options)
 
 
@@ -129,12 +134,24 @@ def add_parser(commands):
                        help=f"one of {', '.join(sorted(COVARIANCE_TYPES))}, or a list")
     model.add_argument("--n-factors", type=int_at_least(1), default=None, metavar="H",
                        help="factors per component (needed by --covariance-type factor)")
+    model.add_argument("--bayesian", action="store_true",
+                       help="fit a BayesianGaussianMixture (variational inference with a "
+                            "Dirichlet-process prior on the weights): K is an upper bound, "
+                            "the data switch off the components they do not need")
+    model.add_argument("--weight-concentration-prior-type", default="dirichlet_process",
+                       choices=_choices("weight_concentration_prior_type"),
+                       help="--bayesian: the prior on the weights")
+    model.add_argument("--weight-concentration-prior", type=positive_float, default=None,
+                       metavar="GAMMA",
+                       help="--bayesian: its concentration (default 1/K; smaller values "
+                            "use fewer components)")
     model.add_argument("--criterion", choices=["bic", "aic"], default="bic",
                        help="how to pick among several candidates (lower is better)")
     model.add_argument("--algorithm", choices=_choices("algorithm"), default="em",
                        help="exact EM, mini-batch (stepwise) EM, truncated variational EM "
                             "(cost per row independent of K), or asynchronous EM "
-                            "(needs --scheduler)")
+                            "(needs --scheduler); with --bayesian: batch, stochastic "
+                            "(minibatch) or truncated variational inference")
     model.add_argument("--batch-size", type=int_at_least(1), default=None, metavar="N",
                        help="rows per mini-batch update (--algorithm minibatch)")
     model.add_argument("--init-params", choices=_choices("init_params"), default="kmeans",
@@ -216,8 +233,11 @@ def _estimator_params(args):
     params = dict(
         init_params=args.init_params, n_init=args.n_init, max_iter=args.max_iter,
         tol=args.tol, reg_covar=args.reg_covar, random_state=args.random_state,
-        progress=progress_enabled(args), n_factors=args.n_factors,
+        progress=progress_enabled(args),
     )
+    if args.bayesian:
+        return _bayesian_params(args, params)
+    params.update(n_factors=args.n_factors)
     if "factor" in args.covariance_type and args.n_factors is None:
         raise CLIError("--covariance-type factor needs --n-factors H, the number of factors "
                        "per component (1 <= H < the number of features)", EXIT_USAGE)
@@ -235,6 +255,45 @@ def _estimator_params(args):
     return params
 
 
+def _bayesian_params(args, params):
+    """``BayesianGaussianMixture`` parameters: ``params`` plus the options it reads.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    params : dict
+        The parameters both mixtures read.
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    CLIError
+        ``EXIT_USAGE`` for an option the Bayesian mixture has no use for.
+    """
+    for given, option in ((args.checkpoint, "--checkpoint"), (args.n_factors, "--n-factors")):
+        if given is not None:
+            raise CLIError(f"{option} is not supported with --bayesian", EXIT_USAGE)
+    if len(args.components) > 1 or len(args.covariance_type) > 1:
+        raise CLIError("--bayesian fits one model: give one --components value (an upper "
+                       "bound: the prior switches off the components the data do not "
+                       "need) and one --covariance-type", EXIT_USAGE)
+    try:
+        algorithm = variational.get_algorithm(args.algorithm)
+    except ValueError as exc:
+        raise CLIError(f"--bayesian: {exc}", EXIT_USAGE) from None
+    if args.batch_size is not None and "batch_size" not in algorithm.parameters:
+        readers = sorted(a.name for a in variational.ALGORITHMS.values()
+                         if "batch_size" in a.parameters)
+        raise CLIError(f"--batch-size needs --algorithm {' or '.join(readers)}", EXIT_USAGE)
+    params.update(algorithm=args.algorithm, batch_size=args.batch_size,
+                  weight_concentration_prior_type=args.weight_concentration_prior_type,
+                  weight_concentration_prior=args.weight_concentration_prior)
+    return params
+
+
 def _fit(X, args, params):
     """Fit one model, or select among several; return it and the score table (or None).
 
@@ -246,15 +305,15 @@ def _fit(X, args, params):
 
     Returns
     -------
-    model : GaussianMixture
+    model : GaussianMixture or BayesianGaussianMixture
     scores : pandas.DataFrame or None
     """
     grid = len(args.components) > 1 or len(args.covariance_type) > 1
     if grid and not get_algorithm(args.algorithm).lockstep:
         raise CLIError("several --components or --covariance-type values are fitted by "
                        "exact EM; drop --algorithm, or fit one model", EXIT_USAGE)
-    model = GaussianMixture(args.components[0], covariance_type=args.covariance_type[0],
-                            **params)
+    estimator = BayesianGaussianMixture if args.bayesian else GaussianMixture
+    model = estimator(args.components[0], covariance_type=args.covariance_type[0], **params)
     try:
         model._validate_params()
     except ValueError as exc:

@@ -23,7 +23,8 @@ from daskmix._compat import _fit_context
 from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._state import SaveMixin, unchanged_on_error
-from daskmix._validation import check_input, check_sample_weight
+from daskmix._validation import check_input, check_sample_weight, wrap_rows
+from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 
 __all__ = ["BaseMixture"]
 
@@ -61,6 +62,37 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     @abstractmethod
     def _row_outputs(self, data, output):
         """Lazy row-wise ``output`` of the fitted model for ``data``."""
+
+    def _dense_row_outputs(self, data, output, kernel_params, prefix):
+        """Lazy row-wise ``output`` evaluating every component with ``kernel_params``.
+
+        Parameters
+        ----------
+        data : InputData
+        output : {"predict", "predict_proba", "score_samples"}
+        kernel_params : EStepParams
+            The log-joints' parameters in the data's dtype.
+        prefix : str
+            Layer names start ``daskmix-<prefix>-`` (``gmm``, ``bgmm``).
+
+        Returns
+        -------
+        ndarray, dask.array.Array or xarray.DataArray
+            Wrapped like the input (``predict_proba`` with a ``component`` axis).
+        """
+        if output == "predict_proba":
+            result = _graph.map_rows(
+                data.X, chunk_log_prob_resp, name=f"{prefix}-predict-proba",
+                n_columns=self.n_components, dtype=data.dtype,
+                params=kernel_params, what=output,
+            )
+            return wrap_rows(result, data, column_dim="component",
+                             column_labels=np.arange(self.n_components))
+        dtype = np.int64 if output == "predict" else data.dtype
+        name = f"{prefix}-predict" if output == "predict" else f"{prefix}-score-samples"
+        result = _graph.map_rows(data.X, chunk_log_prob_resp, name=name, dtype=dtype,
+                                 params=kernel_params, what=output)
+        return wrap_rows(result, data)
 
     def _resume(self, data, sample_weight):
         """An interrupted fit to continue: ``(start, lower_bound)``, or None.
@@ -300,6 +332,42 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Lazy for dask input; an xarray result has a ``component`` dimension.
         """
         return self._outputs(X, "predict_proba")
+
+    def sample(self, n_samples=1):
+        """Draw samples from the fitted model.
+
+        Each component draws its share (multinomial in ``weights_``) from its
+        Gaussian with ``means_`` and ``covariances_`` (the subclass's
+        ``_covariance`` type draws).
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features)
+        y : ndarray of shape (n_samples,)
+            Component labels.
+        """
+        check_is_fitted(self)
+        if n_samples < 1:
+            raise ValueError(
+                f"Invalid value for 'n_samples': {n_samples} . The sampling requires "
+                "at least one sample."
+            )
+        rng = check_random_state(self.random_state)
+        counts = rng.multinomial(n_samples, self.weights_.astype(np.float64))
+        covariance = self._covariance
+        covariances = self.covariances_.astype(np.float64)
+        X = np.vstack(
+            [
+                covariance.sample(rng, mean, covariances, k, int(count))
+                for k, (mean, count) in enumerate(zip(self.means_.astype(np.float64), counts))
+            ]
+        )
+        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
+        return X, y
 
     # ---- verbose output (scikit-learn's format) ------------------------
     def _print_verbose_msg_init_beg(self, n_init):

@@ -11,10 +11,9 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.sparse
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_array
 
 from daskmix._compat import Interval, StrOptions
-from daskmix._dask import graph as _graph
 from daskmix._model_io import register_model
 from daskmix._progress import FitProgress
 from daskmix._validation import check_input, check_sample_weight, wrap_rows
@@ -46,7 +45,6 @@ from daskmix.mixture.algorithms.truncated_inference import (
     truncated_outputs,
 )
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
-from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
 
 __all__ = ["GaussianMixture"]
 
@@ -810,23 +808,7 @@ class GaussianMixture(BaseMixture):
         if self._truncated_inference():
             return self._truncated_row_outputs(data, output)
         kernel_params = estep_params(self._covariance, self._fitted_parameters(), data.dtype)
-        if output == "predict_proba":
-            result = _graph.map_rows(
-                data.X, chunk_log_prob_resp, name="gmm-predict-proba",
-                n_columns=self.n_components, dtype=data.dtype,
-                params=kernel_params, what=output,
-            )
-            return wrap_rows(
-                result, data, column_dim="component",
-                column_labels=np.arange(self.n_components),
-            )
-        dtype = np.int64 if output == "predict" else data.dtype
-        name = "gmm-predict" if output == "predict" else "gmm-score-samples"
-        result = _graph.map_rows(
-            data.X, chunk_log_prob_resp, name=name, dtype=dtype,
-            params=kernel_params, what=output,
-        )
-        return wrap_rows(result, data)
+        return self._dense_row_outputs(data, output, kernel_params, "gmm")
 
     # ---- row-wise methods (their docstrings say what ``inference`` changes) --
     def predict(self, X):
@@ -955,35 +937,3 @@ class GaussianMixture(BaseMixture):
         """
         score, n_samples = self._mean_score_and_count(X)
         return information_criteria(score, n_samples, self._n_parameters())[1]
-
-    def sample(self, n_samples=1):
-        """Draw samples from the fitted model.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features)
-        y : ndarray of shape (n_samples,)
-            Component labels.
-        """
-        check_is_fitted(self)
-        if n_samples < 1:
-            raise ValueError(
-                f"Invalid value for 'n_samples': {n_samples} . The sampling requires "
-                "at least one sample."
-            )
-        rng = check_random_state(self.random_state)
-        counts = rng.multinomial(n_samples, self.weights_.astype(np.float64))
-        covariance = self._covariance
-        covariances = self.covariances_.astype(np.float64)
-        X = np.vstack(
-            [
-                covariance.sample(rng, mean, covariances, k, int(count))
-                for k, (mean, count) in enumerate(zip(self.means_.astype(np.float64), counts))
-            ]
-        )
-        y = np.concatenate([np.full(int(c), k, dtype=np.int64) for k, c in enumerate(counts)])
-        return X, y

@@ -151,8 +151,8 @@ def test_sizes_are_checked_on_load(toy_class, tmp_path):
 
 
 def test_registered_names_include_the_estimators(toy_class):
-    assert registered_names() == ["GaussianMixture", "IncrementalPCA", "MiniBatchKMeans",
-                                  "ToyModel"]
+    assert registered_names() == ["BayesianGaussianMixture", "GaussianMixture",
+                                  "IncrementalPCA", "MiniBatchKMeans", "ToyModel"]
 
 
 def test_a_second_class_of_the_same_name_is_refused(toy_class):
@@ -166,5 +166,6 @@ def test_an_unregistered_subclass_cannot_be_saved(blobs, tmp_path):
 
     model = MyMixture(2, random_state=0).fit(blobs[0])
     with pytest.raises(TypeError, match="cannot save a MyMixture; model files hold "
-                                        "GaussianMixture, IncrementalPCA, MiniBatchKMeans"):
+                                        "BayesianGaussianMixture, GaussianMixture, "
+                                        "IncrementalPCA, MiniBatchKMeans"):
         model.save(tmp_path / "model.nc")

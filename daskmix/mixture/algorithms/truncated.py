@@ -83,6 +83,7 @@ __all__ = [
     "NEIGHBOUR_BEAM",
     "N_RANDOM",
     "WARMUP_MAX_PASSES",
+    "ExactUpdate",
     "TruncatedEM",
     "TruncatedResult",
     "initial_neighbours",
@@ -265,6 +266,64 @@ def link_reseeded(neighbours, means, changed):
     return out
 
 
+class ExactUpdate:
+    """What truncated passes compute for exact EM's model: its E-step parameters and M-step.
+
+    The truncated search and its statistics do not depend on the model
+    fitted; an update says how parameters become kernel parameters, how a
+    pass's statistics become new parameters and what the lower bound is.
+    Batch VI of the Bayesian mixture has its own
+    (``daskmix.mixture.variational.truncated``).
+
+    Parameters
+    ----------
+    exact : ExactPass
+    """
+
+    def __init__(self, exact):
+        self.exact = exact
+        self.layout = exact.layout
+
+    def estep_params(self, params, dtype):
+        """Kernel parameters of a pass at ``params``.
+
+        Parameters
+        ----------
+        params : GaussianParams
+        dtype : numpy dtype
+
+        Returns
+        -------
+        EStepParams
+        """
+        return estep_params(self.exact.covariance, params, dtype)
+
+    def unpack(self, vector, kernel_params):
+        """The computed statistics of a pass as a dict (``ExactPass.unpack``)."""
+        return self.exact.unpack(vector, kernel_params)
+
+    def log_weights(self, params):
+        """The per-component constants of the log-joints (the KL measure of ``g_c``)."""
+        with np.errstate(divide="ignore"):
+            return np.log(params.weights)
+
+    def finish_pass(self, stats, params, with_moments):
+        """The pass's statistics for ``EMRun.advance``: unchanged (``loglik`` is the free energy)."""
+        return stats
+
+    def m_step(self, stats, params):
+        """Exact EM's M-step; also the components it re-seeded.
+
+        Returns
+        -------
+        params : GaussianParams
+        reseeded : ndarray of int
+        """
+        new = self.exact.m_step(stats, params)
+        nk = stats["nk"] + 10 * np.finfo(self.exact.dtype).eps
+        return new, _reseeded(new, nk)
+
+
 class _TruncatedPasses:
     """The passes of one run: parameters, ``g_c`` and ``K(n)`` go in, statistics come out.
 
@@ -274,15 +333,22 @@ class _TruncatedPasses:
         With ``n_active`` and ``n_neighbors`` among its options.
     data : InputData
     sample_weight : dask.array.Array or None
-    params : GaussianParams
-        The initial parameters (initial ``K(n)`` and ``g_c`` are taken from them).
+    params : GaussianParams or object
+        The initial parameters (initial ``K(n)`` and ``g_c`` are taken from
+        their ``means``).
     random_state : numpy.random.RandomState
+    update : object or None, default=None
+        The model's E-step parameters and M-step (:class:`ExactUpdate`'s
+        interface); None for exact EM's.
     """
 
-    def __init__(self, settings, data, sample_weight, params, random_state):
+    def __init__(self, settings, data, sample_weight, params, random_state, update=None):
         self.X = data.array
         self.sample_weight = sample_weight
-        self.exact = ExactPass.from_settings(settings, data.array.shape[1], data.dtype)
+        if update is None:
+            update = ExactUpdate(ExactPass.from_settings(settings, data.array.shape[1],
+                                                         data.dtype))
+        self.update = update
         self.covariance = settings.covariance
         self.evaluator = get_pair_evaluator(settings.covariance.name)
         self.n_components = int(settings.n_components)
@@ -294,7 +360,7 @@ class _TruncatedPasses:
             # exact EM: every point keeps every component
             self.neighbours = initial_neighbours(params.means, n_neighbors)
             kernel, options = initial_active_block, {
-                "params": estep_params(self.covariance, params, self.X.dtype)}
+                "params": update.estep_params(params, self.X.dtype)}
         else:
             tree = ComponentTree.build(params.means, random_state=self.seed % 2**31)
             self.neighbours = tree_neighbours(tree, params.means, n_neighbors)
@@ -322,13 +388,13 @@ class _TruncatedPasses:
             free energy) plus ``evaluations`` and ``pairs`` (keys, sums,
             counts) and the ``log_weights`` the pass used.
         """
-        kernel_params = estep_params(self.covariance, params, self.X.dtype)
+        kernel_params = self.update.estep_params(params, self.X.dtype)
         inputs = PassInputs(
             covariance=self.covariance, evaluator=self.evaluator,
             tables=self.evaluator.tables(self.covariance, kernel_params),
             shift=kernel_params.shift, neighbours=self.neighbours,
             random_key=self.seed + self.n_passes, n_random=N_RANDOM,
-            layout=self.exact.layout, with_moments=with_moments,
+            layout=self.update.layout, with_moments=with_moments,
             check_finite=self.n_passes == 0,
         )
         new_active, merged = _graph.map_state_reduce(
@@ -339,12 +405,11 @@ class _TruncatedPasses:
         self.active, value = _graph.persist_and_compute(new_active, merged)
         self.n_passes += 1
         block = value[()]
-        stats = self.exact.unpack(block.vector, kernel_params)
+        stats = self.update.unpack(block.vector, kernel_params)
         stats["evaluations"] = int(block.evaluations)
         stats["pairs"] = (block.keys, block.sums, block.counts)
-        with np.errstate(divide="ignore"):
-            stats["log_weights"] = np.log(params.weights)
-        return stats
+        stats["log_weights"] = self.update.log_weights(params)
+        return self.update.finish_pass(stats, params, with_moments)
 
     def update_neighbours(self, stats):
         """``g_c`` from a pass's pair records."""
@@ -352,16 +417,15 @@ class _TruncatedPasses:
                                             stats["log_weights"])
 
     def m_step(self, stats, params):
-        """Exact EM's M-step, then the neighbourhoods (and links to re-seeded components)."""
-        new = self.exact.m_step(stats, params)
+        """The update's M-step, then the neighbourhoods (and links to re-seeded components)."""
+        new, reseeded = self.update.m_step(stats, params)
         self.update_neighbours(stats)
-        nk = stats["nk"] + 10 * np.finfo(self.exact.dtype).eps
-        self.neighbours = link_reseeded(self.neighbours, new.means, _reseeded(new, nk))
+        self.neighbours = link_reseeded(self.neighbours, new.means, reseeded)
         return new
 
 
 def run_truncated(settings, data, sample_weight, params, lower_bound, on_iteration,
-                  random_state):
+                  random_state, update=None):
     """One initialisation's truncated-EM fit.
 
     Parameters
@@ -378,12 +442,15 @@ def run_truncated(settings, data, sample_weight, params, lower_bound, on_iterati
         ``on_iteration(n_iter, lower_bound, change)``.
     random_state : numpy.random.RandomState
         Draws the key of the random candidates.
+    update : object or None, default=None
+        The model's E-step parameters and M-step (see :class:`ExactUpdate`);
+        None for exact EM's.
 
     Returns
     -------
     TruncatedResult
     """
-    passes = _TruncatedPasses(settings, data, sample_weight, params, random_state)
+    passes = _TruncatedPasses(settings, data, sample_weight, params, random_state, update)
     n_warmup = 0
     if settings.options["n_active"] < settings.n_components and settings.max_iter > 0:
         previous = -np.inf

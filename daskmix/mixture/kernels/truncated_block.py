@@ -36,6 +36,7 @@ __all__ = [
     "initial_active_block",
     "merge_block_stats",
     "random_candidates",
+    "resp_log_resp",
     "tree_active_block",
     "truncated_block",
 ]
@@ -303,11 +304,33 @@ def truncated_block(X, sample_weight, active, row_start, inputs):
         nk, sy, s2 = evaluator.finish_moments(covariance, acc, layout.n_features)
     else:
         nk = sy = s2 = 0.0
+    extra = {}
+    if "resp_log_resp" in layout.offsets():
+        # variational layouts also sum w q log q over the truncated posteriors
+        extra["resp_log_resp"] = resp_log_resp(resp, row_weights)
     # ``pack`` broadcasts the zeros of an E-only pass to the fields' shapes
     vector = layout.pack(nk=nk, sy=sy, s2=s2, loglik=free_energy,
-                         weight=total_weight(sample_weight, n_rows), nonfinite=0)
+                         weight=total_weight(sample_weight, n_rows), nonfinite=0, **extra)
     keys, sums, counts = table.records()
     return new_active, BlockStats(vector, int(evaluations), keys, sums, counts)
+
+
+def resp_log_resp(resp, row_weights):
+    """``sum_n w_n sum_k q_nk log q_nk`` of weighted responsibilities ``resp = w q``.
+
+    Parameters
+    ----------
+    resp : ndarray of shape (n_rows, n_active)
+        Each row's ``w_n`` times its truncated posterior.
+    row_weights : ndarray of shape (n_rows,)
+
+    Returns
+    -------
+    float
+    """
+    w = np.broadcast_to(np.asarray(row_weights, dtype=np.float64)[:, None], resp.shape)
+    kept = (resp > 0) & (w > 0)
+    return float(np.sum(resp[kept] * np.log(resp[kept] / w[kept])))
 
 
 def merge_block_stats(parts):
