@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from numbers import Integral, Real
 
 import numpy as np
@@ -16,6 +17,7 @@ from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture.algorithms import FitSettings
+from daskmix.mixture.algorithms.checkpoint import load_checkpoint
 from daskmix.mixture.algorithms.minibatch import update_ranges
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
 from daskmix.mixture.variational import (
@@ -133,6 +135,15 @@ class BayesianGaussianMixture(BaseMixture):
         ``"minibatch"`` stops after this many consecutive updates in which
         the smoothed batch score did not rise by more than ``tol`` per row
         above its best; None never stops early.
+    checkpoint_path : str, os.PathLike or None, default=None
+        With ``algorithm="minibatch"``: a file where the fit's state is
+        saved atomically every ``checkpoint_every`` updates and at the end
+        (no pickle). If the file exists when ``fit`` starts, the fit
+        continues from it instead of starting afresh, provided it was
+        written with the same settings and data shape; otherwise ``fit``
+        raises. Needs ``n_init=1``.
+    checkpoint_every : int, default=100
+        Updates between two checkpoints.
     n_active : int, default=3
         With ``algorithm="truncated"``: the components each point keeps
         (``n_active == n_components`` is batch VI).
@@ -295,6 +306,8 @@ class BayesianGaussianMixture(BaseMixture):
         "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
         "warmup_size": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
         "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
+        "checkpoint_path": [str, os.PathLike, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "n_active": [Interval(Integral, 1, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "split_every": [Interval(Integral, 2, None, closed="left"), None],
@@ -327,6 +340,8 @@ class BayesianGaussianMixture(BaseMixture):
         step_offset="auto",
         warmup_size="auto",
         max_no_improvement=10,
+        checkpoint_path=None,
+        checkpoint_every=100,
         n_active=3,
         n_neighbors=15,
         split_every=None,
@@ -355,6 +370,8 @@ class BayesianGaussianMixture(BaseMixture):
         self.step_offset = step_offset
         self.warmup_size = warmup_size
         self.max_no_improvement = max_no_improvement
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
         self.n_active = n_active
         self.n_neighbors = n_neighbors
         self.split_every = split_every
@@ -471,11 +488,28 @@ class BayesianGaussianMixture(BaseMixture):
             prec_chol=covariance.precision_cholesky(covariances),
         )
 
-    def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
-             random_state=None, warm=False):
+    def _resume(self, data, sample_weight):
+        """A checkpointed fit to continue (``algorithm="minibatch"``), or None."""
+        if getattr(self, "checkpoint_path", None) is None:
+            return None
+        saved = load_checkpoint(self.checkpoint_path, VariationalParams)
+        if saved is None or "checkpoint_path" not in self._algorithm.parameters:
+            return None
+        # the priors come from the data's moments about the saved fit's fixed shift
+        priors, total = self._fit_priors(data, sample_weight, saved[0].shift)
+        return self._algorithm.resume(self._fit_settings(priors, total), data, sample_weight)
+
+    def _centre(self, params):
+        """The posterior's weighted mean of the means (the moments' shift)."""
         weights = WEIGHT_PRIORS[self.weight_concentration_prior_type].weights(
             params.weight_concentration)
-        priors, total = self._fit_priors(data, sample_weight, weights @ params.means)
+        return weights @ params.means
+
+    def _run(self, data, sample_weight, params, lower_bound, on_iteration, *,
+             random_state=None, warm=False):
+        start = getattr(params, "state", None)  # a checkpointed fit's Resume
+        posterior = params if start is None else start.params
+        priors, total = self._fit_priors(data, sample_weight, self._centre(posterior))
         return self._algorithm.run(
             self._fit_settings(priors, total), data, sample_weight, params, lower_bound,
             on_iteration, random_state=random_state,

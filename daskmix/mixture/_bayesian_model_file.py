@@ -126,5 +126,7 @@ BAYESIAN_MIXTURE_FILE = ModelSchema(
         Array("neighbors_", ("component", "neighbor"), optional=True),
     ),
     sizes=lambda est: {"component": est.n_components, "beta_parameter": 2},
-    run_parameters=frozenset({"progress", "verbose", "verbose_interval", "split_every"}),
+    # how a fit is shown, scheduled and checkpointed: not the model
+    run_parameters=frozenset({"progress", "verbose", "verbose_interval", "split_every",
+                              "checkpoint_path", "checkpoint_every"}),
 )

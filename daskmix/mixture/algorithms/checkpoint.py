@@ -19,6 +19,7 @@ partial file.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import tempfile
@@ -38,7 +39,9 @@ __all__ = ["check_compatible", "load_checkpoint", "save_checkpoint"]
 
 FORMAT = "daskmix-stepwise-checkpoint"
 VERSION = 1
-_PARAM_FIELDS = ("weights", "means", "covariances", "prec_chol")
+
+def _param_fields(params_type):
+    return tuple(field.name for field in dataclasses.fields(params_type))
 
 
 def _to_arrays(state, cursor, plan, settings):
@@ -57,7 +60,8 @@ def _to_arrays(state, cursor, plan, settings):
         Parameters, shift, running statistics and per-epoch lower bounds,
         plus ``meta``: a JSON string of the scalars and ``settings``.
     """
-    arrays = {f"param_{name}": getattr(state.params, name) for name in _PARAM_FIELDS}
+    arrays = {f"param_{name}": getattr(state.params, name)
+              for name in _param_fields(type(state.params))}
     arrays["shift"] = state.shift
     if state.stats is not None:
         arrays.update({f"stat_{name}": state.stats[name] for name in STAT_NAMES})
@@ -67,6 +71,7 @@ def _to_arrays(state, cursor, plan, settings):
         "format": FORMAT,
         "version": VERSION,
         "settings": settings,
+        "params": type(state.params).__name__,
         "state": {
             "nominal_rows": state.nominal_rows, "n_steps": state.n_steps,
             "n_decay_steps": state.n_decay_steps, "offset": state.offset,
@@ -116,12 +121,15 @@ def save_checkpoint(path, state, cursor, plan, settings):
         raise
 
 
-def load_checkpoint(path):
+def load_checkpoint(path, params_type=GaussianParams):
     """Read a checkpoint, or None when there is no file at ``path``.
 
     Parameters
     ----------
     path : str or os.PathLike
+    params_type : type, default=GaussianParams
+        The parameters' dataclass of the fit resuming it
+        (``VariationalParams`` for a Bayesian mixture).
 
     Returns
     -------
@@ -132,7 +140,8 @@ def load_checkpoint(path):
     Raises
     ------
     ValueError
-        If the file is not a daskmix stepwise checkpoint of a known version.
+        If the file is not a daskmix stepwise checkpoint of a known version,
+        or holds another kind of parameters.
     """
     path = os.fspath(path)
     if not os.path.exists(path):
@@ -152,7 +161,14 @@ def load_checkpoint(path):
             f"(format {meta.get('format')!r}, version {meta.get('version')!r}). "
             "Delete it, or pass another checkpoint_path."
         )
-    params = GaussianParams(*(arrays[f"param_{name}"] for name in _PARAM_FIELDS))
+    kind = meta.get("params", GaussianParams.__name__)  # files written before the field
+    if kind != params_type.__name__:
+        raise ValueError(
+            f"{path} is a checkpoint of a fit with {kind}, not {params_type.__name__} "
+            "(another estimator's). Pass another checkpoint_path, or delete the file."
+        )
+    params = params_type(**{name: arrays[f"param_{name}"]
+                            for name in _param_fields(params_type)})
     stats = None
     if "stat_nk" in arrays:
         stats = {name: arrays[f"stat_{name}"] for name in STAT_NAMES}

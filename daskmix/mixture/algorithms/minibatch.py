@@ -21,7 +21,7 @@ import numpy as np
 from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite
 from daskmix.mixture._init import sample_size
-from daskmix.mixture._params import estep_params, params_from_stats
+from daskmix.mixture._params import GaussianParams, estep_params, params_from_stats
 from daskmix.mixture.algorithms._base import Algorithm
 from daskmix.mixture.algorithms.checkpoint import (
     check_compatible,
@@ -317,7 +317,7 @@ def checkpoint_settings(settings, data, sample_weight):
     }
 
 
-def load_resume(settings, data, sample_weight):
+def load_resume(settings, data, sample_weight, params_type=GaussianParams, extra=None):
     """The checkpointed fit to continue, or None when there is none.
 
     Parameters
@@ -325,6 +325,10 @@ def load_resume(settings, data, sample_weight):
     settings : FitSettings
     data : InputData
     sample_weight : dask.array.Array or None
+    params_type : type, default=GaussianParams
+        The parameters' dataclass of the fit (see :func:`load_checkpoint`).
+    extra : dict or None, default=None
+        Further settings the checkpoint must agree on (an estimator's own).
 
     Returns
     -------
@@ -338,11 +342,12 @@ def load_resume(settings, data, sample_weight):
     path = settings.options["checkpoint_path"]
     if path is None:
         return None
-    loaded = load_checkpoint(path)
+    loaded = load_checkpoint(path, params_type)
     if loaded is None:
         return None
     state, cursor, plan, saved = loaded
-    check_compatible(saved, checkpoint_settings(settings, data, sample_weight), path)
+    check_compatible(saved, {**checkpoint_settings(settings, data, sample_weight),
+                             **(extra or {})}, path)
     return Resume(state, cursor, plan)
 
 
@@ -382,14 +387,6 @@ def run_minibatch(settings, data, sample_weight, start, on_iteration, random_sta
         _check_state(settings, state, n_features)
         plan = BatchPlan(n_samples, rows, int(random_state.randint(np.iinfo(np.int32).max)))
         cursor = Cursor(0, 0, EarlyStopping(settings.tol, options["max_no_improvement"]))
-    checkpoint = None
-    if options["checkpoint_path"] is not None:
-        saved = checkpoint_settings(settings, data, sample_weight)
-        path = options["checkpoint_path"]
-
-        def checkpoint(state, cursor):
-            save_checkpoint(path, state, cursor, plan, saved)
-
     return run_stepwise(
         _BatchStatistics(data.array, sample_weight, covariance,
                          settings.layout(n_features), settings.split_every),
@@ -397,8 +394,65 @@ def run_minibatch(settings, data, sample_weight, start, on_iteration, random_sta
         schedule=_schedule(settings, n_features, n_samples),
         m_step=_m_step(covariance, settings.reg_covar, data.dtype),
         max_epochs=settings.max_iter, on_step=on_iteration,
-        checkpoint=checkpoint, checkpoint_every=options["checkpoint_every"],
+        checkpoint=checkpoint_writer(settings, data, sample_weight, plan),
+        checkpoint_every=options["checkpoint_every"],
     )
+
+
+def checkpoint_writer(settings, data, sample_weight, plan, extra=None):
+    """The ``checkpoint(state, cursor)`` callback of a stepwise fit, or None without a path.
+
+    Parameters
+    ----------
+    settings : FitSettings
+        With ``checkpoint_path`` among its options.
+    data : InputData
+    sample_weight : dask.array.Array or None
+    plan : BatchPlan
+    extra : dict or None, default=None
+        Further settings stored for :func:`load_resume` to compare.
+
+    Returns
+    -------
+    callable or None
+    """
+    path = settings.options["checkpoint_path"]
+    if path is None:
+        return None
+    saved = {**checkpoint_settings(settings, data, sample_weight), **(extra or {})}
+
+    def checkpoint(state, cursor):
+        save_checkpoint(path, state, cursor, plan, saved)
+
+    return checkpoint
+
+
+def check_checkpoint_path(estimator):
+    """Raise if ``estimator.checkpoint_path`` cannot be written or would hold several fits.
+
+    Parameters
+    ----------
+    estimator : BaseMixture
+        With ``checkpoint_path`` and ``n_init``.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter to change.
+    """
+    if estimator.checkpoint_path is None:
+        return
+    if estimator.n_init != 1:
+        raise ValueError(
+            f"checkpoint_path needs n_init=1 (got n_init={estimator.n_init}): a "
+            "checkpoint holds one initialisation's fit."
+        )
+    directory = os.path.dirname(os.path.abspath(os.fspath(estimator.checkpoint_path)))
+    if not os.path.isdir(directory):
+        raise ValueError(
+            f"The directory of checkpoint_path ({directory}) does not exist; create it "
+            "first."
+        )
 
 
 def update_ranges(X, data):
@@ -505,19 +559,7 @@ class MiniBatchEM(Algorithm):
         ValueError
             Naming the parameter to change.
         """
-        if estimator.checkpoint_path is None:
-            return
-        if estimator.n_init != 1:
-            raise ValueError(
-                f"checkpoint_path needs n_init=1 (got n_init={estimator.n_init}): a "
-                "checkpoint holds one initialisation's fit."
-            )
-        directory = os.path.dirname(os.path.abspath(os.fspath(estimator.checkpoint_path)))
-        if not os.path.isdir(directory):
-            raise ValueError(
-                f"The directory of checkpoint_path ({directory}) does not exist; create it "
-                "first."
-            )
+        check_checkpoint_path(estimator)
 
     def initial_rows(self, settings, data, sample_weight, random_state):
         """A few whole batches (see :func:`init_subset`); see :meth:`Algorithm.initial_rows`.

@@ -26,7 +26,15 @@ import numpy as np
 from daskmix._dask import graph as _graph
 from daskmix._errors import raise_if_nonfinite
 from daskmix.mixture.algorithms._base import Algorithm
-from daskmix.mixture.algorithms.minibatch import _schedule, batch_rows, init_subset
+from daskmix.mixture.algorithms.minibatch import (
+    Resume,
+    _schedule,
+    batch_rows,
+    check_checkpoint_path,
+    checkpoint_writer,
+    init_subset,
+    load_resume,
+)
 from daskmix.mixture.algorithms.stepwise import (
     STAT_NAMES,
     BatchPlan,
@@ -39,6 +47,7 @@ from daskmix.mixture.algorithms.stepwise import (
 )
 from daskmix.mixture.kernels.variational import chunk_vi_stats
 from daskmix.mixture.variational.batch import VariationalPass
+from daskmix.mixture.variational.model import VariationalParams
 from daskmix.mixture.variational.wishart import WISHART_TYPES
 
 __all__ = ["StochasticVI", "initial_vi_state", "stochastic_updates"]
@@ -107,6 +116,24 @@ def _update(vi, total_weight):
     return m_step
 
 
+def _model_settings(settings):
+    """The model settings a checkpoint must agree on, beyond mini-batch EM's.
+
+    The weight prior and the scalar priors as resolved for the fit; the
+    mean and covariance priors (arrays, by default moments of the data) are
+    not compared.
+    """
+    model = settings.options["model"]
+    priors = model.priors
+    return {
+        "estimator": "BayesianGaussianMixture",
+        "weight_prior": type(model.weight_prior).__name__,
+        "weight_concentration_prior": float(priors.weight_concentration),
+        "mean_precision_prior": float(priors.mean_precision),
+        "degrees_of_freedom_prior": float(priors.degrees_of_freedom),
+    }
+
+
 def stochastic_updates(settings, state, data, sample_weight, ranges):
     """The updates of one ``partial_fit``: one per row range, in order.
 
@@ -145,12 +172,30 @@ class StochasticVI(Algorithm):
     name = "minibatch"
     covariance_types = frozenset(WISHART_TYPES)
     parameters = frozenset({"batch_size", "step_decay", "step_offset", "warmup_size",
-                            "max_no_improvement"})
+                            "max_no_improvement", "checkpoint_path", "checkpoint_every"})
     iteration_unit = "pass"
     iteration_units = "passes"
     lower_bound_name = "evidence lower bound after a final full pass (constants dropped)"
     fitted_attribute_names = ("n_steps_", "n_samples_seen_")
     incremental = True
+
+    def check(self, estimator, n_features):
+        """Raise if ``checkpoint_path`` cannot be written (see ``check_checkpoint_path``)."""
+        check_checkpoint_path(estimator)
+
+    def resume(self, settings, data, sample_weight):
+        """The checkpointed fit and its smoothed lower bound; see ``Algorithm.resume``.
+
+        ``settings`` must hold the fit's model (its priors), which the
+        checkpoint's settings are compared with.
+
+        Returns
+        -------
+        tuple or None
+        """
+        resumed = load_resume(settings, data, sample_weight, VariationalParams,
+                              _model_settings(settings))
+        return None if resumed is None else (resumed, resumed.cursor.stopping.ewa)
 
     def initial_rows(self, settings, data, sample_weight, random_state):
         """A few whole batches (as mini-batch EM initialises), not all the rows."""
@@ -167,15 +212,23 @@ class StochasticVI(Algorithm):
         """
         n_samples, n_features = data.array.shape
         vi = VariationalPass.from_settings(settings, n_features, data.dtype)
-        rows = batch_rows(settings, n_samples)
-        state = initial_vi_state(vi.model, params, data.dtype, nominal_rows=rows)
-        plan = BatchPlan(n_samples, rows, int(random_state.randint(np.iinfo(np.int32).max)))
-        cursor = Cursor(0, 0, EarlyStopping(settings.tol, settings.options["max_no_improvement"]))
+        if isinstance(params, Resume):
+            state, cursor, plan = params.state, params.cursor, params.plan
+        else:
+            rows = batch_rows(settings, n_samples)
+            state = initial_vi_state(vi.model, params, data.dtype, nominal_rows=rows)
+            plan = BatchPlan(n_samples, rows,
+                             int(random_state.randint(np.iinfo(np.int32).max)))
+            cursor = Cursor(0, 0, EarlyStopping(settings.tol,
+                                                settings.options["max_no_improvement"]))
         result = run_stepwise(
             _BatchStatistics(data.array, sample_weight, vi), state, plan, cursor,
             schedule=_schedule(settings, n_features, n_samples),
             m_step=_update(vi, settings.options["total_weight"]),
             max_epochs=settings.max_iter, on_step=on_iteration,
+            checkpoint=checkpoint_writer(settings, data, sample_weight, plan,
+                                         _model_settings(settings)),
+            checkpoint_every=settings.options["checkpoint_every"],
         )
         if settings.max_iter > 0:
             final = vi.step(data.array, sample_weight, result.params, first=False)
