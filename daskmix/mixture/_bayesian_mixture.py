@@ -490,10 +490,11 @@ class BayesianGaussianMixture(BaseMixture):
 
     def _resume(self, data, sample_weight):
         """A checkpointed fit to continue (``algorithm="minibatch"``), or None."""
-        if getattr(self, "checkpoint_path", None) is None:
-            return None
+        if (self.checkpoint_path is None
+                or "checkpoint_path" not in self._algorithm.parameters):
+            return None  # other algorithms ignore the setting, as for GaussianMixture
         saved = load_checkpoint(self.checkpoint_path, VariationalParams)
-        if saved is None or "checkpoint_path" not in self._algorithm.parameters:
+        if saved is None:
             return None
         # the priors come from the data's moments about the saved fit's fixed shift
         priors, total = self._fit_priors(data, sample_weight, saved[0].shift)
