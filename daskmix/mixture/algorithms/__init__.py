@@ -25,6 +25,7 @@ __all__ = [
     "check_parameter_use",
     "check_supported",
     "get_algorithm",
+    "registered",
     "supporting",
 ]
 
@@ -49,10 +50,30 @@ def get_algorithm(name):
     ValueError
         If no algorithm has that name.
     """
+    return registered(ALGORITHMS, name)
+
+
+def registered(registry, name):
+    """``registry[name]``, or a ValueError listing the algorithms ``registry`` holds.
+
+    Parameters
+    ----------
+    registry : dict of str to Algorithm
+    name : str
+
+    Returns
+    -------
+    Algorithm
+
+    Raises
+    ------
+    ValueError
+        If no algorithm has that name.
+    """
     try:
-        return ALGORITHMS[name]
+        return registry[name]
     except KeyError:
-        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {name!r}") from None
+        raise ValueError(f"algorithm must be one of {sorted(registry)}, got {name!r}") from None
 
 
 def supporting(covariance_type):

@@ -14,6 +14,7 @@ The per-chunk statistics are exact EM's (``daskmix.mixture.kernels``) plus
 one scalar; only the update differs (:mod:`~daskmix.mixture.variational.model`).
 """
 
+from daskmix.mixture.algorithms import registered
 from daskmix.mixture.variational.batch import BatchVI
 from daskmix.mixture.variational.model import Priors, VariationalModel, VariationalParams
 from daskmix.mixture.variational.priors import (
@@ -60,7 +61,4 @@ def get_algorithm(name):
     ValueError
         If no algorithm has that name.
     """
-    try:
-        return ALGORITHMS[name]
-    except KeyError:
-        raise ValueError(f"algorithm must be one of {sorted(ALGORITHMS)}, got {name!r}") from None
+    return registered(ALGORITHMS, name)
