@@ -19,20 +19,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from daskmix._model_io import Array, ModelSchema, Value
-from daskmix._state import INPUT_FIELDS
 from daskmix.mixture._dims import shape_dims
-from daskmix.mixture.covariance import get_covariance_type
+from daskmix.mixture._model_file import MIXTURE_FIELDS
 from daskmix.mixture.variational import WEIGHT_PRIORS, get_wishart
 
 __all__ = ["BAYESIAN_MIXTURE_FILE"]
 
 _C = ("component",)
-_CF = ("component", "feature")
-
-
-def _covariance_dims(params):
-    """Dimensions of the covariance parameters of ``params["covariance_type"]``."""
-    return shape_dims(get_covariance_type(params["covariance_type"]).parameter_shape)
 
 
 def _dof_dims(params):
@@ -103,14 +96,7 @@ def _weight_prior(params):
 #: The model file of :class:`~daskmix.BayesianGaussianMixture`.
 BAYESIAN_MIXTURE_FILE = ModelSchema(
     fields=(
-        *INPUT_FIELDS,
-        Array("weights_", _C), Array("means_", _CF),
-        Array("covariances_", _covariance_dims),
-        Array("precisions_", _covariance_dims),
-        Array("precisions_cholesky_", _covariance_dims),
-        Array("classes_", _C),
-        Array("lower_bounds_", ("iteration",), kind="list"),
-        Value("converged_"), Value("n_iter_"), Value("lower_bound_"),
+        *MIXTURE_FIELDS,
         _Shaped("weight_concentration_", _concentration_dims,
                 stored=lambda value, params: _weight_prior(params).from_published(value),
                 published=lambda value, params: _weight_prior(params).published(value)),

@@ -15,7 +15,7 @@ from daskmix.mixture.algorithms.stepwise import StepwiseState
 from daskmix.mixture.algorithms.truncated_inference import SearchCache
 from daskmix.mixture.covariance import get_covariance_type
 
-__all__ = ["GAUSSIAN_MIXTURE_FILE"]
+__all__ = ["GAUSSIAN_MIXTURE_FILE", "MIXTURE_FIELDS"]
 
 _C = ("component",)
 _CF = ("component", "feature")
@@ -64,17 +64,23 @@ _STEPWISE_STATE = Nested(
     },
 )
 
+#: The fields every mixture's model file holds: the input's description,
+#: the Gaussian parameters and the fit's record.
+MIXTURE_FIELDS = (
+    *INPUT_FIELDS,
+    Array("weights_", _C), Array("means_", _CF),
+    Array("covariances_", _covariance_dims),
+    Array("precisions_", _covariance_dims),
+    Array("precisions_cholesky_", _covariance_dims),
+    Array("classes_", _C),
+    Array("lower_bounds_", ("iteration",), kind="list"),
+    Value("converged_"), Value("n_iter_"), Value("lower_bound_"),
+)
+
 #: The model file of :class:`~daskmix.GaussianMixture`.
 GAUSSIAN_MIXTURE_FILE = ModelSchema(
     fields=(
-        *INPUT_FIELDS,
-        Array("weights_", _C), Array("means_", _CF),
-        Array("covariances_", _covariance_dims),
-        Array("precisions_", _covariance_dims),
-        Array("precisions_cholesky_", _covariance_dims),
-        Array("classes_", _C),
-        Array("lower_bounds_", ("iteration",), kind="list"),
-        Value("converged_"), Value("n_iter_"), Value("lower_bound_"),
+        *MIXTURE_FIELDS,
         Value("n_steps_", optional=True), Value("n_samples_seen_", optional=True),
         # algorithm="truncated" only
         Array("n_evaluations_", ("iteration",), optional=True),
