@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from daskmix.imaging._patches import aggregate_band, patch_band, spread_weights
+from daskmix.mixture.kernels.truncated_inference import search_rows
 
 __all__ = ["assign_components", "denoise_image", "posterior_means"]
 
@@ -24,6 +25,11 @@ _BAND_PATCHES = 1024
 def assign_components(patches, prior):
     """The most probable component of each noisy patch.
 
+    By every component's score (two matrix products), or, when the prior
+    carries the mixture's truncated search, by the best component of each
+    patch's search space (``O(n_active * n_neighbors)`` components a patch,
+    whatever ``K``).
+
     Parameters
     ----------
     patches : ndarray of shape (n, d), float32
@@ -34,6 +40,9 @@ def assign_components(patches, prior):
     -------
     ndarray of shape (n,), intp
     """
+    if prior.search is not None:
+        coefficients = patches @ prior.ac_basis_t
+        return search_rows(coefficients, prior.search)[0][:, 0].astype(np.intp)
     z = patches @ prior.whiten
     z -= prior.whiten_offset
     z *= z

@@ -62,6 +62,11 @@ class PatchPrior:
         average: ``1 / (1 + trace G_k)``, the inverse of the estimate's
         posterior variance summed over the patch (the patch mean's noise
         variance is the 1), as BM3D weights its groups.
+    search : SearchInputs or None, default=None
+        The truncated search of the fitted mixture (``algorithm="truncated"``
+        with ``n_active < K``): patches are then assigned by their search
+        space, about ``n_active * n_neighbors`` components each, instead of
+        by all ``K``. None: every component is scored.
     """
 
     patch_size: int
@@ -74,11 +79,17 @@ class PatchPrior:
     clean_covariances: np.ndarray
     weights: np.ndarray
     patch_weights: np.ndarray
+    search: object = None
 
     @property
     def n_components(self):
         """int: ``K``."""
         return len(self.weights)
+
+    @functools.cached_property
+    def ac_basis_t(self):
+        """ndarray of shape (d, d - 1), float32: patch rows to AC coefficients (``B^T``)."""
+        return np.ascontiguousarray(ac_basis(self.patch_size).T, dtype=np.float32)
 
     @functools.cached_property
     def block_sum(self):
@@ -104,7 +115,7 @@ def clean_covariances(covariances):
     return np.einsum("kij,kj,klj->kil", vectors, np.maximum(values, 0.0), vectors)
 
 
-def prior_from_mixture(weights, means, covariances, patch_size):
+def prior_from_mixture(weights, means, covariances, patch_size, search=None):
     """Build the :class:`PatchPrior` of a mixture fitted to noisy AC coefficients.
 
     Parameters
@@ -115,6 +126,8 @@ def prior_from_mixture(weights, means, covariances, patch_size):
         Dense covariances of the fitted noisy model (any covariance type,
         expanded to dense), in noise units.
     patch_size : int
+    search : SearchInputs or None, default=None
+        The fitted mixture's truncated search (see :class:`PatchPrior`).
 
     Returns
     -------
@@ -155,6 +168,7 @@ def prior_from_mixture(weights, means, covariances, patch_size):
         clean_covariances=clean,
         weights=weights,
         patch_weights=(1.0 / (1.0 + np.trace(gain, axis1=1, axis2=2))).astype(f32),
+        search=search,
     )
 
 
@@ -191,6 +205,9 @@ def fit_patch_prior(samples, patch_size, *, n_components, covariance_type, n_fac
         max_iter=max_iter,
         tol=tol,
         reg_covar=reg_covar,
+        # the noise is I in these units: the fit is of clean components seen
+        # through that noise, so S_k - I stays positive semi-definite
+        covariance_floor=1.0,
         random_state=random_state,
         **options,
     )
@@ -200,7 +217,12 @@ def fit_patch_prior(samples, patch_size, *, n_components, covariance_type, n_fac
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", DegenerateComponentWarning)
         mixture.fit(coefficients)
-    prior = prior_from_mixture(
-        mixture.weights_, mixture.means_, mixture.covariances_, patch_size
-    )
+    search = None
+    if algorithm == "truncated" and mixture.n_active < mixture.n_components:
+        # the floor makes the fitted covariances exactly C_k + I, so the
+        # mixture's own search assigns patches as the dense scores would
+        search = mixture._search_inputs(np.dtype(np.float32))
+    # covariances_ is dense for "full" and "factor" alike
+    prior = prior_from_mixture(mixture.weights_, mixture.means_, mixture.covariances_,
+                               patch_size, search)
     return prior, mixture

@@ -42,6 +42,7 @@ from daskmix.mixture.algorithms.stepwise import initial_state
 from daskmix.mixture.algorithms.truncated_inference import (
     SearchCache,
     check_searchable,
+    search_inputs,
     truncated_outputs,
 )
 from daskmix.mixture.covariance import COVARIANCE_TYPES, get_covariance_type
@@ -242,6 +243,15 @@ class GaussianMixture(BaseMixture):
         ``H``, the number of factors of each component with
         ``covariance_type="factor"`` (required there, ``1 <= H <
         n_features``; ignored otherwise).
+    covariance_floor : float or None, default=None
+        A lower bound on every eigenvalue of every component's covariance
+        (``"factor"``: on the noise variances ``Psi_k``), kept by every
+        M-step. It is the maximum-likelihood fit of a mixture of Gaussians
+        observed through isotropic noise of this known variance (a
+        deconvolution): the clean components' covariances are then
+        ``covariances_ - covariance_floor * I``, positive semi-definite.
+        ``daskmix.imaging.denoise`` fits its patch prior this way. None: no
+        bound beyond ``reg_covar``.
     gamma : float in (0, 1], default=1.0
         With ``algorithm="async"``: the fraction of data blocks whose
         statistics must be fresh before an M-step (DEM's quorum). 1.0 waits
@@ -518,6 +528,7 @@ class GaussianMixture(BaseMixture):
         "n_active": [Interval(Integral, 1, None, closed="left")],
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_factors": [Interval(Integral, 1, None, closed="left"), None],
+        "covariance_floor": [Interval(Real, 0.0, None, closed="neither"), None],
         "gamma": [Interval(Real, 0.0, 1.0, closed="right")],
         "inference": [StrOptions({"auto", "truncated", "exact"})],
     }
@@ -552,6 +563,7 @@ class GaussianMixture(BaseMixture):
         n_active=3,
         n_neighbors=15,
         n_factors=None,
+        covariance_floor=None,
         gamma=1.0,
         inference="auto",
     ):
@@ -582,6 +594,7 @@ class GaussianMixture(BaseMixture):
         self.n_active = n_active
         self.n_neighbors = n_neighbors
         self.n_factors = n_factors
+        self.covariance_floor = covariance_floor
         self.gamma = gamma
         self.inference = inference
 
@@ -787,6 +800,25 @@ class GaussianMixture(BaseMixture):
             raise ValueError(f"inference must be 'auto', 'truncated' or 'exact', got "
                              f"{self.inference!r}.")
         return self._algorithm.truncated_inference(self._fit_settings())
+
+    def _search_inputs(self, dtype):
+        """The truncated search of this fitted model for in-memory rows of ``dtype``.
+
+        For callers inside the package that search many small NumPy blocks
+        (``daskmix.imaging``) without a Dask graph per block.
+
+        Parameters
+        ----------
+        dtype : numpy dtype
+
+        Returns
+        -------
+        daskmix.mixture.kernels.truncated_inference.SearchInputs
+        """
+        check_searchable(self.covariance_type)
+        return search_inputs(self._search_structures(), self._covariance,
+                             self._fitted_parameters(), min(self.n_active, self.n_components),
+                             dtype)
 
     def _truncated_row_outputs(self, data, output):
         """Lazy row-wise ``output`` from each row's search space (see Notes)."""

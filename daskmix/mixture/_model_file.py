@@ -93,7 +93,7 @@ GAUSSIAN_MIXTURE_FILE = ModelSchema(
         Transient("_search_cache", SearchCache),
     ),
     sizes=lambda est: {"component": est.n_components, "factor": est.n_factors},
-    added_parameters={"inference": "auto"},
+    added_parameters={"inference": "auto", "covariance_floor": None},
     # how a fit is shown, scheduled and checkpointed: not the model
     run_parameters=frozenset({"progress", "verbose", "verbose_interval", "split_every",
                               "checkpoint_path", "checkpoint_every"}),

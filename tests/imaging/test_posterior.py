@@ -98,3 +98,49 @@ def test_denoise_image_is_the_weighted_average_of_each_pixels_patch_estimates():
             sums[i:i + PATCH, j:j + PATCH] += weight * est.reshape(PATCH, PATCH)
             counts[i:i + PATCH, j:j + PATCH] += weight
     np.testing.assert_allclose(out, sums / counts, atol=1e-4)
+
+
+def _dense_labels(patches, prior):
+    """Every component's score, whatever the prior's search."""
+    from dataclasses import replace
+
+    from daskmix.imaging._posterior import assign_components
+
+    return assign_components(patches, replace(prior, search=None))
+
+
+def test_truncated_search_equals_dense_scores_when_it_covers_every_component():
+    # K <= n_neighbors: every row's search space holds all components
+    prior, _ = fit_patch_prior(
+        _noisy_patches(2000), PATCH, n_components=6, covariance_type="full", n_factors=None,
+        algorithm="truncated", n_active=2, max_iter=10, tol=1e-3, reg_covar=1e-3,
+        random_state=0,
+    )
+    assert prior.search is not None
+    patches = _noisy_patches(500, seed=2)
+    _, labels = posterior_means(patches, prior)
+    np.testing.assert_array_equal(labels, _dense_labels(patches, prior))
+
+
+def test_truncated_search_assigns_like_the_dense_scores_with_many_components():
+    # K = 40 > n_neighbors = 15: each patch sees a fraction of the components
+    patches = _noisy_patches(6000)
+    prior, _ = fit_patch_prior(
+        patches, PATCH, n_components=40, covariance_type="full", n_factors=None,
+        algorithm="truncated", n_active=3, max_iter=5, tol=1e-3, reg_covar=1e-3,
+        random_state=0,
+    )
+    test = _noisy_patches(2000, seed=3)
+    labels = posterior_means(test, prior)[1]
+    dense = _dense_labels(test, prior)
+    assert np.mean(labels == dense) > 0.95
+    # where they differ, the search's pick scores almost as well
+    scores = _scores(test, prior)
+    rows = np.arange(len(test))
+    assert np.all(scores[rows, labels] >= scores[rows, dense] - 2.0)
+
+
+def _scores(patches, prior):
+    """log pi_k + log N(y | mu_k, C_k + I) up to a shared constant, as the dense path computes them."""
+    z = patches @ prior.whiten - prior.whiten_offset
+    return prior.log_norm - 0.5 * (z * z) @ prior.block_sum

@@ -25,7 +25,8 @@ from daskmix.mixture.kernels.truncated_inference import (
     sparse_meta,
 )
 
-__all__ = ["SearchCache", "SearchStructures", "check_searchable", "truncated_outputs"]
+__all__ = ["SearchCache", "SearchStructures", "check_searchable", "search_inputs",
+           "truncated_outputs"]
 
 #: Seed of the tree's k-means splits: a model's tree, and so its outputs, are reproducible.
 _TREE_SEED = 0
@@ -141,6 +142,34 @@ class SearchCache:
         return self._value
 
 
+def search_inputs(structures, covariance, params, n_active, dtype):
+    """What every block of a truncated search receives, for rows of ``dtype``.
+
+    Parameters
+    ----------
+    structures : SearchStructures
+    covariance : CovarianceType
+        With a pair evaluator (:func:`check_searchable`).
+    params : GaussianParams
+    n_active : int
+        ``K(n)``'s size (at most ``n_components``).
+    dtype : numpy dtype
+        Of the rows searched.
+
+    Returns
+    -------
+    SearchInputs
+        For :func:`~daskmix.mixture.kernels.truncated_inference.search_rows`.
+    """
+    evaluator = get_pair_evaluator(covariance.name)
+    kernel_params = estep_params(covariance, params, dtype)
+    return SearchInputs(
+        covariance=covariance, evaluator=evaluator,
+        tables=evaluator.tables(covariance, kernel_params), shift=kernel_params.shift,
+        neighbours=structures.neighbours, tree=structures.tree, n_active=int(n_active),
+    )
+
+
 def truncated_outputs(X, structures, covariance, params, n_active, output):
     """Lazy row-wise ``output`` of the model ``params`` from each row's search space.
 
@@ -163,13 +192,7 @@ def truncated_outputs(X, structures, covariance, params, n_active, output):
         X's dtype; ``predict_proba``: (n_samples, n_components) in X's
         dtype, of ``sparse.COO`` blocks.
     """
-    evaluator = get_pair_evaluator(covariance.name)
-    kernel_params = estep_params(covariance, params, X.dtype)
-    inputs = SearchInputs(
-        covariance=covariance, evaluator=evaluator,
-        tables=evaluator.tables(covariance, kernel_params), shift=kernel_params.shift,
-        neighbours=structures.neighbours, tree=structures.tree, n_active=int(n_active),
-    )
+    inputs = search_inputs(structures, covariance, params, n_active, X.dtype)
     # one node of the graph: the parameters, tree and neighbourhoods reach
     # each worker once, not with every task
     inputs = _graph.shared(inputs, "truncated-search-inputs")

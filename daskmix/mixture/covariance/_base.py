@@ -231,8 +231,40 @@ class MStep(abc.ABC):
             Fit-time covariances.
         """
 
+    #: Lower bound on every covariance's eigenvalues, or None (the
+    #: estimator's ``covariance_floor``); :meth:`update` applies it.
+    covariance_floor = None
+
+    def floor(self, covariances, value):
+        """The covariances nearest to ``covariances`` whose eigenvalues are all ``>= value``.
+
+        It is the constrained maximiser of the M-step (for a dense covariance,
+        the scatter matrix with its eigenvalues below ``value`` raised to
+        it), so EM with a floor still never decreases the likelihood: it fits
+        a mixture of Gaussians observed through isotropic noise of variance
+        ``value``.
+
+        Parameters
+        ----------
+        covariances : ndarray
+            Fit-time covariances.
+        value : float
+            Positive.
+
+        Returns
+        -------
+        ndarray
+            Same layout.
+        """
+        raise NotImplementedError(
+            f"covariance_type={self.name!r} does not support covariance_floor"
+        )
+
     def update(self, s2, nk, sy, old_centres, reg_covar):
         """M-step: new centres (weighted means) and :meth:`finalize`'s covariances.
+
+        The covariances are floored (:meth:`floor`) when
+        :attr:`covariance_floor` is set.
 
         Parameters
         ----------
@@ -249,7 +281,10 @@ class MStep(abc.ABC):
             Fit-time covariances.
         """
         new_centres = sy / nk[:, None]
-        return new_centres, self.finalize(s2, nk, new_centres, old_centres, reg_covar)
+        covariances = self.finalize(s2, nk, new_centres, old_centres, reg_covar)
+        if self.covariance_floor is not None:
+            covariances = self.floor(covariances, self.covariance_floor)
+        return new_centres, covariances
 
     def second_moment_about_shift(self, s2, nk, sy, centres):
         """The statistic of :meth:`KernelMaths.moments` taken about the shift instead.
@@ -503,10 +538,21 @@ class CovarianceType(KernelMaths, MStep, EstimatorBinding, ModelOutput):
     and, if they take settings, :attr:`~EstimatorBinding.settings` naming
     their constructor's keyword arguments, stored as attributes of the same
     names. Equality, hashing, ``repr`` and the Dask token follow from those.
+    Every built-in type takes ``covariance_floor`` (see :meth:`MStep.floor`).
+
+    Parameters
+    ----------
+    covariance_floor : float or None, default=None
+        Lower bound on the covariances' eigenvalues.
     """
 
     #: The ``covariance_type`` this class answers to.
     name = None
+
+    settings = ("covariance_floor",)
+
+    def __init__(self, covariance_floor=None):
+        self.covariance_floor = covariance_floor
 
     def _setting_values(self):
         return tuple(getattr(self, setting) for setting in self.settings)

@@ -34,6 +34,10 @@ class DiagonalFamily(CovarianceType):
     def _feature_precisions(self, prec_chol, n_features):
         """Per-feature precisions, shape (n_components, n_features), float64."""
 
+    def floor(self, covariances, value):
+        # the eigenvalues of a diagonal covariance are its entries
+        return np.maximum(covariances, value)
+
     # ---- kernel maths ---------------------------------------------------
     def design_width(self, n_features, dtype):
         return n_features + self._n_squares(n_features) + 1

@@ -13,6 +13,7 @@ __all__ = [
     "cholesky_from_precision",
     "cholesky_of_inverse",
     "eigen_axis",
+    "floor_eigenvalues",
     "times_upper",
 ]
 
@@ -117,6 +118,29 @@ def times_upper(A, upper):
     trmm = get_blas_funcs("trmm", dtype=A.dtype)
     upper = np.asfortranarray(upper, dtype=A.dtype)
     return trmm(1.0, upper, A.T, side=0, lower=0, trans_a=1, overwrite_b=1).T
+
+
+def floor_eigenvalues(matrices, value):
+    """Symmetric matrices with their eigenvalues below ``value`` raised to it.
+
+    The nearest matrices (in Frobenius norm) whose eigenvalues are all at
+    least ``value``.
+
+    Parameters
+    ----------
+    matrices : ndarray of shape (..., n, n)
+        Symmetric.
+    value : float
+
+    Returns
+    -------
+    ndarray of shape (..., n, n), float64
+    """
+    values, vectors = np.linalg.eigh(np.asarray(matrices, dtype=np.float64))
+    if values.min(initial=np.inf) >= value:
+        return np.asarray(matrices, dtype=np.float64)
+    floored = (vectors * np.maximum(values, value)[..., None, :]) @ np.swapaxes(vectors, -1, -2)
+    return 0.5 * (floored + np.swapaxes(floored, -1, -2))
 
 
 def eigen_axis(cov):

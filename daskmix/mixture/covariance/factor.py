@@ -98,7 +98,9 @@ class FactorCovariance(CovarianceType):
     component and O(n_features**2) memory per component. It maximises the
     expected complete-data log-likelihood jointly, so the log-likelihood
     never decreases. ``reg_covar`` is a floor on ``Psi`` (the constrained
-    maximiser, so monotonicity holds), not an addition to it.
+    maximiser, so monotonicity holds), not an addition to it;
+    ``covariance_floor``, when set, is one too (the larger applies): the
+    mixture of factor analysers with the noise built in.
 
     Initialisation: the initialisation methods compute full covariances
     (:meth:`initial_type`); :meth:`from_initial` turns each into loadings
@@ -114,13 +116,16 @@ class FactorCovariance(CovarianceType):
     ----------
     n_factors : int
         ``H``.
+    covariance_floor : float or None, default=None
+        Lower bound on ``Psi``.
     """
 
     name = "factor"
-    settings = ("n_factors",)
+    settings = ("n_factors", "covariance_floor")
     extra_attributes = ("loadings_", "noise_variance_")
 
-    def __init__(self, n_factors=None):
+    def __init__(self, n_factors=None, covariance_floor=None):
+        super().__init__(covariance_floor)
         if n_factors is None:
             raise ValueError(
                 "covariance_type='factor' needs n_factors, the number of factors per "
@@ -197,6 +202,9 @@ class FactorCovariance(CovarianceType):
             packed[k, :, H] = np.maximum(
                 diagonal - np.sum(loadings**2, axis=1), 1e-6 * diagonal
             )
+        if self.covariance_floor is not None:
+            # start inside the constrained family, so EM's bound never decreases
+            packed = self.floor(packed, self.covariance_floor)
         return packed, self.precision_cholesky(packed)
 
     # ---- kernel maths: Woodbury factors, E-step ----------------------------
@@ -316,8 +324,14 @@ class FactorCovariance(CovarianceType):
         residual = (u - np.einsum("kdh,kdh->kd", W, B)) / nk[:, None]
         packed = np.empty((n_components, n_features, width))
         packed[:, :, : width - 1] = W[:, :, : width - 1]
-        packed[:, :, width - 1] = np.maximum(residual, reg_covar)
+        packed[:, :, width - 1] = np.maximum(residual, max(reg_covar, self.covariance_floor or 0.0))
         return old_centres + W[:, :, width - 1], packed
+
+    def floor(self, covariances, value):
+        # Lambda Lambda' + Psi >= min(Psi) I: a floor on Psi bounds every eigenvalue
+        floored = np.array(covariances, dtype=np.float64)
+        floored[:, :, -1] = np.maximum(floored[:, :, -1], value)
+        return floored
 
     def finalize(self, s2, nk, new_centres, old_centres, reg_covar):
         return self.update(s2, nk, None, old_centres, reg_covar)[1]

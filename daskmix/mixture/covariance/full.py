@@ -15,6 +15,7 @@ from daskmix.mixture.covariance._linalg import (
     cholesky_from_precision,
     cholesky_of_inverse,
     eigen_axis,
+    floor_eigenvalues,
     times_upper,
 )
 
@@ -264,6 +265,9 @@ class FullCovariance(CovarianceType):
 
     def second_moment_about_shift(self, s2, nk, sy, centres):
         return _move_scatter(s2.copy(), nk, sy, centres, 1.0)
+
+    def floor(self, covariances, value):
+        return floor_eigenvalues(covariances, value)
 
     def precision_cholesky(self, covariances):
         prec_chol = np.empty_like(covariances)

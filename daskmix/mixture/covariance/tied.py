@@ -12,6 +12,7 @@ from daskmix.mixture.covariance._linalg import (
     cholesky_from_precision,
     cholesky_of_inverse,
     eigen_axis,
+    floor_eigenvalues,
     times_upper,
 )
 
@@ -52,6 +53,9 @@ class TiedCovariance(CovarianceType):
         cov = (s2 - (nk[:, None] * new_centres).T @ new_centres) / nk.sum()
         cov.flat[:: cov.shape[0] + 1] += reg_covar
         return cov
+
+    def floor(self, covariances, value):
+        return floor_eigenvalues(covariances, value)
 
     def precision_cholesky(self, covariances):
         try:
