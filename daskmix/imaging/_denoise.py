@@ -3,8 +3,8 @@
 The pipeline (each step in its own module):
 
 1. the noise level, if not given (:mod:`._sigma`);
-2. a bounded sample of patches on a coarse grid, from the whole image or from
-   random tiles of a large one (:func:`_fit_tiles`);
+2. a bounded random sample of patches, from the whole image or from random
+   tiles of a large one (:func:`_fit_tiles`);
 3. a :class:`daskmix.GaussianMixture` fitted to their AC coefficients and
    turned into per-component Wiener filters (:mod:`._prior`);
 4. every overlapping patch replaced by its posterior mean under its most
@@ -24,7 +24,7 @@ import numpy as np
 from daskmix._blas import single_blas_thread
 from daskmix._dask import graph as _graph
 from daskmix._dask.images import map_overlap_2d, stack_channels
-from daskmix.imaging._patches import grid_patches
+from daskmix.imaging._patches import sample_patches
 from daskmix.imaging._posterior import denoise_image
 from daskmix.imaging._prior import fit_patch_prior, prior_from_mixture
 from daskmix.imaging._sigma import estimate_sigma
@@ -33,6 +33,11 @@ __all__ = ["denoise"]
 
 #: side of the random tiles a large image's fitting sample is drawn from
 _TILE = 128
+
+#: candidate patches per fitting patch: the sample is drawn from the whole
+#: image when its grid holds at most this many times ``max_fit_patches``,
+#: else from random tiles holding about that many
+_CANDIDATES_PER_PATCH = 8
 
 #: an orthonormal opponent colour transform (rows: luminance, red-blue,
 #: green-magenta): white noise of standard deviation sigma in RGB stays white
@@ -59,8 +64,8 @@ def denoise(
     max_iter=20,
     tol=1e-3,
     reg_covar=1e-3,
-    fit_stride=3,
-    max_fit_patches=30_000,
+    fit_stride=1,
+    max_fit_patches=60_000,
     random_state=0,
 ):
     """Denoise an image with a Gaussian mixture prior learnt from its own noisy patches.
@@ -116,13 +121,17 @@ def denoise(
     reg_covar : float, default=1e-3
         Added to the fitted covariances' diagonals, in units of the noise
         variance.
-    fit_stride : int, default=3
-        Grid step, in pixels, of the patches the mixture is fitted to.
-    max_fit_patches : int, default=30000
-        Bound on the fitting sample. When the grid holds more, the sample
-        is drawn from random ``128 x 128`` tiles of the image instead.
+    fit_stride : int, default=1
+        Grid step, in pixels, of the patches the fitting sample is drawn
+        from.
+    max_fit_patches : int, default=60000
+        Size of the fitting sample: patches drawn at random, without
+        replacement, from the grid (all of them when it holds fewer). When
+        the grid holds more than eight times as many, they are drawn from
+        random ``128 x 128`` tiles of the image instead, so a large or lazy
+        image is read only there.
     random_state : int, numpy.random.Generator or None, default=0
-        Seeds the tiles and the mixture's initialisation.
+        Seeds the tiles, the fitting sample and the mixture's initialisation.
 
     Returns
     -------
@@ -215,8 +224,11 @@ def denoise(
         "reg_covar": reg_covar,
         "random_state": int(rng.integers(2**31)),
     }
+    sample_seed = int(rng.integers(2**31))
     priors = [
-        _fit_prior(ch, sigma, patch_size, fit_stride, **fit_options)
+        # one seed: every colour channel is fitted on the same patch positions
+        _fit_prior(ch, sigma, patch_size, fit_stride, max_fit_patches,
+                   np.random.default_rng(sample_seed), **fit_options)
         for ch in channel_samples
     ]
     if not colour:
@@ -333,18 +345,20 @@ def _fit_tiles(shape, patch_size, stride, max_patches, rng):
     -------
     list of tuple of int
         ``(row0, row1, col0, col1)`` windows: the whole image when its grid
-        holds at most ``max_patches`` patches, else random ``128 x 128``
-        tiles (clipped to the image) whose grids hold about ``max_patches``.
+        holds at most ``_CANDIDATES_PER_PATCH * max_patches`` patches, else
+        random ``128 x 128`` tiles (clipped to the image) whose grids hold
+        about that many.
     """
     height, width = shape
 
     def grid(n):
         return (n - patch_size) // stride + 1
 
-    if grid(height) * grid(width) <= max_patches:
+    candidates = _CANDIDATES_PER_PATCH * max_patches
+    if grid(height) * grid(width) <= candidates:
         return [(0, height, 0, width)]
     tile_h, tile_w = min(_TILE, height), min(_TILE, width)
-    n_tiles = max(1, math.ceil(max_patches / (grid(tile_h) * grid(tile_w))))
+    n_tiles = max(1, math.ceil(candidates / (grid(tile_h) * grid(tile_w))))
     rows = rng.integers(0, height - tile_h + 1, size=n_tiles)
     cols = rng.integers(0, width - tile_w + 1, size=n_tiles)
     return [(int(r), int(r) + tile_h, int(c), int(c) + tile_w) for r, c in zip(rows, cols)]
@@ -372,15 +386,17 @@ def _read_tiles(image, tiles, dask_input):
     return parts
 
 
-def _fit_prior(tiles, sigma, patch_size, stride, **fit_options):
-    """The patch prior of one channel, fitted to grid patches of its tiles.
+def _fit_prior(tiles, sigma, patch_size, stride, max_patches, rng, **fit_options):
+    """The patch prior of one channel, fitted to a random sample of its tiles' grid patches.
 
     Parameters
     ----------
     tiles : list of ndarray of shape (h, w)
         In the image's units.
     sigma : float
-    patch_size, stride : int
+    patch_size, stride, max_patches : int
+    rng : numpy.random.Generator
+        Draws the sample.
     **fit_options
         Passed to :func:`~daskmix.imaging._prior.fit_patch_prior`.
 
@@ -388,9 +404,8 @@ def _fit_prior(tiles, sigma, patch_size, stride, **fit_options):
     -------
     PatchPrior
     """
-    samples = np.concatenate(
-        [grid_patches((t / sigma).astype(np.float32), patch_size, stride) for t in tiles]
-    )
+    samples = sample_patches([(t / sigma).astype(np.float32) for t in tiles], patch_size,
+                             stride, max_patches, rng)
     centred = samples - samples.mean(axis=1, keepdims=True)
     if not np.any(np.abs(centred) > 1e-6):
         # no texture at all: the noisy model is pure noise, the clean one flat

@@ -20,8 +20,8 @@ __all__ = [
     "ac_basis",
     "aggregate_band",
     "coverage",
-    "grid_patches",
     "patch_band",
+    "sample_patches",
     "spread_weights",
 ]
 
@@ -51,22 +51,39 @@ def ac_basis(patch_size):
     return basis[1:]
 
 
-def grid_patches(image, patch_size, stride):
-    """Patches whose top-left corners lie on a grid of step ``stride``.
+def sample_patches(windows, patch_size, stride, n_patches, rng):
+    """Up to ``n_patches`` patches drawn without replacement from the stride grids of ``windows``.
+
+    Every patch whose top-left corner lies on a window's grid of step
+    ``stride`` is equally likely; all of them when they are fewer than
+    ``n_patches``.
 
     Parameters
     ----------
-    image : ndarray of shape (H, W)
-    patch_size : int
-    stride : int
+    windows : list of ndarray of shape (h, w)
+        Each at least ``patch_size`` on both sides.
+    patch_size, stride, n_patches : int
+    rng : numpy.random.Generator
 
     Returns
     -------
-    ndarray of shape (n_patches, patch_size ** 2)
-        A copy, in the image's dtype.
+    ndarray of shape (min(n_patches, n_candidates), patch_size ** 2)
+        In the windows' dtype, in window and row-major corner order.
     """
-    windows = sliding_window_view(image, (patch_size, patch_size))[::stride, ::stride]
-    return windows.reshape(-1, patch_size * patch_size).copy()
+    views = [sliding_window_view(w, (patch_size, patch_size))[::stride, ::stride]
+             for w in windows]
+    counts = np.array([v.shape[0] * v.shape[1] for v in views])
+    total = int(counts.sum())
+    if total <= n_patches:
+        return np.concatenate([v.reshape(-1, patch_size * patch_size) for v in views])
+    chosen = np.sort(rng.choice(total, size=n_patches, replace=False))
+    edges = np.concatenate([[0], np.cumsum(counts)])
+    parts = []
+    for view, start, stop in zip(views, edges[:-1], edges[1:]):
+        local = chosen[(chosen >= start) & (chosen < stop)] - start
+        rows, cols = np.divmod(local, view.shape[1])
+        parts.append(view[rows, cols].reshape(-1, patch_size * patch_size))
+    return np.concatenate(parts)
 
 
 def patch_band(image, patch_size, row_start, row_stop):

@@ -144,3 +144,29 @@ def _scores(patches, prior):
     """log pi_k + log N(y | mu_k, C_k + I) up to a shared constant, as the dense path computes them."""
     z = patches @ prior.whiten - prior.whiten_offset
     return prior.log_norm - 0.5 * (z * z) @ prior.block_sum
+
+
+def test_sample_patches_draws_distinct_grid_patches_of_every_window():
+    from numpy.lib.stride_tricks import sliding_window_view
+
+    from daskmix.imaging._patches import sample_patches
+
+    # pixel values identify their position, so a patch identifies its corner
+    windows = [np.arange(30 * 40, dtype=np.float32).reshape(30, 40),
+               10_000 + np.arange(20 * 25, dtype=np.float32).reshape(20, 25)]
+    stride = 2
+    everything = np.concatenate([
+        sliding_window_view(w, (PATCH, PATCH))[::stride, ::stride].reshape(-1, PATCH * PATCH)
+        for w in windows])
+    np.testing.assert_array_equal(
+        sample_patches(windows, PATCH, stride, 10**6, np.random.default_rng(0)), everything)
+    drawn = sample_patches(windows, PATCH, stride, 150, np.random.default_rng(0))
+    assert drawn.shape == (150, PATCH * PATCH)
+    corners = drawn[:, 0]
+    assert len(np.unique(corners)) == 150
+    assert set(corners) <= set(everything[:, 0])
+    # both windows contribute about in proportion to their grids (13 x 19, 9 x 11)
+    from_second = np.mean(corners >= 10_000)
+    assert 0.15 < from_second < 0.45
+    again = sample_patches(windows, PATCH, stride, 150, np.random.default_rng(0))
+    np.testing.assert_array_equal(again, drawn)
