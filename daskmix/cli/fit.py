@@ -164,6 +164,10 @@ def add_parser(commands):
                        help="convergence threshold on the lower bound")
     model.add_argument("--reg-covar", type=positive_float, default=1e-6,
                        help="added to the diagonal of covariances")
+    model.add_argument("--covariance-floor", type=positive_float, default=None,
+                       metavar="S2",
+                       help="known isotropic noise variance of the rows: every covariance "
+                            "is kept at least S2 times the identity (covariance_floor)")
     model.add_argument("--random-state", type=int_at_least(0), default=0, metavar="SEED",
                        help="seed of the initialisation (results do not depend on the "
                             "chunking or the scheduler)")
@@ -237,7 +241,7 @@ def _estimator_params(args):
     )
     if args.bayesian:
         return _bayesian_params(args, params)
-    params.update(n_factors=args.n_factors)
+    params.update(n_factors=args.n_factors, covariance_floor=args.covariance_floor)
     if "factor" in args.covariance_type and args.n_factors is None:
         raise CLIError("--covariance-type factor needs --n-factors H, the number of factors "
                        "per component (1 <= H < the number of features)", EXIT_USAGE)
@@ -273,7 +277,8 @@ def _bayesian_params(args, params):
     CLIError
         ``EXIT_USAGE`` for an option the Bayesian mixture has no use for.
     """
-    for given, option in ((args.checkpoint, "--checkpoint"), (args.n_factors, "--n-factors")):
+    for given, option in ((args.checkpoint, "--checkpoint"), (args.n_factors, "--n-factors"),
+                          (args.covariance_floor, "--covariance-floor")):
         if given is not None:
             raise CLIError(f"{option} is not supported with --bayesian", EXIT_USAGE)
     if len(args.components) > 1 or len(args.covariance_type) > 1:

@@ -40,6 +40,7 @@ def test_fit_bayesian_saves_the_model_of_the_estimator(blob_files, tmp_path, cap
     ("-k", "2,3"),
     ("-k", "3", "--covariance-type", "factor", "--n-factors", "1"),
     ("-k", "3", "--algorithm", "async"),
+    ("-k", "3", "--covariance-floor", "0.5"),
     ("-k", "3", "--batch-size", "100"),
     ("-k", "3", "--weight-concentration-prior-type", "banana"),
 ])

@@ -166,6 +166,19 @@ def test_factor_model_by_truncated_em(blob_files, tmp_path, capsys):
     assert "truncated free energy per row" in capsys.readouterr().out
 
 
+def test_covariance_floor_reaches_the_model(blob_files, tmp_path):
+    root, X = blob_files
+    floor = 0.5 * float(np.min(np.var(X, axis=0)))
+    code = call_cli("fit", root / "blobs.npy", "-k", "3", "--covariance-floor", str(floor),
+                    "-o", tmp_path / "m.nc")
+    assert code == 0
+    model = daskmix.load(tmp_path / "m.nc")
+    expected = GaussianMixture(3, covariance_floor=floor, random_state=0).fit(X)
+    assert model.covariance_floor == floor
+    assert_allclose(model.covariances_, expected.covariances_, rtol=1e-9)
+    assert np.linalg.eigvalsh(model.covariances_).min() >= floor * (1 - 1e-9)
+
+
 def test_factor_without_n_factors_is_a_usage_error(blob_files, capsys):
     root, _ = blob_files
     assert call_cli("fit", root / "blobs.npy", "-k", "3", "--covariance-type", "factor") == 2
