@@ -368,11 +368,10 @@ def _small_files_digest(root, variables):
     """SHA-256 over the store's files but the root metadata and the blocks' chunks."""
     files = []
     for sub, dirs, names in os.walk(root):
-        dirs.sort()
         relative_dir = os.path.relpath(sub, root).replace(os.sep, "/")
-        parts = relative_dir.split("/")
-        if len(parts) >= 2 and parts[0] in variables and parts[1] == "c":
-            continue
+        if relative_dir in variables:  # the blocks' chunks: covered by their own digests
+            dirs[:] = [d for d in dirs if d != "c"]
+        dirs.sort()
         for name in names:
             full = os.path.join(sub, name)
             relative = os.path.relpath(full, root).replace(os.sep, "/")
