@@ -27,7 +27,7 @@ from the high-water mark of the process it replaced).
 
 Usage::
 
-    python benchmarks/bench_sharded.py                 # writes 4.3 GB under --dir
+    python benchmarks/bench_sharded.py                 # writes 3.2 GB under --dir
     python benchmarks/bench_sharded.py --quick         # K=512, 32 features: a smoke run
     python benchmarks/bench_sharded.py --dir /big/disk --keep
 
@@ -99,6 +99,7 @@ def _predict(args):
     import dask
     import dask.array as da
     import numpy as np
+    from threadpoolctl import threadpool_limits
 
     import daskmix
 
@@ -112,7 +113,9 @@ def _predict(args):
         context = dask.config.set(scheduler=client)
     else:
         context = dask.config.set(scheduler="threads", num_workers=2)
-    with context:
+    # one BLAS thread per task, as daskmix's own computes run them (worker
+    # processes of distributed get OMP_NUM_THREADS=1 from it)
+    with context, threadpool_limits(1):
         t0 = time.perf_counter()
         model = daskmix.load(args.path)
         load_s = time.perf_counter() - t0

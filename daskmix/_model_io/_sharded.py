@@ -306,13 +306,17 @@ def _block_files(root, name, start, stop, chunk):
     return sorted((os.path.relpath(f, root).replace(os.sep, "/"), f) for f in files), missing
 
 
+#: Bytes hashed at a time: a block's digest never holds its files in memory.
+_HASH_BYTES = 1 << 22
+
+
 def _digest(files):
     sha = hashlib.sha256()
     for relative, full in files:
+        sha.update(f"{relative} {os.path.getsize(full)}\n".encode())
         with open(full, "rb") as f:
-            data = f.read()
-        sha.update(f"{relative} {len(data)}\n".encode())
-        sha.update(data)
+            while data := f.read(_HASH_BYTES):
+                sha.update(data)
     return "sha256:" + sha.hexdigest()
 
 
