@@ -159,9 +159,10 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
     def _block_row_outputs(self, data, output, prefix):
         """Lazy row-wise ``output`` of a sharded model, block of components by block.
 
-        One task per row chunk and component block evaluates the block's
-        log-joints (the dense path's kernel, restricted to the block) and
-        keeps a per-row summary (largest log-joint, its component, log-sum-
+        One task per row chunk and component block reads the block (from
+        the store), builds its kernel parameters, evaluates its log-joints
+        (the dense path's kernel, restricted to the block) and keeps a
+        per-row summary (largest log-joint, its component, log-sum-
         exp); one task per row chunk merges the blocks' summaries into the
         label (``predict``) and the log-likelihood (``score_samples``).
         ``predict_proba`` evaluates each block again, normalised by the
@@ -188,24 +189,24 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
             _weighted_mean_part, [weights, means], like=means, name=f"{prefix}-shift-block")
         (parts,) = _graph.compute(parts)
         shift = np.sum(np.stack(list(parts)), axis=0)
-        blocks = _components.map_component_blocks(
-            block_params, [np.arange(self.n_components), means, log_weights, *arrays],
-            like=means, name=f"{prefix}-block-params",
-            kwargs=dict(shared, covariance=self._covariance, shift=shift, dtype=data.dtype,
-                        prec_chol=prec_chol),
-        )
+        arrays = [np.arange(self.n_components), means, log_weights, *arrays]
+        kwargs = dict(shared, covariance=self._covariance, shift=shift, dtype=data.dtype,
+                      prec_chol=prec_chol)
         X = _components.rows_as_dask(data.X)
+        step = output.replace("_", "-")
         summaries = _components.map_rows_by_block(
-            X, blocks, chunk_block_summary, columns=BLOCK_SUMMARY_COLUMNS,
-            name=f"{prefix}-{output.replace('_', '-')}-block", dtype=np.float64,
+            X, chunk_block_summary, arrays, like=means, block_func=block_params,
+            block_kwargs=kwargs, columns=BLOCK_SUMMARY_COLUMNS, name=f"{prefix}-{step}-block",
+            dtype=np.float64,
         )
         summary = _components.merge_row_blocks(
             summaries, merge_block_summaries, columns=BLOCK_SUMMARY_COLUMNS,
-            name=f"{prefix}-{output.replace('_', '-')}-merge", dtype=np.float64,
+            name=f"{prefix}-{step}-merge", dtype=np.float64,
         )
         if output == "predict_proba":
             result = _components.map_rows_by_block(
-                X, blocks, chunk_block_resp, columns=means.chunks[0], rows=(summary,),
+                X, chunk_block_resp, arrays, like=means, block_func=block_params,
+                block_kwargs=kwargs, columns=means.chunks[0], rows=(summary,),
                 name=f"{prefix}-predict-proba-block-resp", dtype=data.dtype,
             )
             return wrap_rows(result, data, column_dim="component",

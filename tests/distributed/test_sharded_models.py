@@ -47,7 +47,7 @@ def test_blocks_written_by_workers_load_lazily_and_predict_on_the_cluster(cluste
     assert_allclose(scores, model.score_samples(X), rtol=1e-10)
     # the (row chunk, block) tasks ran on both workers, under daskmix's names
     names = {key_split(t["key"]) for t in stream.data}
-    assert {"daskmix-gmm-block-params", "daskmix-gmm-predict-block",
+    assert {"daskmix-gmm-shift-block", "daskmix-gmm-predict-block",
             "daskmix-gmm-predict-proba-block"} <= names, names
     blocks = [t for t in stream.data if key_split(t["key"]) == "daskmix-gmm-predict-block"]
     assert len({t["worker"] for t in blocks}) == 2

@@ -110,8 +110,9 @@ def test_eager_load_gives_the_original_model(blobs, kind, covariance_type, tmp_p
     assert loaded.get_params() == model.get_params()
 
 
-def test_each_task_holds_one_block(blobs, tmp_path):
-    """Every block-params task reads one block; every row task uses one block's params."""
+def test_each_task_reads_one_block(blobs, tmp_path):
+    """A (row chunk, block) task reads its own block: no task of the graph holds a block
+    for others, and each row task is given one block index."""
     X, _ = blobs
     model = fitted(blobs, "gmm", "full")
     model.save(tmp_path / "model.zarr", shards=3)
@@ -121,19 +122,14 @@ def test_each_task_holds_one_block(blobs, tmp_path):
     from dask.core import get_dependencies
     from dask.utils import key_split
 
-    def dependencies(key):
-        return get_dependencies(graph, key)
-
-    params = [k for k in graph if key_split(k) == "daskmix-gmm-block-params"]
-    assert len(params) == 3
-    for key in params:
-        reads = [k for k in dependencies(key) if "read-block" in key_split(k)]
-        assert reads and {k[1] for k in reads} == {key[1]}
-    rows = [k for k in graph if key_split(k) == "daskmix-gmm-predict-proba-block"]
-    assert len(rows) == 2 * 3
-    for key in rows:
-        used = [k for k in dependencies(key) if key_split(k) == "daskmix-gmm-block-params"]
-        assert len(used) == 1 and used[0][1] == key[2]
+    assert not [k for k in graph if "read-block" in key_split(k)]
+    for layer in ("daskmix-gmm-predict-proba-block", "daskmix-gmm-predict-proba-block-resp"):
+        tasks = [k for k in graph if key_split(k) == layer]
+        assert sorted(k[1:] for k in tasks) == [(i, b) for i in range(2) for b in range(3)]
+        for key in tasks:
+            indices = [k for k in get_dependencies(graph, key)
+                       if key_split(k) == "daskmix-block-index"]
+            assert [k[1] for k in indices] == [key[2]]
 
 
 # ---- writing by blocks, and the failures loading must name ------------------------------
@@ -262,3 +258,16 @@ def test_shards_need_a_zarr_path(blobs, tmp_path):
     model = fitted(blobs, "gmm", "diag")
     with pytest.raises(ValueError, match=r"\.zarr"):
         model.save(tmp_path / "model.nc", shards=2)
+
+
+def test_blocks_read_through_zarr_equal_the_direct_reads(blobs, tmp_path, monkeypatch):
+    """The direct read of plain chunk files and zarr's read give the same blocks."""
+    model = fitted(blobs, "gmm", "full")
+    model.save(tmp_path / "model.zarr", shards=3)
+    _, layout = _sharded.open_store(tmp_path / "model.zarr")
+    direct = [_sharded.read_block(layout, "precisions_", b) for b in range(3)]
+    monkeypatch.setattr(_sharded, "_read_plain", lambda *args: None)
+    for b in range(3):
+        assert_array_equal(_sharded.read_block(layout, "precisions_", b), direct[b],
+                           strict=True)
+    assert_array_equal(np.concatenate(direct), model.precisions_)
