@@ -30,6 +30,7 @@ Usage::
     python benchmarks/bench_sharded.py                 # writes 3.2 GB under --dir
     python benchmarks/bench_sharded.py --quick         # K=512, 32 features: a smoke run
     python benchmarks/bench_sharded.py --dir /big/disk --keep
+    python benchmarks/bench_sharded.py --schedulers threads --no-small   # 100,000 rows only
 
 Results: ``docs/benchmarks.md``, "Sharded model files".
 """
@@ -163,6 +164,9 @@ def main():
     parser.add_argument("--chunk-rows", type=int, default=12500)
     parser.add_argument("--scheduler", choices=["threads", "cluster"], default="threads")
     parser.add_argument("--large-rows", type=int, default=100_000)
+    parser.add_argument("--schedulers", nargs="+", default=["threads", "cluster"],
+                        choices=["threads", "cluster"])
+    parser.add_argument("--no-small", action="store_true", help="skip the 100-row predicts")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     args = parser.parse_args()
@@ -184,8 +188,8 @@ def main():
               f"precisions_cholesky_ {saved['precisions_cholesky_bytes'] / 1e9:.2f} GB); "
               f"building the model took {saved['build_s']:.1f} s")
         model_gb = saved["precisions_cholesky_bytes"] / 1e9
-        for scheduler in ("threads", "cluster"):
-            for rows in (100, args.large_rows):
+        for scheduler in args.schedulers:
+            for rows in ((args.large_rows,) if args.no_small else (100, args.large_rows)):
                 args.scheduler, args.rows = scheduler, rows
                 r = _child("predict", args)
                 line = (f"{scheduler:8s} {rows:>7,} rows: load {r['load_s']:.2f} s, warm-up "
