@@ -1,6 +1,6 @@
 """daskmix: Gaussian mixture models on Dask with scikit-learn's API."""
 
-from daskmix._model_io import load
+from daskmix._state import load
 from daskmix._version import __version__
 from daskmix.cluster import MiniBatchKMeans
 from daskmix.decomposition import IncrementalPCA

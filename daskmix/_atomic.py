@@ -19,7 +19,7 @@ import os
 import shutil
 import uuid
 
-__all__ = ["replacing"]
+__all__ = ["install_directory", "replacing", "temporary_name"]
 
 
 def _fsync_path(path):
@@ -78,6 +78,54 @@ def _swap_directory(tmp, path):
     shutil.rmtree(aside, ignore_errors=True)
 
 
+def install_directory(tmp, path):
+    """Flush the finished directory ``tmp`` to disk and move it over ``path``.
+
+    For writes in several steps (a sharded model store, whose blocks other
+    processes write): the steps write under a temporary name made by
+    :func:`temporary_name`, and this call is the last one.
+
+    Parameters
+    ----------
+    tmp : str
+        The finished directory, in the same directory as ``path``.
+    path : str or os.PathLike
+        The destination; a directory already there is replaced.
+    """
+    path = os.path.abspath(os.fspath(path))
+    _fsync_tree(tmp)
+    _swap_directory(tmp, path)
+    _fsync_path(os.path.dirname(path))
+
+
+def temporary_name(path):
+    """A fresh hidden name next to ``path``, for content written before it is moved there.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The destination; its directory must exist.
+
+    Returns
+    -------
+    str
+        ``<directory>/.<name>.<random>.tmp``; nothing exists there yet.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the directory of ``path`` does not exist.
+    """
+    path = os.path.abspath(os.fspath(path))
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(
+            f"The directory {parent} does not exist; create it first "
+            f"(mkdir -p {parent})."
+        )
+    return os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+
+
 @contextlib.contextmanager
 def replacing(path, *, directory=False):
     """Yield a temporary path; move it over ``path`` if the block succeeds.
@@ -103,13 +151,8 @@ def replacing(path, *, directory=False):
     """
     path = os.path.abspath(os.fspath(path))
     parent = os.path.dirname(path)
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(
-            f"The directory {parent} does not exist; create it first "
-            f"(mkdir -p {parent})."
-        )
     # the writer creates it, as a file or a directory
-    tmp = os.path.join(parent, f".{os.path.basename(path)}.{uuid.uuid4().hex[:12]}.tmp")
+    tmp = temporary_name(path)
     try:
         yield tmp
         _fsync_tree(tmp)

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from daskmix._model_io._dataset import ModelReader, ModelWriter, check_header
 from daskmix._model_io._messages import damaged
 from daskmix._model_io._schema import model_class, registered_names, schema_of
+from daskmix._model_io._sharded import (
+    is_sharded_store,
+    open_store,
+    read_block,
+    save_sharded,
+)
 from daskmix._model_io._storage import read_dataset, write_dataset
 from daskmix.exceptions import ModelFileError
 
@@ -48,7 +55,7 @@ def model_to_dataset(estimator):
     return writer.dataset()
 
 
-def model_from_dataset(dataset, source="<dataset>"):
+def model_from_dataset(dataset, source="<dataset>", sharded=None):
     """The estimator held by a model Dataset.
 
     Parameters
@@ -57,6 +64,9 @@ def model_from_dataset(dataset, source="<dataset>"):
         As :func:`model_to_dataset` made it, loaded in memory.
     source : str, default="<dataset>"
         Where it came from, for messages.
+    sharded : dict of str to (tuple of str, array), default=None
+        The per-component arrays of a sharded store, read apart from
+        ``dataset`` (see ``ModelReader``).
 
     Returns
     -------
@@ -71,7 +81,7 @@ def model_from_dataset(dataset, source="<dataset>"):
     """
     check_header(dataset.attrs, source)
     try:
-        return _build(dataset, source)
+        return _build(dataset, source, sharded)
     except ModelFileError:
         raise
     except Exception as exc:  # content that passed the checksum yet does not decode
@@ -79,13 +89,14 @@ def model_from_dataset(dataset, source="<dataset>"):
                       ) from exc
 
 
-def _build(dataset, source):
+def _build(dataset, source, sharded=None):
     """The estimator of a model Dataset whose header was checked.
 
     Parameters
     ----------
     dataset : xarray.Dataset
     source : str
+    sharded : dict or None
 
     Returns
     -------
@@ -95,7 +106,7 @@ def _build(dataset, source):
     ------
     ModelFileError
     """
-    reader = ModelReader(dataset, source)
+    reader = ModelReader(dataset, source, sharded)
     registered = model_class(reader.estimator_name)
     if registered is None:
         raise ModelFileError(
@@ -120,7 +131,7 @@ def _build(dataset, source):
     return estimator
 
 
-def save_model(estimator, path):
+def save_model(estimator, path, shards=None):
     """Write a fitted estimator to ``path``, atomically.
 
     Parameters
@@ -130,11 +141,17 @@ def save_model(estimator, path):
     path : str or os.PathLike
         A netCDF file (any name, ``.nc`` by convention), or a zarr store
         (a path ending in ``.zarr``, or an existing zarr directory).
+    shards : int or None, default=None
+        Write a sharded zarr store of this many component blocks (see
+        :mod:`daskmix._model_io._sharded`); None for an ordinary model file.
     """
-    write_dataset(model_to_dataset(estimator), path)
+    if shards is None:
+        write_dataset(model_to_dataset(estimator), path)
+    else:
+        save_sharded(estimator, path, shards)
 
 
-def load(path):
+def load(path, *, lazy=None, lazy_array=None):
     """Load a model saved by ``estimator.save(path)``.
 
     Reading a model file runs no code from it (there is no pickle in it),
@@ -144,6 +161,15 @@ def load(path):
     ----------
     path : str or os.PathLike
         A netCDF file, or a zarr store (a directory).
+    lazy : bool or None, default=None
+        For a sharded store (``save(path, shards=P)``): whether its
+        per-component arrays stay on disk, read block by block when a
+        computation needs them (None means True for a sharded store).
+        An ordinary model file is always read into memory.
+    lazy_array : callable or None, default=None
+        ``lazy_array(layout, name, read_block)``, the lazy array of one
+        per-component array (``daskmix.load`` passes a dask array maker);
+        None reads the blocks into memory.
 
     Returns
     -------
@@ -178,4 +204,20 @@ def load(path):
     >>> bool((loaded.predict(X) == gm.predict(X)).all())
     True
     """
-    return model_from_dataset(read_dataset(path), source=os.fspath(path))
+    source = os.fspath(path)
+    if is_sharded_store(source):
+        dataset, layout = open_store(source)
+        if lazy is None:
+            lazy = lazy_array is not None
+        if lazy:
+            if lazy_array is None:
+                raise ValueError("lazy loading needs lazy_array; pass lazy=False.")
+            arrays = {name: lazy_array(layout, name, read_block)
+                      for name in layout.variables}
+        else:
+            arrays = {name: np.concatenate([read_block(layout, name, b)
+                                            for b in range(len(layout.blocks))])
+                      for name in layout.variables}
+        sharded = {name: (layout.variables[name][0], values) for name, values in arrays.items()}
+        return model_from_dataset(dataset, source=source, sharded=sharded)
+    return model_from_dataset(read_dataset(path), source=source)

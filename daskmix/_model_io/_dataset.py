@@ -29,6 +29,7 @@ from daskmix.exceptions import ModelFileError
 
 __all__ = [
     "FORMAT",
+    "SHARDED_VERSION",
     "VERSION",
     "ModelReader",
     "ModelWriter",
@@ -40,8 +41,11 @@ __all__ = [
 
 #: The ``daskmix_format`` attribute of every model file.
 FORMAT = "daskmix-model"
-#: The newest format version this daskmix writes and reads.
+#: The format version of the model files ``estimator.save(path)`` writes.
 VERSION = 1
+#: The format version of sharded zarr stores (``save(path, shards=P)``), the
+#: newest this daskmix reads. An older daskmix refuses them as too new.
+SHARDED_VERSION = 2
 
 #: Attributes only a daskmix model has (besides ``daskmix_format``): a file
 #: with any of them but a wrong ``daskmix_format`` is a damaged model.
@@ -308,7 +312,20 @@ class ModelWriter:
         -------
         dict of str to str or int
         """
-        attrs = {
+        attrs = self.header()
+        hashed = dict(self.variables)
+        hashed.update({f"coord {dim}": ((dim,), v) for dim, v in self.coords.items()})
+        attrs["checksum"] = checksum(hashed, attrs)
+        return attrs
+
+    def header(self):
+        """The Dataset's attributes but the checksum.
+
+        Returns
+        -------
+        dict of str to str or int
+        """
+        return {
             "daskmix_format": FORMAT,
             "daskmix_format_version": VERSION,
             "daskmix_version": __version__,
@@ -318,10 +335,6 @@ class ModelWriter:
             "kinds": json.dumps(self.kinds, sort_keys=True),
             "fortran_order": json.dumps(sorted(self.fortran)),
         }
-        hashed = dict(self.variables)
-        hashed.update({f"coord {dim}": ((dim,), v) for dim, v in self.coords.items()})
-        attrs["checksum"] = checksum(hashed, attrs)
-        return attrs
 
     def dataset(self):
         """The model as an ``xarray.Dataset``.
@@ -369,11 +382,11 @@ def check_header(attrs, source):
             source,
             f"its format version {attrs.get('daskmix_format_version')!r} is not a number",
         ) from None
-    if version > VERSION or version < 1:
+    if version > SHARDED_VERSION or version < 1:
         writer = attrs.get("daskmix_version", "an unknown version")
         raise ModelFileError(
             f"{source} is a version {version} daskmix model file (written by daskmix "
-            f"{writer}), but this daskmix ({__version__}) reads versions 1 to {VERSION}. "
+            f"{writer}), but this daskmix ({__version__}) reads versions 1 to {SHARDED_VERSION}. "
             "Upgrade daskmix (python -m pip install -U daskmix), or save the model "
             "again with this version. (If no newer daskmix wrote it, the file is "
             "damaged: restore it from a copy.)"
@@ -392,6 +405,12 @@ class ModelReader:
         Loaded into memory.
     source : str
         The path, for messages.
+    sharded : dict of str to (tuple of str, array), default=None
+        The per-component arrays of a sharded store, read apart from
+        ``dataset`` (their blocks have digests of their own, which the
+        checksum covers through the store's attributes). NumPy arrays come
+        back as stored variables do; any other array (a lazy dask array)
+        comes back as it is.
 
     Raises
     ------
@@ -399,7 +418,7 @@ class ModelReader:
         If the checksum or the JSON attributes do not match the content.
     """
 
-    def __init__(self, dataset, source):
+    def __init__(self, dataset, source, sharded=None):
         self.source = source
         attrs = {name: dataset.attrs[name] for name in dataset.attrs if name != "checksum"}
         try:
@@ -417,6 +436,11 @@ class ModelReader:
         self.coords = {str(dim): dataset[dim].values for dim in dataset.coords}
         if dataset.attrs.get("checksum") != dataset_checksum(dataset):
             raise self.corrupted("its content does not match its checksum")
+        self.lazy = set()
+        for name, (dims, values) in (sharded or {}).items():
+            self.variables[name] = (tuple(dims), values)
+            if not isinstance(values, np.ndarray):
+                self.lazy.add(name)
 
     def corrupted(self, detail):
         """The error for damaged content.
@@ -467,6 +491,8 @@ class ModelReader:
         stored_dims, values = self.variables[name]
         if stored_dims != tuple(dims):
             raise self.corrupted(f"{name!r} has dimensions {stored_dims}, expected {tuple(dims)}")
+        if name in self.lazy:
+            return values
         kind = self.kinds.get(name, "array")
         if kind == "list":
             return [float(v) for v in values]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 
 from daskmix._model_io import model_from_dataset
+from daskmix._model_io._sharded import is_sharded_store, open_store
 from daskmix._model_io._storage import is_zarr_path, read_dataset
+from daskmix._state import load
 from daskmix.cli._common import HelpFormatter, lines
 from daskmix.cli._errors import EPILOG, EXIT_MODEL, CLIError
 from daskmix.cli._summary import component_table, model_lines
@@ -37,12 +39,15 @@ def add_parser(commands):
     parser.set_defaults(run=run, parser=parser)
 
 
-def load_model_file(path):
+def load_model_file(path, lazy=False):
     """The model at ``path`` and its file attributes.
 
     Parameters
     ----------
     path : str
+    lazy : bool, default=False
+        Whether a sharded store's per-component arrays stay on disk (see
+        ``daskmix.load``); ordinary model files are read into memory.
 
     Returns
     -------
@@ -55,6 +60,8 @@ def load_model_file(path):
         ``EXIT_MODEL`` if the file is missing or cannot be read.
     """
     try:
+        if is_sharded_store(path):
+            return load(path, lazy=lazy), dict(open_store(path)[0].attrs)
         dataset = read_dataset(path)
         return model_from_dataset(dataset, source=path), dict(dataset.attrs)
     except (FileNotFoundError, ModelFileError) as exc:

@@ -133,7 +133,7 @@ def run(args):
     int
         The exit code, 0.
     """
-    model, _ = load_model_file(args.model)
+    model, _ = load_model_file(args.model, lazy=True)  # a sharded model predicts by blocks
     what = _method(model, args.what)
     if args.inference is not None:
         if "inference" not in model.get_params():

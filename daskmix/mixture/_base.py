@@ -20,11 +20,19 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from daskmix._compat import _fit_context
+from daskmix._dask import components as _components
 from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
 from daskmix._state import SaveMixin, unchanged_on_error
 from daskmix._validation import check_input, check_sample_weight, wrap_rows
-from daskmix.mixture.kernels.suffstats import chunk_log_prob_resp
+from daskmix.mixture.kernels.suffstats import (
+    BLOCK_SUMMARY_COLUMNS,
+    block_params,
+    chunk_block_resp,
+    chunk_block_summary,
+    chunk_log_prob_resp,
+    merge_block_summaries,
+)
 
 __all__ = ["BaseMixture"]
 
@@ -92,6 +100,121 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         name = f"{prefix}-predict" if output == "predict" else f"{prefix}-score-samples"
         result = _graph.map_rows(data.X, chunk_log_prob_resp, name=name, dtype=dtype,
                                  params=kernel_params, what=output)
+        return wrap_rows(result, data)
+
+    # ---- models loaded lazily from a sharded store ----------------------
+    def _sharded(self):
+        """Whether the per-component arrays are lazy blocks of a sharded store.
+
+        ``daskmix.load`` of a store written by ``save(path, shards=P)``
+        gives such a model (see :meth:`_block_row_outputs`).
+        """
+        return _graph.is_dask_array(getattr(self, "means_", None))
+
+    def _component_blocks(self):
+        """What a block of components needs for its log-joints (sharded models).
+
+        Returns
+        -------
+        weights : ndarray of shape (n_components,)
+            Float64 weights whose normalised mean of the means is the shift.
+        log_weights : ndarray of shape (n_components,)
+            Float64 per-component constants of the log-joints.
+        prec_chol : callable
+            ``prec_chol(covariance, *block_arrays, **shared)``: a block's
+            fit-time precision factors.
+        block_arrays : list of dask.array.Array
+            The lazy per-component arrays ``prec_chol`` needs, block by block.
+        shared : dict
+            In-memory arrays ``prec_chol`` needs whole (a tied covariance's).
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot be sharded.")
+
+    def _block_attributes(self, names, per_component):
+        """Attributes ``names`` split for :meth:`_component_blocks`.
+
+        Parameters
+        ----------
+        names : sequence of str
+        per_component : bool
+            Whether they lie along ``component`` first (then split into
+            blocks even when in memory); otherwise only the lazy ones are.
+
+        Returns
+        -------
+        block_arrays : list
+        shared : dict
+            The others by name, plus ``names``: the block arrays' names.
+        """
+        arrays, block_names, shared = [], [], {}
+        for name in names:
+            value = getattr(self, name)
+            if per_component or _graph.is_dask_array(value):
+                arrays.append(value)
+                block_names.append(name)
+            else:
+                shared[name] = np.asarray(value)
+        return arrays, dict(shared, names=tuple(block_names))
+
+    def _block_row_outputs(self, data, output, prefix):
+        """Lazy row-wise ``output`` of a sharded model, block of components by block.
+
+        One task per row chunk and component block reads the block (from
+        the store), builds its kernel parameters, evaluates its log-joints
+        (the dense path's kernel, restricted to the block) and keeps a
+        per-row summary (largest log-joint, its component, log-sum-
+        exp); one task per row chunk merges the blocks' summaries into the
+        label (``predict``) and the log-likelihood (``score_samples``).
+        ``predict_proba`` evaluates each block again, normalised by the
+        merged log-sum-exp, into that block's columns. The means' weighted
+        mean (the kernels' shift) is computed first, block by block. No
+        task holds more than one block of the model.
+
+        Parameters
+        ----------
+        data : InputData
+        output : {"predict", "predict_proba", "score_samples"}
+        prefix : str
+            Layer names start ``daskmix-<prefix>-``.
+
+        Returns
+        -------
+        ndarray, dask.array.Array or xarray.DataArray
+            As :meth:`_dense_row_outputs`.
+        """
+        weights, log_weights, prec_chol, arrays, shared = self._component_blocks()
+        means = self.means_
+        weights = weights / weights.sum()
+        parts = _components.map_component_blocks(
+            _weighted_mean_part, [weights, means], like=means, name=f"{prefix}-shift-block")
+        (parts,) = _graph.compute(parts)
+        shift = np.sum(np.stack(list(parts)), axis=0)
+        arrays = [np.arange(self.n_components), means, log_weights, *arrays]
+        kwargs = dict(shared, covariance=self._covariance, shift=shift, dtype=data.dtype,
+                      prec_chol=prec_chol)
+        X = _components.rows_as_dask(data.X)
+        step = output.replace("_", "-")
+        summaries = _components.map_rows_by_block(
+            X, chunk_block_summary, arrays, like=means, block_func=block_params,
+            block_kwargs=kwargs, columns=BLOCK_SUMMARY_COLUMNS, name=f"{prefix}-{step}-block",
+            dtype=np.float64,
+        )
+        summary = _components.merge_row_blocks(
+            summaries, merge_block_summaries, columns=BLOCK_SUMMARY_COLUMNS,
+            name=f"{prefix}-{step}-merge", dtype=np.float64,
+        )
+        if output == "predict_proba":
+            result = _components.map_rows_by_block(
+                X, chunk_block_resp, arrays, like=means, block_func=block_params,
+                block_kwargs=kwargs, columns=means.chunks[0], rows=(summary,),
+                name=f"{prefix}-predict-proba-block-resp", dtype=data.dtype,
+            )
+            return wrap_rows(result, data, column_dim="component",
+                             column_labels=np.arange(self.n_components))
+        if output == "predict":
+            result = summary[:, 1].astype(np.int64)
+        else:
+            result = summary[:, 2].astype(data.dtype)
         return wrap_rows(result, data)
 
     def _resume(self, data, sample_weight):
@@ -351,6 +474,11 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
             Component labels.
         """
         check_is_fitted(self)
+        if self._sharded():
+            raise NotImplementedError(
+                "sample() of a model loaded lazily from a sharded store is not supported; "
+                "load it into memory with daskmix.load(path, lazy=False) first."
+            )
         if n_samples < 1:
             raise ValueError(
                 f"Invalid value for 'n_samples': {n_samples} . The sampling requires "
@@ -397,3 +525,8 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         elif self.verbose >= 2:
             t = time.time() - self._init_prev_time
             print(f"Initialization {converged_msg}. time lapse {t:.5f}s\t lower bound {lb:.5f}.")
+
+
+def _weighted_mean_part(weights, means):
+    """One block's share ``weights @ means`` of the weighted mean of the means."""
+    return np.asarray(weights, dtype=np.float64) @ np.asarray(means, dtype=np.float64)

@@ -15,6 +15,7 @@ from daskmix._model_io import register_model
 from daskmix._validation import check_input, check_sample_weight
 from daskmix.mixture._base import BaseMixture
 from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
+from daskmix.mixture._dims import shape_dims
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture.algorithms import FitSettings
 from daskmix.mixture.algorithms.checkpoint import load_checkpoint
@@ -552,7 +553,25 @@ class BayesianGaussianMixture(BaseMixture):
         self.__dict__.pop("_priors_of_fit", None)
         self.__dict__.pop("_prior_settings", None)
 
+    def _component_blocks(self):
+        model = self._model(self._published_priors())
+        weight_prior = WEIGHT_PRIORS[self.weight_concentration_prior_type]
+        # what the log-joints' constants need: all O(n_components), in memory
+        params = VariationalParams(
+            weight_concentration=weight_prior.from_published(self.weight_concentration_),
+            mean_precision=np.asarray(self.mean_precision_, dtype=np.float64),
+            means=self.means_,
+            degrees_of_freedom=np.asarray(self.degrees_of_freedom_, dtype=np.float64),
+            covariances=None, prec_chol=None,
+        )
+        per_component = shape_dims(model.covariance.parameter_shape)[0] == "component"
+        arrays, shared = self._block_attributes(("covariances_",), per_component)
+        return (model.weights(params), model.log_weights(params), _block_prec_chol,
+                arrays, shared)
+
     def _row_outputs(self, data, output):
+        if self._sharded():
+            return self._block_row_outputs(data, output, "bgmm")
         model = self._model(self._published_priors())
         kernel_params = model.estep_params(self._fitted_parameters(), data.dtype)
         return self._dense_row_outputs(data, output, kernel_params, "bgmm")
@@ -613,3 +632,23 @@ class BayesianGaussianMixture(BaseMixture):
         self : object
         """
         return super().partial_fit(X, y, sample_weight=sample_weight)
+
+
+def _block_prec_chol(covariance, *arrays, names, **shared):
+    """Cholesky factors of the expected precisions of a block of components.
+
+    Parameters
+    ----------
+    covariance : CovarianceType
+    *arrays : ndarray
+        The block's slice of ``covariances_`` (when it is per component).
+    names : tuple of str
+    **shared : ndarray
+        ``covariances_`` whole (a shared precision's).
+
+    Returns
+    -------
+    ndarray
+    """
+    covariances = dict(zip(names, arrays, strict=True), **shared)["covariances_"]
+    return covariance.precision_cholesky(np.asarray(covariances, dtype=np.float64))

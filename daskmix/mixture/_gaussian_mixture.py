@@ -6,6 +6,7 @@ import functools
 import inspect
 import math
 import os
+import types
 from numbers import Integral, Real
 
 import numpy as np
@@ -18,6 +19,7 @@ from daskmix._model_io import register_model
 from daskmix._progress import FitProgress
 from daskmix._validation import check_input, check_sample_weight, wrap_rows
 from daskmix.mixture._base import BaseMixture
+from daskmix.mixture._dims import shape_dims
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture._model_file import GAUSSIAN_MIXTURE_FILE
 from daskmix.mixture._params import GaussianParams, estep_params
@@ -836,7 +838,23 @@ class GaussianMixture(BaseMixture):
             return scipy.sparse.csr_array(result.tocsr())
         return result
 
+    def _component_blocks(self):
+        covariance = self._covariance
+        weights = np.asarray(self.weights_, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_weights = np.log(weights)
+        if covariance.extra_attributes:
+            names, per_component = covariance.extra_attributes, True
+        else:
+            names = ("precisions_cholesky_",)
+            per_component = shape_dims(covariance.parameter_shape)[0] == "component"
+        arrays, shared = self._block_attributes(names, per_component)
+        return weights, log_weights, _block_prec_chol, arrays, shared
+
     def _row_outputs(self, data, output):
+        if self._sharded():
+            # a sharded model's outputs are exact, block by block
+            return self._block_row_outputs(data, output, "gmm")
         if self._truncated_inference():
             return self._truncated_row_outputs(data, output)
         kernel_params = estep_params(self._covariance, self._fitted_parameters(), data.dtype)
@@ -969,3 +987,25 @@ class GaussianMixture(BaseMixture):
         """
         score, n_samples = self._mean_score_and_count(X)
         return information_criteria(score, n_samples, self._n_parameters())[1]
+
+
+def _block_prec_chol(covariance, *arrays, names, **shared):
+    """Fit-time precision factors of a block of components (see ``_component_blocks``).
+
+    Parameters
+    ----------
+    covariance : CovarianceType
+    *arrays : ndarray
+        The block's slices of the attributes ``names``.
+    names : tuple of str
+    **shared : ndarray
+        Other attributes, whole.
+
+    Returns
+    -------
+    ndarray
+    """
+    fitted = types.SimpleNamespace(**dict(zip(names, arrays, strict=True)), **shared)
+    if covariance.extra_attributes:
+        return covariance.params_from_fitted(fitted)[1]
+    return np.asarray(fitted.precisions_cholesky_, dtype=np.float64)

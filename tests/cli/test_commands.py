@@ -380,3 +380,17 @@ def test_scheduler_address_runs_on_the_cluster(blob_files, reference, tmp_path):
         assert code == 0
     assert any("daskmix-gmm-estep" in str(task["key"]) for task in tasks.data)
     assert_allclose(daskmix.load(tmp_path / "m.nc").means_, reference.means_, rtol=1e-9)
+
+
+def test_a_sharded_model_predicts_and_shows_its_info(blob_files, reference, tmp_path, capsys):
+    root, X = blob_files
+    reference.save(tmp_path / "gm.zarr", shards=2)
+    output = tmp_path / "proba.npy"
+    assert call_cli("predict", tmp_path / "gm.zarr", root / "blobs.npy", output, "--what",
+                    "predict_proba") == 0
+    assert_allclose(np.load(output), reference.predict_proba(X), rtol=1e-10, atol=1e-300)
+    capsys.readouterr()
+    assert call_cli("info", tmp_path / "gm.zarr", "--json") == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["format_version"] == 2
+    assert info["fitted"]["n_iter_"] == reference.n_iter_

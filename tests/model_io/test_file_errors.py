@@ -75,7 +75,7 @@ def test_newer_format_version(models, tmp_path):
     ds.attrs["daskmix_format_version"] = 99
     ds.to_netcdf(path, engine="h5netcdf")
     with pytest.raises(ModelFileError,
-                       match=r"version 99 daskmix model.*reads versions 1 to 1.*Upgrade"):
+                       match=r"version 99 daskmix model.*reads versions 1 to 2.*Upgrade"):
         daskmix.load(path)
 
 

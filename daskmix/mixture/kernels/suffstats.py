@@ -36,12 +36,18 @@ from daskmix._kernels import (
 )
 
 __all__ = [
+    "BLOCK_SUMMARY_COLUMNS",
+    "BlockParams",
     "EStepParams",
     "StatsLayout",
+    "block_params",
+    "chunk_block_resp",
+    "chunk_block_summary",
     "chunk_em_stats",
     "chunk_log_prob_resp",
     "chunk_resp_stats",
     "estimate_weighted_log_prob",
+    "merge_block_summaries",
 ]
 
 
@@ -346,4 +352,158 @@ def chunk_log_prob_resp(X, params, what):
             continue
         log_norm = _normalise_t(log_prob_t)
         out[tile] = log_norm if what == "score_samples" else log_prob_t.T
+    return out
+
+
+# ---- row-wise outputs of a model split into blocks of components --------------
+
+
+@dataclass(frozen=True, eq=False)
+class BlockParams:
+    """The E-step parameters of one block of components (a sharded model's).
+
+    Parameters
+    ----------
+    start : int
+        The block's first component.
+    params : EStepParams
+        Of the block's components only; the shift is the whole model's.
+    """
+
+    start: int
+    params: EStepParams
+
+
+def block_params(index, means, log_weights, *arrays, covariance, shift, dtype, prec_chol,
+                 **kwargs):
+    """:class:`BlockParams` of one block, as ``estep_params`` makes them for the whole model.
+
+    Parameters
+    ----------
+    index : ndarray of shape (n_block,)
+        The block's component indices.
+    means : ndarray of shape (n_block, n_features)
+    log_weights : ndarray of shape (n_block,)
+        The per-component constants of the log-joints (float64).
+    *arrays : ndarray
+        The block's slices of the arrays ``prec_chol`` needs.
+    covariance : CovarianceType
+    shift : ndarray of shape (n_features,)
+        Float64, the whole model's.
+    dtype : numpy dtype
+        The data's.
+    prec_chol : callable
+        ``prec_chol(covariance, *arrays, **kwargs)``: the block's fit-time
+        precision factors (float64).
+    **kwargs
+        Passed to ``prec_chol`` (shared, in-memory arrays).
+
+    Returns
+    -------
+    BlockParams
+    """
+    means = np.asarray(means, dtype=np.float64)
+    return BlockParams(int(index[0]), EStepParams(
+        covariance=covariance,
+        shift=shift.astype(dtype),
+        centres=(means - shift).astype(dtype),
+        prec_chol=np.asarray(prec_chol(covariance, *arrays, **kwargs), dtype=dtype),
+        log_weights=np.asarray(log_weights, dtype=np.float64).astype(dtype),
+    ))
+
+
+def _block_log_prob_t(X, tile, params):
+    return _weighted_log_prob_t(params.covariance.prepare(X[tile], params.shift), params)
+
+
+#: Columns of a block's per-row summary: the largest log-joint, its component
+#: and the log-sum-exp of the block's log-joints.
+BLOCK_SUMMARY_COLUMNS = 3
+
+
+def chunk_block_summary(X, block):
+    """Per-row summary of one block's weighted log-probabilities on one chunk.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    block : BlockParams
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 3), float64
+        The largest ``log pi_k + log p(x | k)`` over the block's components,
+        the (global) index of the first component reaching it, and the
+        log-sum-exp over the block.
+
+    Raises
+    ------
+    ValueError
+        If the chunk holds NaN or infinity (raised when the task runs).
+    """
+    raise_if_nonfinite(count_nonfinite(X))
+    params = block.params
+    out = np.empty((X.shape[0], BLOCK_SUMMARY_COLUMNS), dtype=np.float64)
+    for tile in _tiles(X, params.covariance, params.centres.shape[0]):
+        log_prob_t = _block_log_prob_t(X, tile, params)
+        best = np.argmax(log_prob_t, axis=0)
+        out[tile, 0] = log_prob_t[best, np.arange(log_prob_t.shape[1])]
+        out[tile, 1] = best + block.start
+        out[tile, 2] = _normalise_t(log_prob_t)
+    return out
+
+
+def merge_block_summaries(summaries):
+    """The whole model's per-row summary from its blocks' (:func:`chunk_block_summary`).
+
+    Parameters
+    ----------
+    summaries : ndarray of shape (n_samples, 3 * n_blocks)
+        The blocks' summaries side by side, in block order.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, 3), float64
+        The largest log-joint, its component (the first one reaching it, as
+        ``argmax`` over all components gives), and the log-sum-exp over all
+        components (``score_samples``).
+    """
+    n = summaries.shape[0]
+    parts = summaries.reshape(n, -1, BLOCK_SUMMARY_COLUMNS)
+    best = np.argmax(parts[:, :, 0], axis=1)
+    rows = np.arange(n)
+    top = parts[rows, best, 0]
+    with np.errstate(invalid="ignore", over="ignore"):
+        log_norm = np.log(np.sum(np.exp(parts[:, :, 2] - top[:, None]), axis=1)) + top
+    return np.stack([top, parts[rows, best, 1], log_norm], axis=1)
+
+
+def chunk_block_resp(X, block, summary):
+    """Responsibilities of one block's components on one chunk.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n_samples, n_features)
+    block : BlockParams
+    summary : ndarray of shape (n_samples, 3)
+        The whole model's, from :func:`merge_block_summaries`.
+
+    Returns
+    -------
+    ndarray of shape (n_samples, n_block), X's dtype
+        As the block's columns of ``chunk_log_prob_resp(X, params,
+        "predict_proba")`` (shifted log-joints below the same floor are
+        raised to it).
+    """
+    params = block.params
+    floor = _LOG_FLOOR_FLOAT64 if X.dtype == np.float64 else -np.inf
+    out = np.empty((X.shape[0], params.centres.shape[0]), dtype=X.dtype)
+    for tile in _tiles(X, params.covariance, params.centres.shape[0]):
+        log_prob_t = _block_log_prob_t(X, tile, params)
+        top = summary[tile, 0].astype(X.dtype)
+        log_prob_t -= top
+        np.maximum(log_prob_t, X.dtype.type(floor), out=log_prob_t)
+        np.exp(log_prob_t, out=log_prob_t)
+        log_prob_t /= np.exp(summary[tile, 2] - summary[tile, 0]).astype(X.dtype)
+        out[tile] = log_prob_t.T
     return out
