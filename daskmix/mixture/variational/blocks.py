@@ -59,6 +59,8 @@ __all__ = [
     "initial_rows",
     "lower_bound",
     "merge_params",
+    "neighbour_order",
+    "ordered_start",
     "resp_log_resp",
     "row_contribution",
     "run_sequential",
@@ -253,6 +255,59 @@ def _mean_variance(covariances, n_components):
     if cov.ndim == 2:
         return cov.mean(axis=1)
     return np.broadcast_to(cov, (n_components,)).astype(np.float64)
+
+
+def neighbour_order(means, n_blocks):
+    """An order of the components in which each block holds neighbouring means.
+
+    Recursive bisection: a set of components is split at the median of
+    its means' projections on their principal axis, into parts of sizes
+    proportional to the blocks each gets, down to one block. Components
+    that compete for the same rows then mostly share a block, and a step
+    on one block can move their rows' mass between them (mass moves
+    between blocks only when they are held together).
+
+    Parameters
+    ----------
+    means : ndarray of shape (n_components, n_features)
+    n_blocks : int
+
+    Returns
+    -------
+    ndarray of shape (n_components,)
+        A permutation: block ``b`` holds components ``order[start:stop]``
+        of :func:`block_ranges`.
+    """
+    sizes = [b - a for a, b in block_ranges(len(means), n_blocks)]
+
+    def split(index, sizes):
+        if len(sizes) == 1:
+            return [index]
+        half = len(sizes) // 2
+        n_left = sum(sizes[:half])
+        centred = means[index] - means[index].mean(axis=0)
+        axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+        ranked = index[np.argsort(centred @ axis, kind="stable")]
+        return split(ranked[:n_left], sizes[:half]) + split(ranked[n_left:], sizes[half:])
+
+    return np.concatenate(split(np.arange(len(means)), sizes))
+
+
+def ordered_start(start, n_blocks):
+    """``start`` with its components in :func:`neighbour_order` for ``n_blocks`` blocks.
+
+    Parameters
+    ----------
+    start : dict
+        :func:`spherical_start`'s.
+    n_blocks : int
+
+    Returns
+    -------
+    dict
+    """
+    order = neighbour_order(start["means"], n_blocks)
+    return {name: np.asarray(value)[order] for name, value in start.items()}
 
 
 def spherical_start(model, params):
