@@ -119,7 +119,7 @@ def test_one_block_with_every_candidate_is_coordinate_ascent():
     (block,) = B.blocks_for_rows([rows], B.block_ranges(K, 1), layout)
     for _ in range(6):
         alpha, beta, means, nu, covariances = _dense_m_step(X, resp, model)
-        p = block.params
+        p = B.block_posterior(block, model)
         assert_allclose(p.weight_concentration, alpha, rtol=1e-10)
         assert_allclose(p.mean_precision, beta, rtol=1e-10)
         assert_allclose(p.means, means, rtol=1e-10, atol=1e-10)
@@ -186,7 +186,8 @@ def test_lower_bound_matches_batch_vi_formula():
     blocks = B.blocks_for_rows([rows], B.block_ranges(K, 3), layout)
     assembled = B.lower_bound([B.resp_log_resp(rows)],
                               [B.block_bound(b, layout) for b in blocks], layout)
-    expected = model.lower_bound(B.merge_params(blocks), B.resp_log_resp(rows))
+    merged = B.merge_params([(b.start, B.block_posterior(b, model)) for b in blocks])
+    expected = model.lower_bound(merged, B.resp_log_resp(rows))
     assert_allclose(assembled, expected, rtol=1e-12)
 
 

@@ -38,7 +38,7 @@ against.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import digamma, gammaln
@@ -52,6 +52,7 @@ __all__ = [
     "apply_delta",
     "block_bound",
     "block_from_stats",
+    "block_posterior",
     "block_ranges",
     "blocks_for_rows",
     "converged",
@@ -144,7 +145,9 @@ class Block:
     s2 : ndarray
         Second moments about the shift (the covariance type's layout).
     params : VariationalParams
-        The posterior of the block's components.
+        The posterior of the block's components, without ``covariances``
+        (None: the E-step reads ``prec_chol``; :func:`block_posterior`
+        restores them), which saves a third of a block's memory.
     """
 
     index: int
@@ -159,7 +162,7 @@ class Block:
     def nbytes(self):
         """Bytes held (statistics and posterior)."""
         arrays = [self.nk, self.sy, self.s2, *vars(self.params).values()]
-        return int(sum(np.asarray(a).nbytes for a in arrays))
+        return int(sum(np.asarray(a).nbytes for a in arrays if a is not None))
 
 
 def block_ranges(n_components, n_blocks):
@@ -463,7 +466,7 @@ def block_from_stats(index, start, stop, nk, sy, s2, layout):
     counts = nk + layout.eps
     centres, sk = model.covariance.update(np.array(s2), counts, sy, np.zeros_like(sy),
                                           model.reg_covar)
-    params = model.update(counts, layout.shift + centres, sk)
+    params = replace(model.update(counts, layout.shift + centres, sk), covariances=None)
     return Block(int(index), int(start), int(stop), nk, sy, s2, params)
 
 
@@ -653,6 +656,22 @@ def lower_bound(resp_log_resps, block_bounds, layout):
 
 
 # ---- assembling a model -----------------------------------------------------------
+def block_posterior(block, model):
+    """A block's posterior with its ``covariances`` (from the precision factors).
+
+    Parameters
+    ----------
+    block : Block
+    model : VariationalModel
+
+    Returns
+    -------
+    VariationalParams
+    """
+    p = block.params
+    return replace(p, covariances=model.covariance.covariances_from_cholesky(p.prec_chol))
+
+
 def fitted_slice(block, model):
     """A block's slice of the fitted attributes, with its ``(start, stop)``.
 
@@ -668,7 +687,7 @@ def fitted_slice(block, model):
         ``degrees_of_freedom_``, ``covariances_``, ``precisions_cholesky_``
         and ``slice``.
     """
-    p = block.params
+    p = block_posterior(block, model)
     return {
         "slice": (block.start, block.stop),
         "weight_concentration_": model.weight_prior.published(p.weight_concentration),
@@ -678,22 +697,23 @@ def fitted_slice(block, model):
     }
 
 
-def merge_params(blocks):
-    """The whole posterior from blocks covering every component, in component order.
+def merge_params(parts):
+    """The whole posterior from the posteriors of blocks covering every component.
 
     Parameters
     ----------
-    blocks : list of Block
+    parts : list of (int, VariationalParams)
+        Each block's first component and :func:`block_posterior`.
 
     Returns
     -------
     VariationalParams
     """
-    blocks = sorted(blocks, key=lambda b: b.start)
-    fields = vars(blocks[0].params)
+    parts = sorted(parts, key=lambda part: part[0])
+    names = vars(parts[0][1])
     return VariationalParams(**{
-        name: np.concatenate([np.atleast_1d(getattr(b.params, name)) for b in blocks])
-        for name in fields
+        name: np.concatenate([np.atleast_1d(getattr(p, name)) for _, p in parts])
+        for name in names
     })
 
 

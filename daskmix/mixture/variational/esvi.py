@@ -147,9 +147,9 @@ def _fitted_slice(block, key, model):
     return _blocks.fitted_slice(_pick(block, key), model)
 
 
-def _params_of(block, key):
+def _params_of(block, key, model):
     block = _pick(block, key)
-    return block.start, block.params
+    return block.start, _blocks.block_posterior(block, model)
 
 
 # ---- the policy (in the client) -----------------------------------------------------
@@ -306,23 +306,11 @@ class _Run:
         slices = [self.tasks.submit(_fitted_slice, *self.blocks[b], model,
                                     worker=self.holder[b], label=f"slice-block-{b}")
                   for b in range(self.n_blocks)]
-        parts = [self.tasks.submit(_params_of, *self.blocks[b], worker=self.holder[b],
+        parts = [self.tasks.submit(_params_of, *self.blocks[b], model, worker=self.holder[b],
                                    label=f"gather-block-{b}")
                  for b in range(self.n_blocks)]
         gathered = self.tasks.gather(parts, set(self.homes))
-        return slices, _merge(gathered)
-
-
-def _merge(parts):
-    """The whole posterior from ``(start, params)`` of every block."""
-    from daskmix.mixture.variational.model import VariationalParams
-
-    parts = sorted(parts, key=lambda p: p[0])
-    names = vars(parts[0][1])
-    return VariationalParams(**{
-        name: np.concatenate([np.atleast_1d(getattr(p, name)) for _, p in parts])
-        for name in names
-    })
+        return slices, _blocks.merge_params(gathered)
 
 
 def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random_state,
