@@ -81,17 +81,18 @@ def _block_bytes(dask_worker):
     """Bytes of parameter blocks in a worker's data store (run on the worker)."""
     from daskmix.mixture.variational.blocks import Block
 
-    total = 0
+    seen = {}
     for key in list(dask_worker.data.keys()):
         try:
             value = dask_worker.data[key]
         except KeyError:
             continue
-        if isinstance(value, Block):
-            total += value.nbytes
-        elif isinstance(value, tuple) and len(value) == 4 and isinstance(value[1], list):
-            total += sum(b.nbytes for b in value[1] if isinstance(b, Block))
-    return total
+        if isinstance(value, tuple) and len(value) == 4:
+            value = value[1]  # a step's result: (rows, blocks, ...)
+        for block in value if isinstance(value, list) else [value]:
+            if isinstance(block, Block):
+                seen[id(block)] = block.nbytes  # a block held by two keys counts once
+    return sum(seen.values())
 
 
 class MemoryPoller:
@@ -173,28 +174,27 @@ def part_memory(args):
             layout, start = _setup(X_local, args.memory_components, "full", args.n_active)
             with MemoryPoller(client) as poller:
                 result, _ = _run(client, X, layout, start, g, args.memory_passes)
-            model_bytes = _model_bytes(client, result)
+            model_bytes = _model_bytes(args.memory_components, args.memory_features)
             peaks = np.array(list(poller.peak.values()), dtype=float)
             print(f"{workers:7d}  {g:13d}  {result.n_blocks:1d}  {model_bytes / 1e6:8.1f}  "
                   f"{peaks.max() / 1e6:10.1f} {peaks.mean() / 1e6:10.1f}            "
                   f"{peaks.max() / model_bytes:9.2f}  {1 / workers:.2f}")
 
 
-def _model_bytes(client, result):
-    """Bytes of all blocks of a finished run (statistics and posterior, as held)."""
-    slices = client.gather(result.block_slices)
-    total = 0
-    for s in slices:
-        # statistics (nk, sy, s2) and posterior without covariances: what a block holds
-        total += (s["means_"].nbytes * 2 + s["precisions_cholesky_"].nbytes * 2
-                  + s["mean_precision_"].nbytes * 4)
-    return total
+def _model_bytes(n_components, n_features):
+    """Bytes of all blocks of a full-covariance model, as held.
+
+    Statistics ``nk``, ``sy``, ``s2`` and the posterior without covariances:
+    concentration, mean precision, means, degrees of freedom and precision
+    factors, float64.
+    """
+    return n_components * (2 * n_features ** 2 + 2 * n_features + 4) * 8
 
 
 def part_large(args):
     K, D, W = args.large_components, args.large_features, args.large_workers
     X_local = make_data(args.large_rows, D, 64, 6.0, 1)
-    model_bytes = K * (2 * D * D + 2 * D + 5) * 8
+    model_bytes = _model_bytes(K, D)
     print(f"(b) K={K} full, D={D}, {args.large_rows} rows, {W} workers x "
           f"{args.large_memory}; model (statistics + precision factors) "
           f"{model_bytes / 1e9:.2f} GB, precisions alone {K * D * D * 8 / 1e9:.2f} GB")

@@ -120,7 +120,14 @@ def _pick(value, key):
         return value
     if key == "rows":
         return value[0]
-    return value[1][key]
+    if key == "blocks":
+        return value[1]
+    return value[key]
+
+
+def _pick_block(step, i):
+    """Block ``i`` of a step's result."""
+    return step[1][i]
 
 
 def _step(rows, rows_key, layout, *block_refs):
@@ -182,8 +189,9 @@ class _Run:
                 f"but X has fewer chunks than workers. Rechunk X into at least "
                 f"{n_workers} row chunks."
             )
-        # references (future, key): key None for the whole result, "rows" or a
-        # block's position for a part of a step's result (one task a step)
+        # references (future, key): key None for the whole result, "rows" for
+        # the rows of a step's result (read on the same worker), a position in
+        # a group's list of blocks (what travels to the next worker)
         self.rows = [None] * n_workers
         self.blocks = [None] * self.n_blocks
         self.holder = [None] * self.n_blocks
@@ -238,9 +246,20 @@ class _Run:
                     _step, *self.rows[w], self.layout, *refs, worker=worker,
                     label=f"step-pass-{number}-blocks-{label}-on-{self._name(worker)}")
                 self.rows[w] = (step, "rows")
-                for i, b in enumerate(group):
-                    self.blocks[b] = (step, i)
-                    self.holder[b] = worker
+                if groups is rounds[-1]:
+                    # the pass's last round: blocks one by one, the groups change
+                    for i, b in enumerate(group):
+                        self.blocks[b] = (self.tasks.submit(
+                            _pick_block, step, i, worker=worker,
+                            label=f"block-{b}-on-{self._name(worker)}"), None)
+                        self.holder[b] = worker
+                else:
+                    # the group travels whole to the next worker, without the rows
+                    moving = self.tasks.submit(_pick, step, "blocks", worker=worker,
+                                               label=f"blocks-{label}-on-{self._name(worker)}")
+                    for i, b in enumerate(group):
+                        self.blocks[b] = (moving, i)
+                        self.holder[b] = worker
                 last.append((step, worker, group))
         # the rows alone at the end of the pass: what a recovery goes back to
         self.pass_rows = [
@@ -407,6 +426,10 @@ class ESVI(Algorithm):
 
     name = "esvi"
     covariance_types = frozenset({"full", "diag", "spherical"})
+    #: The ``weight_concentration_prior_type`` values it fits (see :meth:`check`).
+    weight_priors = frozenset({"dirichlet_distribution"})
+    #: It runs on a ``distributed`` client only.
+    needs_client = True
     parameters = frozenset({"n_active"})
     iteration_unit = "pass"
     iteration_units = "passes"
@@ -427,7 +450,7 @@ class ESVI(Algorithm):
         daskmix.exceptions.NoClientError
             Saying how to start a client.
         """
-        if estimator.weight_concentration_prior_type != "dirichlet_distribution":
+        if estimator.weight_concentration_prior_type not in self.weight_priors:
             raise ValueError(
                 f"{_PURPOSE} supports weight_concentration_prior_type="
                 "'dirichlet_distribution' only, got weight_concentration_prior_type="
