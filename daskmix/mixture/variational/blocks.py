@@ -464,13 +464,13 @@ def block_from_stats(index, start, stop, nk, sy, s2, layout):
     """
     model = layout.model
     counts = nk + layout.eps
-    centres, sk = model.covariance.update(np.array(s2), counts, sy, np.zeros_like(sy),
+    centres, sk = model.covariance.update(s2, counts, sy, np.zeros_like(sy),
                                           model.reg_covar)
     params = replace(model.update(counts, layout.shift + centres, sk), covariances=None)
     return Block(int(index), int(start), int(stop), nk, sy, s2, params)
 
 
-def apply_delta(block, delta, layout):
+def apply_delta(block, delta, layout, in_place=False):
     """``block`` with a partition's change of statistics added and its posterior updated.
 
     Parameters
@@ -479,13 +479,23 @@ def apply_delta(block, delta, layout):
     delta : tuple of ndarray
         ``(nk, sy, s2)`` new minus old contribution.
     layout : BlockLayout
+    in_place : bool, default=False
+        Update ``block`` itself (its statistics arrays and posterior), so
+        that the old and the new version are never in memory together; for
+        a caller that no longer needs the old version.
 
     Returns
     -------
     Block
     """
-    nk, sy, s2 = (a + b for a, b in zip((block.nk, block.sy, block.s2), delta))
-    return block_from_stats(block.index, block.start, block.stop, nk, sy, s2, layout)
+    if not in_place:
+        nk, sy, s2 = (a + b for a, b in zip((block.nk, block.sy, block.s2), delta))
+        return block_from_stats(block.index, block.start, block.stop, nk, sy, s2, layout)
+    for total, change in zip((block.nk, block.sy, block.s2), delta):
+        total += change
+    block.params = block_from_stats(block.index, block.start, block.stop, block.nk, block.sy,
+                                    block.s2, layout).params
+    return block
 
 
 def _log_weights(layout, params):

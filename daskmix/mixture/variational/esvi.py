@@ -105,13 +105,20 @@ def _init_rows(X_blocks, weight_blocks, start, n_active):
     return _blocks.initial_rows(X, weight, start, n_active)
 
 
-def _contribution(rows, start, stop, layout):
-    return _blocks.row_contribution(rows, start, stop, layout)
+def _accumulate(total, rows, index, start, stop, layout, last):
+    """``total`` plus a partition's statistics on a block; the block itself when ``last``.
 
-
-def _new_block(index, start, stop, layout, *parts):
-    nk, sy, s2 = (sum(p[i] for p in parts) for i in range(3))
-    return _blocks.block_from_stats(index, start, stop, nk, sy, s2, layout)
+    The blocks are built along a chain through the partitions, so that no
+    worker holds more than two block-sized arrays (not one per partition).
+    """
+    part = _blocks.row_contribution(rows, start, stop, layout)
+    if total is not None:
+        for a, b in zip(total, part):
+            a += b
+        part = total
+    if last:
+        return _blocks.block_from_stats(index, start, stop, *part, layout)
+    return part
 
 
 def _pick(value, key):
@@ -135,7 +142,8 @@ def _step(rows, rows_key, layout, *block_refs):
     rows = _pick(rows, rows_key)
     blocks = [_pick(v, k) for v, k in zip(block_refs[::2], block_refs[1::2])]
     rows, deltas = _blocks.step_rows(rows, blocks, layout)
-    blocks = [_blocks.apply_delta(b, d, layout) for b, d in zip(blocks, deltas)]
+    # in place: the previous version of a block is read by no other task
+    blocks = [_blocks.apply_delta(b, d, layout, in_place=True) for b, d in zip(blocks, deltas)]
     return (rows, blocks, _blocks.resp_log_resp(rows),
             [_blocks.block_bound(b, layout) for b in blocks])
 
@@ -216,19 +224,21 @@ class _Run:
     def build_blocks(self):
         """Every block from every partition's statistics, placed where the next pass starts."""
         self.next_rounds = _blocks.schedule(self.n_blocks, self.n_partitions, self.rng)
+        n = self.n_partitions
         for groups_w, group in enumerate(self.next_rounds[0]):
             for b in group:
                 start, stop = self.ranges[b]
-                parts = [self.tasks.submit(_contribution, self.rows[w][0], start, stop,
-                                           self.layout,
-                                           worker=self.homes[w],
-                                           label=f"stats-block-{b}-on-{self._name(self.homes[w])}")
-                         for w in range(self.n_partitions)]
-                worker = self.homes[groups_w]
-                self.blocks[b] = (self.tasks.submit(
-                    _new_block, b, start, stop, self.layout, *parts, worker=worker,
-                    label=f"block-{b}-on-{self._name(worker)}"), None)
-                self.holder[b] = worker
+                # a chain through the partitions that ends on the block's first holder
+                total = None
+                for step in range(1, n + 1):
+                    w = (groups_w + step) % n
+                    worker = self.homes[w]
+                    total = self.tasks.submit(
+                        _accumulate, total, self.rows[w][0], b, start, stop, self.layout,
+                        step == n, worker=worker,
+                        label=f"stats-block-{b}-on-{self._name(worker)}")
+                self.blocks[b] = (total, None)
+                self.holder[b] = self.homes[groups_w]
 
     def submit_pass(self, number):
         """Every round's steps of one pass; returns the futures of its lower bound."""
