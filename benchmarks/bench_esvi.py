@@ -289,7 +289,7 @@ def main(argv=None):
     parser.add_argument("--memory-features", type=int, default=32)
     parser.add_argument("--memory-components", type=int, default=384)
     parser.add_argument("--memory-passes", type=int, default=2)
-    parser.add_argument("--large-components", type=int, default=3072)
+    parser.add_argument("--large-components", type=int, default=2048)
     parser.add_argument("--large-features", type=int, default=128)
     parser.add_argument("--large-rows", type=int, default=3000)
     parser.add_argument("--large-workers", type=int, default=3)
