@@ -122,7 +122,7 @@ class BayesianGaussianMixture(BaseMixture):
         ``distributed`` cluster (ESVI): parameter blocks travel between
         the workers, each worker keeps its rows and their ``n_active``
         largest responsibilities, every step is an exact coordinate ascent;
-        a worker holds about ``1 / n_workers`` of the model. Needs a
+        a worker holds ``1 / n_workers`` of the model between rounds. Needs a
         ``distributed`` client, ``weight_concentration_prior_type=
         "dirichlet_distribution"`` and ``"full"``, ``"diag"`` or
         ``"spherical"`` (see Notes).
