@@ -7,17 +7,17 @@ variational distributions) and, at any time, a few blocks of the model's
 parameters, which travel from worker to worker. This module gives such an
 algorithm what it needs and nothing else:
 
-- the data persisted on the workers and its chunks assigned to one
-  partition per worker (:meth:`PinnedTasks.assign_chunks`: balanced rows,
-  chunks kept where they already are when possible);
+- the data persisted on the workers and its chunks assigned to
+  partitions (:meth:`PinnedTasks.assign_chunks`: consecutive chunks,
+  balanced rows);
 - tasks pinned to a worker (:meth:`PinnedTasks.submit`, ``workers=[w]``,
   never moved elsewhere: the state they produce must stay where the next
   task expects it), named ``daskmix-<name>-...`` so that the dashboard's
   task stream shows which block runs on which worker;
-- waiting that notices a lost worker (:meth:`PinnedTasks.wait`): a task
-  pinned to a dead worker would otherwise wait forever, so the wait polls
-  the scheduler's workers and raises :class:`WorkerLost` naming them;
-- the workers' memory (:meth:`PinnedTasks.worker_memory`).
+- waiting that notices a lost worker (:meth:`PinnedTasks.wait`,
+  :meth:`PinnedTasks.gather`): a task pinned to a dead worker would
+  otherwise wait forever, so the wait polls the scheduler's workers and
+  raises :class:`WorkerLost` naming them.
 
 Nothing here knows the algorithm: the caller passes the functions the
 tasks run (module-level functions, importable on the workers).
@@ -135,16 +135,6 @@ class PinnedTasks:
         info = self.client.scheduler_info(n_workers=-1)["workers"]
         self.names.update({a: str(w.get("name", a)) for a, w in info.items()})
         return sorted(info)
-
-    def worker_memory(self):
-        """Managed memory per worker (bytes held in its data store), from the scheduler.
-
-        Returns
-        -------
-        dict of str to int
-        """
-        info = self.client.scheduler_info(n_workers=-1)["workers"]
-        return {a: int(w.get("metrics", {}).get("managed_bytes", 0)) for a, w in info.items()}
 
     def assign_chunks(self, n_partitions):
         """Consecutive chunks per partition, with about equal rows.
@@ -292,19 +282,6 @@ class PinnedTasks:
                     raise WorkerLost(workers - set(self.workers()) or {"?"},
                                      self.names) from error
         return results
-
-    def status(self, futures):
-        """Each future's status (``"finished"``, ``"lost"``, ``"pending"``, ...).
-
-        Parameters
-        ----------
-        futures : list of distributed.Future
-
-        Returns
-        -------
-        list of str
-        """
-        return [f.status for f in futures]
 
     def cancel(self, futures):
         """Cancel ``futures`` (those still running stop; results are released).
