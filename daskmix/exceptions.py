@@ -20,6 +20,7 @@ __all__ = [
     "LostDataError",
     "ModelFileError",
     "NoClientError",
+    "WorkerLostError",
 ]
 
 _ILL_DEFINED_MESSAGE = (
@@ -48,6 +49,17 @@ class LostDataError(RuntimeError):
     scheduler can rebuild from a source (a file, a zarr store,
     ``da.from_array``, also after ``X.persist()``) is recomputed on the
     remaining workers instead, and the fit goes on.
+    """
+
+
+class WorkerLostError(LostDataError):
+    """A worker holding state that a fit cannot rebuild left the cluster.
+
+    Model-parallel fits (``BayesianGaussianMixture(algorithm="esvi")``)
+    keep rows' local distributions and parameter blocks in the workers'
+    memory. They recover from the loss of a worker when the data can be
+    recomputed and another worker remains; otherwise they stop with this
+    error, which names the lost workers.
     """
 
 

@@ -106,7 +106,7 @@ class BayesianGaussianMixture(BaseMixture):
         the change of the lower bound.
     verbose_interval : int, default=10
         Iterations between two verbose messages.
-    algorithm : {"em", "minibatch", "truncated"}, default="em"
+    algorithm : {"em", "minibatch", "truncated", "esvi"}, default="em"
         ``"em"``: batch coordinate-ascent variational inference,
         scikit-learn's updates, one pass over the data per iteration.
         ``"minibatch"``: stochastic variational inference, one
@@ -119,6 +119,14 @@ class BayesianGaussianMixture(BaseMixture):
         about ``n_active * n_neighbors`` evaluations per point whatever
         ``n_components``, so a Dirichlet-process mixture can start from
         thousands of components (see Notes).
+        ``"esvi"``: model-parallel variational inference on a
+        ``distributed`` cluster (ESVI): parameter blocks travel between
+        the workers, each worker keeps its rows and their ``n_active``
+        largest responsibilities, every step is an exact coordinate ascent;
+        a worker holds ``1 / n_workers`` of the model between rounds. Needs a
+        ``distributed`` client, ``weight_concentration_prior_type=
+        "dirichlet_distribution"`` and ``"full"``, ``"diag"`` or
+        ``"spherical"`` (see Notes).
     batch_size : int or None, default=None
         With ``algorithm="minibatch"``: rows per update; None means
         ``max(32768, 10 * n_components)`` in ``fit`` and the rows of the
@@ -146,8 +154,9 @@ class BayesianGaussianMixture(BaseMixture):
     checkpoint_every : int, default=100
         Updates between two checkpoints.
     n_active : int, default=3
-        With ``algorithm="truncated"``: the components each point keeps
-        (``n_active == n_components`` is batch VI).
+        With ``algorithm="truncated"`` or ``"esvi"``: the components each
+        point keeps (``n_active == n_components`` is batch VI for
+        ``"truncated"``).
     n_neighbors : int, default=15
         With ``algorithm="truncated"``: the size of each component's
         neighbourhood searched for better candidates.
@@ -257,6 +266,18 @@ class BayesianGaussianMixture(BaseMixture):
     call initialises on its ``X`` and takes the default priors from it.
     The running statistics are not saved in model files: a loaded model's
     :meth:`partial_fit` restarts them from the fitted posterior.
+
+    ``algorithm="esvi"`` (Zhang, Raman, Ji, Yu, Vishwanathan and Dhillon,
+    *Extreme stochastic variational inference*) splits the components into ``g``
+    blocks per worker (``dask.config`` ``daskmix.esvi.blocks-per-worker``,
+    default 3); each pass moves every block once around the workers, and
+    a worker holding a group of blocks redistributes its rows' mass on
+    them (Lemma 1: exact, so ``lower_bounds_``, one value per pass, never
+    decreases) and updates their posterior from the rows' change of
+    statistics. ``n_iter_`` counts passes; a lost worker's rows are rebuilt
+    from the data and the fit continues from its last pass (see the user
+    guide). The initialisation and the fitted model are held in the client
+    as for the other algorithms.
 
     :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples` and
     :meth:`score` evaluate the variational E-step, as scikit-learn's do:

@@ -15,14 +15,26 @@ from daskmix.mixture.variational import ALGORITHMS, WEIGHT_PRIORS, WISHART_TYPES
 
 #: Settings that make an algorithm valid on the checks' data sets
 #: (``n_components`` stays at its default, 1).
-ALGORITHM_SETTINGS = {"minibatch": {"batch_size": 16}, "truncated": {"n_active": 1}}
+ALGORITHM_SETTINGS = {"minibatch": {"batch_size": 16}, "truncated": {"n_active": 1},
+                      "esvi": {"n_active": 1}}
 
 #: Checks not run: see ``test_estimator_checks.NOT_APPLICABLE``.
 NOT_APPLICABLE = ("check_array_api_input",)
 
 
-def checked_estimators():
+def _priors(algorithm):
+    """The weight priors ``algorithm`` fits (every one unless it says otherwise)."""
+    return [p for p in WEIGHT_PRIORS if p in getattr(algorithm, "weight_priors", WEIGHT_PRIORS)]
+
+
+def checked_estimators(with_client=False):
     """One estimator per supported (algorithm, covariance type, weight prior).
+
+    Parameters
+    ----------
+    with_client : bool, default=False
+        The algorithms that need a ``distributed`` client (True), or the
+        others (False).
 
     Returns
     -------
@@ -33,8 +45,9 @@ def checked_estimators():
                                 weight_concentration_prior_type=prior, random_state=0,
                                 **ALGORITHM_SETTINGS.get(name, {}))
         for name, algorithm in ALGORITHMS.items()
+        if getattr(algorithm, "needs_client", False) == with_client
         for covariance_type in WISHART_TYPES if algorithm.supports(covariance_type)
-        for prior in WEIGHT_PRIORS
+        for prior in _priors(algorithm)
     ]
 
 
@@ -52,8 +65,23 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
+@pytest.fixture(scope="module")
+def in_process_client():
+    """One ``distributed`` client with threads in this process, for the checks' many tiny fits."""
+    from distributed import Client
+
+    with Client(processes=False, n_workers=1, threads_per_worker=2,
+                dashboard_address=None) as client:
+        yield client
+
+
+@_checks(checked_estimators(with_client=True))
+def test_sklearn_compatible_estimator_on_a_client(estimator, check, in_process_client):
+    check(estimator)
+
+
 def test_every_supported_combination_is_checked():
     checked = {(est.algorithm, est.covariance_type, est.weight_concentration_prior_type)
-               for est in checked_estimators()}
+               for est in checked_estimators() + checked_estimators(with_client=True)}
     assert checked == {(a, c, p) for a, algorithm in ALGORITHMS.items()
-                       for c in WISHART_TYPES if algorithm.supports(c) for p in WEIGHT_PRIORS}
+                       for c in WISHART_TYPES if algorithm.supports(c) for p in _priors(algorithm)}

@@ -16,6 +16,7 @@ one scalar; only the update differs (:mod:`~daskmix.mixture.variational.model`).
 
 from daskmix.mixture.algorithms import registered
 from daskmix.mixture.variational.batch import BatchVI
+from daskmix.mixture.variational.esvi import ESVI
 from daskmix.mixture.variational.model import Priors, VariationalModel, VariationalParams
 from daskmix.mixture.variational.priors import (
     check_prior_settings,
@@ -42,7 +43,7 @@ __all__ = [
 ]
 
 #: Every variational algorithm, by its ``algorithm`` name.
-ALGORITHMS = {a.name: a for a in (BatchVI(), StochasticVI(), TruncatedVI())}
+ALGORITHMS = {a.name: a for a in (BatchVI(), StochasticVI(), TruncatedVI(), ESVI())}
 
 
 def get_algorithm(name):

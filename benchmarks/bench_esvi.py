@@ -1,0 +1,320 @@
+"""ESVI (``BayesianGaussianMixture(algorithm="esvi")``): memory per worker, a model larger than a worker, a straggler.
+
+Three parts, each on its own ``LocalCluster`` of worker processes (one
+thread each)::
+
+    python benchmarks/bench_esvi.py                    # all three, default sizes
+    python benchmarks/bench_esvi.py --part memory      # (a) only
+    python benchmarks/bench_esvi.py --part large       # (b) only
+    python benchmarks/bench_esvi.py --part straggler   # (c) only
+    python benchmarks/bench_esvi.py --quick            # small shapes, a smoke run
+
+(a) **Parameter memory per worker.** ESVI runs ``--memory-passes`` passes
+    on ``--memory-rows`` x ``--memory-features`` rows with
+    ``--memory-components`` full-covariance components, for 1, 2 and 3
+    workers and 2 blocks per worker (``P = 2, 4, 6``), and for 3 workers
+    with 1, 2 and 4 blocks per worker. A thread polls every worker's data
+    store (``client.run``) every 20 ms and sums the bytes of the parameter
+    blocks it holds (whole blocks, and blocks inside a step's result);
+    reported: the peak over the run per worker, as a fraction of the whole
+    model (the bytes of all blocks). Every worker holds ``g`` of the ``P =
+    g W`` blocks at a time, ``1 / W`` of the model; blocks in transit to the
+    next round add to that.
+
+(b) **A model larger than one worker.** ``--large-components`` full
+    covariances on ``--large-features`` features, on ``--large-workers``
+    workers each limited to ``--large-memory`` (a nanny restarts a worker
+    that exceeds 95% of it). The model (statistics and precision factors
+    of every block, float64) is larger than one worker's limit. ESVI
+    starts from random rows as means (``run_esvi`` directly: the
+    estimator's own initialisation computes the whole model in one pass
+    whose per-chunk statistics alone exceed a worker's limit) and runs
+    ``--large-passes`` passes; reported: the model's bytes, seconds per
+    pass, the lower bound after each pass. Then batch VI
+    (``algorithm="em"``) is started on the same cluster and data with
+    ``max_iter=1`` and a timeout of ``--large-timeout`` seconds, and how it
+    fails is recorded.
+
+(c) **Straggler.** As ``bench_async.py``: 2 workers, one slowed by
+    ``--delay`` seconds before every task (``daskmix._dask.testing.SlowWorker``).
+    ESVI and batch VI from the same start (``--straggler-*`` shapes), each
+    fitted with and without the slow worker; reported: wall time, passes or
+    iterations and final lower bound. ESVI's ring moves every block through
+    every worker each pass, so a slow worker slows every pass; batch VI's
+    scheduler moves E-steps off the slow worker.
+
+Results: ``docs/benchmarks.md`` (section "ESVI").
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+from distributed import Client, LocalCluster, wait
+
+from daskmix import BayesianGaussianMixture
+from daskmix._dask.model_parallel import PinnedTasks
+from daskmix._dask.testing import SlowWorker
+from daskmix.mixture.covariance import get_covariance_type
+from daskmix.mixture.variational import WEIGHT_PRIORS, Priors, VariationalModel, get_wishart
+from daskmix.mixture.variational import blocks as _blocks
+from daskmix.mixture.variational import esvi as _esvi
+
+
+def make_data(rows, features, components, spread, seed):
+    """Overlapping blobs in random row order, float64."""
+    rng = np.random.default_rng(seed)
+    means = rng.uniform(-spread, spread, size=(components, features))
+    labels = rng.integers(components, size=rows)
+    return means[labels] + rng.standard_normal((rows, features))
+
+
+def _block_bytes(dask_worker):
+    """Bytes of parameter blocks in a worker's data store (run on the worker)."""
+    from daskmix.mixture.variational.blocks import Block
+
+    seen = {}
+    for key in list(dask_worker.data.keys()):
+        try:
+            value = dask_worker.data[key]
+        except KeyError:
+            continue
+        if isinstance(value, tuple) and len(value) == 4:
+            value = value[1]  # a step's result: (rows, blocks, ...)
+        for block in value if isinstance(value, list) else [value]:
+            if isinstance(block, Block):
+                seen[id(block)] = block.nbytes  # a block held by two keys counts once
+    return sum(seen.values())
+
+
+class MemoryPoller:
+    """Peak bytes of parameter blocks per worker, polled in a thread."""
+
+    def __init__(self, client, interval=0.02):
+        self.client, self.interval = client, interval
+        self.peak = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                for worker, n in self.client.run(_block_bytes).items():
+                    self.peak[worker] = max(self.peak.get(worker, 0), n)
+            except Exception:  # a worker restarting; keep polling
+                pass
+            time.sleep(self.interval)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        return False
+
+
+def _setup(X, n_components, covariance_type, n_active, start_means=None):
+    """The layout and a start of an ESVI fit on ``X``: random rows as means, data priors."""
+    wishart = get_wishart(covariance_type)
+    mean = X.mean(axis=0)
+    var = X.var(axis=0)
+    prior_cov = {"full": np.diag(var), "diag": var, "spherical": float(var.mean())}
+    priors = Priors(1.0 / n_components, 1.0, mean, float(X.shape[1]),
+                    prior_cov[covariance_type])
+    model = VariationalModel(priors, get_covariance_type(covariance_type), wishart,
+                             WEIGHT_PRIORS["dirichlet_distribution"], 1e-6)
+    rng = np.random.default_rng(0)
+    means = X[rng.choice(len(X), n_components, replace=False)] if start_means is None \
+        else start_means
+    start = {"means": means, "log_weights": np.full(n_components, -np.log(n_components)),
+             "variances": np.full(n_components, float(var.mean()))}
+    eps = 10 * np.finfo(np.float64).eps
+    layout = _blocks.BlockLayout(model, mean, n_components * (1.0 / n_components + eps)
+                                 + len(X), eps, n_active, n_components)
+    return layout, start
+
+
+def _run(client, X, layout, start, g, passes, on_iteration=None):
+    times = []
+    t0 = time.perf_counter()
+
+    def record(n_iter, bound, change):
+        times.append((time.perf_counter() - t0, bound))
+        if on_iteration is not None:
+            on_iteration(n_iter, bound, change)
+
+    with client.as_current(), PinnedTasks(client, X, None, name="esvi") as tasks:
+        result = _esvi.run_esvi(tasks, layout, start, n_blocks_per_worker=g,
+                                max_iter=passes, tol=0.0,
+                                random_state=np.random.RandomState(0), on_iteration=record)
+    return result, times
+
+
+def part_memory(args):
+    X_local = make_data(args.memory_rows, args.memory_features, args.memory_components // 4,
+                        8.0, 0)
+    print(f"(a) parameter memory: {args.memory_rows} x {args.memory_features}, "
+          f"K={args.memory_components} full, {args.memory_passes} passes")
+    print("workers  blocks/worker  P  model MB  peak per worker MB (max, mean)  "
+          "max/model  1/W")
+    for workers, g in [(1, 2), (2, 2), (3, 2), (3, 1), (3, 4)]:
+        with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            X = da.from_array(X_local, chunks=(args.memory_rows // 12, -1))
+            layout, start = _setup(X_local, args.memory_components, "full", args.n_active)
+            with MemoryPoller(client) as poller:
+                result, _ = _run(client, X, layout, start, g, args.memory_passes)
+            model_bytes = _model_bytes(args.memory_components, args.memory_features)
+            peaks = np.array(list(poller.peak.values()), dtype=float)
+            print(f"{workers:7d}  {g:13d}  {result.n_blocks:1d}  {model_bytes / 1e6:8.1f}  "
+                  f"{peaks.max() / 1e6:10.1f} {peaks.mean() / 1e6:10.1f}            "
+                  f"{peaks.max() / model_bytes:9.2f}  {1 / workers:.2f}")
+
+
+def _model_bytes(n_components, n_features):
+    """Bytes of all blocks of a full-covariance model, as held.
+
+    Statistics ``nk``, ``sy``, ``s2`` and the posterior without covariances:
+    concentration, mean precision, means, degrees of freedom and precision
+    factors, float64.
+    """
+    return n_components * (2 * n_features ** 2 + 2 * n_features + 4) * 8
+
+
+def part_large(args):
+    K, D, W = args.large_components, args.large_features, args.large_workers
+    X_local = make_data(args.large_rows, D, 64, 6.0, 1)
+    model_bytes = _model_bytes(K, D)
+    print(f"(b) K={K} full, D={D}, {args.large_rows} rows, {W} workers x "
+          f"{args.large_memory}; model (statistics + precision factors) "
+          f"{model_bytes / 1e9:.2f} GB, precisions alone {K * D * D * 8 / 1e9:.2f} GB")
+    with LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
+                      memory_limit=args.large_memory, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        X = da.from_array(X_local, chunks=(args.large_rows // (2 * W), -1)).persist()
+        wait(X)
+        layout, start = _setup(X_local, K, "full", args.n_active)
+
+        def show(n_iter, bound, change):
+            print(f"  pass {n_iter}: lower bound {bound:.6g}", flush=True)
+
+        t0 = time.perf_counter()
+        with MemoryPoller(client, interval=0.2) as poller:
+            result, times = _run(client, X, layout, start, args.blocks_per_worker,
+                                 args.large_passes, on_iteration=show)
+        total = time.perf_counter() - t0
+        per_pass = np.diff([0.0] + [t for t, _ in times])
+        print(f"  ESVI: {result.n_iter} passes in {total:.0f} s (setup and gather "
+              f"included); per pass {', '.join(f'{t:.0f}' for t in per_pass)} s; "
+              f"final lower bound {result.lower_bound:.6g}; recoveries {result.recoveries}")
+        print(f"  peak parameter blocks per worker: "
+              f"{', '.join(f'{v / 1e6:.0f} MB' for v in poller.peak.values())}")
+        del result
+        print(f"  batch VI (algorithm='em', max_iter=1, timeout {args.large_timeout} s):")
+        outcome = {}
+
+        def batch():
+            try:
+                with client.as_current(), dask.config.set(scheduler=client), \
+                        warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    BayesianGaussianMixture(
+                        K, covariance_type="full", max_iter=1, random_state=0,
+                        weight_concentration_prior_type="dirichlet_distribution").fit(X)
+                outcome["result"] = "finished"
+            except Exception as error:  # record how it fails
+                outcome["result"] = f"{type(error).__name__}: {str(error)[:300]}"
+
+        thread = threading.Thread(target=batch, daemon=True)
+        t0 = time.perf_counter()
+        thread.start()
+        thread.join(timeout=args.large_timeout)
+        waited = time.perf_counter() - t0
+        print(f"    after {waited:.0f} s: {outcome.get('result', 'still running (timeout)')}")
+
+
+def part_straggler(args):
+    X_local = make_data(args.straggler_rows, args.straggler_features,
+                        args.straggler_components, 8.0, 2)
+    K = args.straggler_components
+    print(f"(c) straggler: {args.straggler_rows} x {args.straggler_features}, K={K} diag, "
+          f"2 workers, delay {args.delay} s per task on one")
+    settings = dict(n_components=K, covariance_type="diag", random_state=0, tol=1e-3,
+                    max_iter=300, weight_concentration_prior_type="dirichlet_distribution")
+    rows = []
+    for slow in (False, True):
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                          dashboard_address=None) as cluster, Client(cluster) as client:
+            X = da.from_array(X_local, chunks=(args.straggler_rows // 8, -1)).persist()
+            wait(X)
+            if slow:
+                victim = sorted(client.scheduler_info()["workers"])[0]
+                client.register_plugin(SlowWorker(victim, args.delay))
+            for algorithm, extra in [("esvi", {"n_active": args.n_active}), ("em", {})]:
+                walls = []
+                for _ in range(args.repeats):
+                    with client.as_current(), dask.config.set(scheduler=client), \
+                            warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        t0 = time.perf_counter()
+                        gm = BayesianGaussianMixture(algorithm=algorithm, **settings,
+                                                     **extra).fit(X)
+                        walls.append(time.perf_counter() - t0)
+                rows.append((algorithm, slow, min(walls), statistics.median(walls),
+                             gm.n_iter_, gm.lower_bound_))
+    print("algorithm  slow worker  best s  median s  passes/iterations  lower bound")
+    for algorithm, slow, best, median, n_iter, bound in rows:
+        print(f"{algorithm:9s}  {slow!s:11s}  {best:6.1f}  {median:8.1f}  {n_iter:17d}  "
+              f"{bound:.6g}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--part", choices=["all", "memory", "large", "straggler"],
+                        default="all")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--n-active", type=int, default=3)
+    parser.add_argument("--blocks-per-worker", type=int, default=3)
+    parser.add_argument("--memory-rows", type=int, default=12000)
+    parser.add_argument("--memory-features", type=int, default=32)
+    parser.add_argument("--memory-components", type=int, default=384)
+    parser.add_argument("--memory-passes", type=int, default=2)
+    parser.add_argument("--large-components", type=int, default=2048)
+    parser.add_argument("--large-features", type=int, default=128)
+    parser.add_argument("--large-rows", type=int, default=3000)
+    parser.add_argument("--large-workers", type=int, default=3)
+    parser.add_argument("--large-memory", default="1GB")
+    parser.add_argument("--large-passes", type=int, default=2)
+    parser.add_argument("--large-timeout", type=float, default=300.0)
+    parser.add_argument("--straggler-rows", type=int, default=6000)
+    parser.add_argument("--straggler-features", type=int, default=4)
+    parser.add_argument("--straggler-components", type=int, default=6)
+    parser.add_argument("--delay", type=float, default=0.05)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.memory_rows, args.memory_components, args.memory_features = 2400, 48, 8
+        args.large_components, args.large_features, args.large_rows = 96, 16, 600
+        args.large_memory, args.large_timeout = "400MB", 60.0
+        args.straggler_rows, args.repeats = 1200, 1
+    print(f"bench_esvi.py {' '.join(argv if argv is not None else sys.argv[1:])}")
+    if args.part in ("all", "memory"):
+        part_memory(args)
+    if args.part in ("all", "straggler"):
+        part_straggler(args)
+    if args.part in ("all", "large"):
+        part_large(args)
+
+
+if __name__ == "__main__":
+    main()
