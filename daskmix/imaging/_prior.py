@@ -218,9 +218,10 @@ def fit_patch_prior(samples, patch_size, *, n_components, covariance_type, n_fac
         warnings.simplefilter("ignore", DegenerateComponentWarning)
         mixture.fit(coefficients)
     search = None
-    if algorithm == "truncated" and mixture.n_active < mixture.n_components:
-        # the floor makes the fitted covariances exactly C_k + I, so the
-        # mixture's own search assigns patches as the dense scores would
+    if mixture._truncated_inference():
+        # the mixture's own outputs would search (a truncated fit with
+        # n_active < K): the floor makes its covariances exactly C_k + I, so
+        # its search assigns patches as the dense scores would
         search = mixture._search_inputs(np.dtype(np.float32))
     # covariances_ is dense for "full" and "factor" alike
     prior = prior_from_mixture(mixture.weights_, mixture.means_, mixture.covariances_,
