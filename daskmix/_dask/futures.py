@@ -45,7 +45,7 @@ from distributed.comm.core import CommClosedError
 from daskmix._dask import graph as _graph
 from daskmix.exceptions import NoClientError
 
-__all__ = ["PREFIX", "BlockTasks", "NoClientError", "client_for"]
+__all__ = ["PREFIX", "BlockTasks", "NoClientError", "block_futures", "client_for"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def client_for(purpose):
         ) from None
 
 
-def _block_futures(client, array):
+def block_futures(client, array):
     """``array`` persisted on the workers, and the future of each row block.
 
     Parameters
@@ -179,11 +179,11 @@ class BlockTasks:
 
     def __init__(self, client, X, sample_weight, kernel, *, name, max_attempts=3):
         self.client = client
-        self._X, self._blocks = _block_futures(client, X)
+        self._X, self._blocks = block_futures(client, X)
         if sample_weight is None:
             self._weight, self._weights = None, [None] * len(self._blocks)
         else:
-            self._weight, self._weights = _block_futures(client, sample_weight)
+            self._weight, self._weights = block_futures(client, sample_weight)
         self._rows = tuple(int(n) for n in self._X.chunks[0])
         self._row_starts = np.cumsum((0,) + self._rows[:-1]).tolist()
         self._kernel = kernel

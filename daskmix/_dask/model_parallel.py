@@ -31,12 +31,12 @@ import weakref
 from concurrent.futures import CancelledError
 
 import numpy as np
-from distributed import KilledWorker, futures_of
+from distributed import KilledWorker
 from distributed import wait as _wait
 from distributed.comm.core import CommClosedError
 
 from daskmix._dask import graph as _graph
-from daskmix._dask.futures import client_for
+from daskmix._dask.futures import block_futures, client_for
 
 __all__ = ["PinnedTasks", "WorkerLost", "blocks_per_worker", "client_for"]
 
@@ -82,19 +82,6 @@ class WorkerLost(RuntimeError):
         super().__init__(f"worker(s) {described} left the cluster")
 
 
-def _persisted_chunks(client, array):
-    """``array`` persisted and its row chunks' futures, in row order."""
-    from dask.core import flatten
-
-    held = {future.key: future for future in futures_of(array)}
-    keys = list(flatten(array.__dask_keys__()))
-    if not all(key in held for key in keys):
-        array = client.persist(array)
-        held = {future.key: future for future in futures_of(array)}
-        keys = list(flatten(array.__dask_keys__()))
-    return array, [held[key] for key in keys]
-
-
 class PinnedTasks:
     """The data on the workers and tasks pinned to them.
 
@@ -112,11 +99,11 @@ class PinnedTasks:
 
     def __init__(self, client, X, sample_weight, *, name):
         self.client = client
-        self._X, self._chunks = _persisted_chunks(client, X)
+        self._X, self._chunks = block_futures(client, X)
         if sample_weight is None:
             self._weight, self._weights = None, [None] * len(self._chunks)
         else:
-            self._weight, self._weights = _persisted_chunks(client, sample_weight)
+            self._weight, self._weights = block_futures(client, sample_weight)
         self._rows = [int(n) for n in self._X.chunks[0]]
         self._prefix = _graph.PREFIX + name + "-"
         # weak: the caller decides which results stay alive

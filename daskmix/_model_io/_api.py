@@ -152,10 +152,7 @@ def save_model(estimator, path, shards=None):
 
 
 def load(path, *, lazy=None, lazy_array=None):
-    """Load a model saved by ``estimator.save(path)``.
-
-    Reading a model file runs no code from it (there is no pickle in it),
-    so a file from an untrusted source can at worst fail to load.
+    """Load a model file: the codec behind :func:`daskmix.load` (see it for the errors).
 
     Parameters
     ----------
@@ -164,45 +161,22 @@ def load(path, *, lazy=None, lazy_array=None):
     lazy : bool or None, default=None
         For a sharded store (``save(path, shards=P)``): whether its
         per-component arrays stay on disk, read block by block when a
-        computation needs them (None means True for a sharded store).
-        An ordinary model file is always read into memory.
+        computation needs them (None means True when ``lazy_array`` is
+        given). An ordinary model file is always read into memory.
     lazy_array : callable or None, default=None
         ``lazy_array(layout, name, read_block)``, the lazy array of one
-        per-component array (``daskmix.load`` passes a dask array maker);
-        None reads the blocks into memory.
+        per-component array (``daskmix.load`` passes a dask array maker, as
+        this package imports no dask); None reads the blocks into memory.
 
     Returns
     -------
-    GaussianMixture, MiniBatchKMeans or IncrementalPCA
-        Fitted.
+    object
+        The fitted estimator of the registered class the file names.
 
     Raises
     ------
     FileNotFoundError
-        If nothing is at ``path``.
     daskmix.exceptions.ModelFileError
-        If ``path`` is not a daskmix model file (the message says what it
-        looks like instead), if it is a damaged one (truncated or corrupted:
-        every byte of a model file is covered by a check, so damage never
-        loads as a different model), or if it is of a newer format version.
-        Errors of the storage libraries are its ``__cause__``.
-
-    See Also
-    --------
-    GaussianMixture.save, MiniBatchKMeans.save, IncrementalPCA.save
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> import daskmix
-    >>> X = np.array([[1, 2], [1, 4], [1, 0], [10, 2], [10, 4], [10, 0]], dtype=float)
-    >>> gm = daskmix.GaussianMixture(n_components=2, random_state=0).fit(X)
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.nc")
-    >>> gm.save(path)
-    >>> loaded = daskmix.load(path)
-    >>> bool((loaded.predict(X) == gm.predict(X)).all())
-    True
     """
     source = os.fspath(path)
     if is_sharded_store(source):
