@@ -9,9 +9,11 @@ pass over the data (the total of ``score``) through ``daskmix._dask.graph``.
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, DensityMixin
@@ -19,7 +21,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from daskmix._compat import _fit_context
+from daskmix._compat import Interval, StrOptions, _fit_context
 from daskmix._dask import components as _components
 from daskmix._dask import graph as _graph
 from daskmix._progress import FitProgress
@@ -34,7 +36,36 @@ from daskmix.mixture.kernels.suffstats import (
     merge_block_summaries,
 )
 
-__all__ = ["BaseMixture"]
+__all__ = ["SHARED_CONSTRAINTS", "BaseMixture"]
+
+#: The parameter constraints ``GaussianMixture`` and
+#: ``BayesianGaussianMixture`` share: scikit-learn's common mixture
+#: parameters and those of the shared algorithms (mini-batch, truncated,
+#: checkpoints, progress). Each estimator adds its own, and its registry's
+#: ``covariance_type`` and ``algorithm`` options.
+SHARED_CONSTRAINTS = {
+    "n_components": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0.0, None, closed="left")],
+    "reg_covar": [Interval(Real, 0.0, None, closed="left")],
+    "max_iter": [Interval(Integral, 0, None, closed="left")],
+    "n_init": [Interval(Integral, 1, None, closed="left")],
+    "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
+    "random_state": ["random_state"],
+    "warm_start": ["boolean"],
+    "verbose": ["verbose"],
+    "verbose_interval": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+    "step_decay": [Interval(Real, 0.5, 1.0, closed="right")],
+    "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
+    "warmup_size": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
+    "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
+    "checkpoint_path": [str, os.PathLike, None],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    "split_every": [Interval(Integral, 2, None, closed="left"), None],
+    "progress": ["boolean"],
+    "n_active": [Interval(Integral, 1, None, closed="left")],
+    "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+}
 
 
 class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -13,7 +12,7 @@ from daskmix._compat import Interval, StrOptions
 from daskmix._dask import graph as _graph
 from daskmix._model_io import register_model
 from daskmix._validation import check_input, check_sample_weight
-from daskmix.mixture._base import BaseMixture
+from daskmix.mixture._base import SHARED_CONSTRAINTS, BaseMixture
 from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
 from daskmix.mixture._dims import shape_dims
 from daskmix.mixture._init import InitContext, initial_params
@@ -305,35 +304,15 @@ class BayesianGaussianMixture(BaseMixture):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **SHARED_CONSTRAINTS,
         "covariance_type": [StrOptions(COVARIANCE_TYPES.keys())],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
         "weight_concentration_prior_type": [StrOptions(WEIGHT_PRIORS.keys())],
         "weight_concentration_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "mean_precision_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "mean_prior": [None, "array-like"],
         "degrees_of_freedom_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "covariance_prior": [None, "array-like", Interval(Real, 0.0, None, closed="neither")],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         "algorithm": [StrOptions(ALGORITHMS.keys())],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "step_decay": [Interval(Real, 0.5, 1.0, closed="right")],
-        "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
-        "warmup_size": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
-        "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
-        "checkpoint_path": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "n_active": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "split_every": [Interval(Integral, 2, None, closed="left"), None],
-        "progress": ["boolean"],
     }
 
     def __init__(

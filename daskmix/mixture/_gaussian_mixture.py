@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import math
-import os
 import types
 from numbers import Integral, Real
 
@@ -18,7 +17,7 @@ from daskmix._compat import Interval, StrOptions
 from daskmix._model_io import register_model
 from daskmix._progress import FitProgress
 from daskmix._validation import check_input, check_sample_weight, wrap_rows
-from daskmix.mixture._base import BaseMixture
+from daskmix.mixture._base import SHARED_CONSTRAINTS, BaseMixture
 from daskmix.mixture._dims import shape_dims
 from daskmix.mixture._init import InitContext, initial_params
 from daskmix.mixture._model_file import GAUSSIAN_MIXTURE_FILE
@@ -501,34 +500,14 @@ class GaussianMixture(BaseMixture):
     """
 
     _parameter_constraints: dict = {
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        **SHARED_CONSTRAINTS,
         # a live view: types registered after import are accepted
         "covariance_type": [StrOptions(COVARIANCE_TYPES.keys())],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "reg_covar": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 0, None, closed="left")],
-        "n_init": [Interval(Integral, 1, None, closed="left")],
-        "init_params": [StrOptions({"kmeans", "random", "random_from_data", "k-means++"})],
         "weights_init": ["array-like", None],
         "means_init": ["array-like", None],
         "precisions_init": ["array-like", None],
-        "random_state": ["random_state"],
-        "warm_start": ["boolean"],
-        "verbose": ["verbose"],
-        "verbose_interval": [Interval(Integral, 1, None, closed="left")],
         # a live view of the registry: an algorithm registered later is accepted
         "algorithm": [StrOptions(ALGORITHMS.keys())],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
-        "step_decay": [Interval(Real, 0.5, 1.0, closed="right")],
-        "step_offset": [StrOptions({"auto"}), Interval(Real, 0.0, None, closed="left")],
-        "warmup_size": [StrOptions({"auto"}), Interval(Integral, 0, None, closed="left")],
-        "max_no_improvement": [Interval(Integral, 1, None, closed="left"), None],
-        "checkpoint_path": [str, os.PathLike, None],
-        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
-        "split_every": [Interval(Integral, 2, None, closed="left"), None],
-        "progress": ["boolean"],
-        "n_active": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "n_factors": [Interval(Integral, 1, None, closed="left"), None],
         "covariance_floor": [Interval(Real, 0.0, None, closed="neither"), None],
         "gamma": [Interval(Real, 0.0, 1.0, closed="right")],
