@@ -23,6 +23,7 @@ import numpy as np
 from daskmix.exceptions import ConvergenceWarning, DegenerateComponentWarning
 from daskmix.imaging._patches import ac_basis
 from daskmix.mixture import GaussianMixture
+from daskmix.mixture.covariance._linalg import floor_eigenvalues
 
 __all__ = ["PatchPrior", "fit_patch_prior", "prior_from_mixture"]
 
@@ -111,8 +112,7 @@ def clean_covariances(covariances):
     ndarray of shape (K, m, m), float64
     """
     eye = np.eye(covariances.shape[-1])
-    values, vectors = np.linalg.eigh(np.asarray(covariances, dtype=np.float64) - eye)
-    return np.einsum("kij,kj,klj->kil", vectors, np.maximum(values, 0.0), vectors)
+    return floor_eigenvalues(np.asarray(covariances, dtype=np.float64) - eye, 0.0)
 
 
 def prior_from_mixture(weights, means, covariances, patch_size, search=None):
