@@ -88,16 +88,6 @@ def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
 
 
-@pytest.fixture(scope="module")
-def in_process_client():
-    """One ``distributed`` client with threads in this process, for the checks' many tiny fits."""
-    from distributed import Client
-
-    with Client(processes=False, n_workers=1, threads_per_worker=2,
-                dashboard_address=None) as client:
-        yield client
-
-
 @_checks(checked_estimators(with_client=True))
 def test_sklearn_compatible_estimator_on_a_client(estimator, check, in_process_client):
     check(estimator)
