@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.linalg.blas import get_blas_funcs
 from scipy.linalg.lapack import get_lapack_funcs
@@ -14,7 +16,10 @@ __all__ = [
     "cholesky_of_inverse",
     "eigen_axis",
     "floor_eigenvalues",
+    "pack_symmetric",
     "times_upper",
+    "unpack_symmetric",
+    "upper_indices",
 ]
 
 
@@ -201,3 +206,52 @@ def check_positive(precision, name):
     """
     if np.any(np.less_equal(precision, 0.0)):
         raise ValueError(f"'{name} precision' should be positive")
+
+
+@functools.cache
+def upper_indices(n_features):
+    """Row and column indices of the upper triangle (``np.triu_indices``), made once per size.
+
+    Read-only: every fit and pass on the inline path asks for them several
+    times, and building them costs more than using them at small sizes.
+    """
+    indices = np.triu_indices(n_features)
+    for index in indices:
+        index.flags.writeable = False
+    return indices
+
+
+def pack_symmetric(matrices):
+    """The upper triangles of symmetric matrices, row by row.
+
+    Parameters
+    ----------
+    matrices : ndarray of shape (n, d, d)
+        Symmetric (only the upper triangle is read).
+
+    Returns
+    -------
+    ndarray of shape (n, d * (d + 1) // 2)
+    """
+    upper_i, upper_j = upper_indices(matrices.shape[-1])
+    return matrices[:, upper_i, upper_j]
+
+
+def unpack_symmetric(packed, n_features):
+    """The symmetric matrices of :func:`pack_symmetric`'s triangles.
+
+    Parameters
+    ----------
+    packed : ndarray of shape (n, n_features * (n_features + 1) // 2)
+    n_features : int
+
+    Returns
+    -------
+    ndarray of shape (n, n_features, n_features)
+        A new array.
+    """
+    upper_i, upper_j = upper_indices(n_features)
+    matrices = np.empty((len(packed), n_features, n_features), dtype=packed.dtype)
+    matrices[:, upper_i, upper_j] = packed
+    matrices[:, upper_j, upper_i] = packed
+    return matrices

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from daskmix._blas import blas_for_matrices
@@ -17,6 +15,8 @@ from daskmix.mixture.covariance._linalg import (
     eigen_axis,
     floor_eigenvalues,
     times_upper,
+    unpack_symmetric,
+    upper_indices,
 )
 
 __all__ = ["FullCovariance"]
@@ -25,19 +25,6 @@ __all__ = ["FullCovariance"]
 #: design holds d(d+1)/2 products per row; beyond about 48 features the direct
 #: form's per-component products are large enough to be faster (measured).
 _PAIRWISE_MAX_FEATURES = 48
-
-
-@functools.cache
-def _upper_indices(n_features):
-    """Row and column indices of the upper triangle (``np.triu_indices``), made once per size.
-
-    Read-only: every fit and pass on the inline path asks for them several
-    times, and building them costs more than using them at small sizes.
-    """
-    indices = np.triu_indices(n_features)
-    for index in indices:
-        index.flags.writeable = False
-    return indices
 
 
 class _PairwiseDesign:
@@ -110,7 +97,7 @@ class _PairwiseDesign:
         """Squared Mahalanobis distances, shape (n_components, n_rows)."""
         d = self.n_features
         precisions = prec_chol @ np.swapaxes(prec_chol, -1, -2)
-        upper_i, upper_j = _upper_indices(d)
+        upper_i, upper_j = upper_indices(d)
         pairs = precisions[:, upper_i, upper_j] * np.where(upper_i == upper_j, 1.0, 2.0)
         linear = np.einsum("kij,kj->ki", precisions, centres)
         constant = np.einsum("ki,ki->k", centres, linear)
@@ -133,10 +120,7 @@ class _PairwiseDesign:
         d = self.n_features
         n_products = d * (d + 1) // 2
         sums = resp_t @ self.t.T
-        upper_i, upper_j = _upper_indices(d)
-        s2 = np.empty((len(sums), d, d), dtype=sums.dtype)
-        s2[:, upper_i, upper_j] = sums[:, :n_products]
-        s2[:, upper_j, upper_i] = sums[:, :n_products]
+        s2 = unpack_symmetric(sums[:, :n_products], d)
         return sums[:, -1], sums[:, n_products : n_products + d], s2
 
 

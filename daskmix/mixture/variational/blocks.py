@@ -15,6 +15,13 @@ takes one row partition and the blocks ``H`` it holds, and
    contribution + new contribution`` of the partition's rows (exact, no
    pass over the other rows).
 
+A step goes through its rows by tiles and does both for each tile, so a
+tile sees the posterior its predecessors updated (each half is still an
+exact coordinate step). Blocks keep statistics only; posteriors are
+computed from them a chunk of components at a time (:class:`Block`), so a
+step holds its blocks' statistics plus :data:`CHUNK_BYTES` and one tile of
+log-joints, never a second copy of its blocks.
+
 Rows keep at most ``n_active`` (component, responsibility) pairs (ESVI's
 top-k variant): a step considers the row's entries in ``H`` plus the
 ``n_active`` best components of ``H`` by ``u_ik``, keeps the best of those
@@ -38,24 +45,25 @@ against.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import digamma, gammaln
 
+from daskmix.mixture.covariance._linalg import pack_symmetric, unpack_symmetric
 from daskmix.mixture.variational.model import VariationalParams
 
 __all__ = [
     "Block",
     "BlockLayout",
     "Rows",
-    "apply_delta",
+    "add_rows",
     "block_bound",
-    "block_from_stats",
     "block_posterior",
     "block_ranges",
     "blocks_for_rows",
     "converged",
+    "empty_block",
     "fitted_slice",
     "initial_rows",
     "lower_bound",
@@ -63,7 +71,6 @@ __all__ = [
     "neighbour_order",
     "ordered_start",
     "resp_log_resp",
-    "row_contribution",
     "run_sequential",
     "schedule",
     "spherical_start",
@@ -133,7 +140,16 @@ class Rows:
 
 @dataclass
 class Block:
-    """Consecutive components ``[start, stop)``: their statistics over all rows and posterior.
+    """Consecutive components ``[start, stop)`` and their statistics over all rows.
+
+    A block holds statistics only: its posterior is a function of them
+    (batch VI's update), computed when a step, the lower bound or the
+    fitted model needs it, a chunk of components at a time
+    (:func:`block_posterior`), and never kept. Its memory is thus one
+    second moment per component, stored as a triangle when the covariance
+    type's second moments are symmetric matrices (``full``): ``K_b d (d +
+    1) / 2`` numbers instead of the ``3 K_b d^2`` that statistics,
+    covariances and precision factors take.
 
     Attributes
     ----------
@@ -143,11 +159,14 @@ class Block:
     sy : ndarray of shape (n_block, n_features)
         ``sum_i w_i r_ik (x_i - shift)``.
     s2 : ndarray
-        Second moments about the shift (the covariance type's layout).
-    params : VariationalParams
-        The posterior of the block's components, without ``covariances``
-        (None: the E-step reads ``prec_chol``; :func:`block_posterior`
-        restores them), which saves a third of a block's memory.
+        Second moments about the shift: the covariance type's layout, or
+        the upper triangles of its matrices when ``packed``.
+    packed : bool
+        Whether ``s2`` holds triangles (:func:`~daskmix.mixture.covariance._linalg.pack_symmetric`).
+    shift : ndarray of shape (n_features,)
+        The fit's shift (:attr:`BlockLayout.shift`).
+    eps : float
+        Added to every count (:attr:`BlockLayout.eps`).
     """
 
     index: int
@@ -156,13 +175,19 @@ class Block:
     nk: np.ndarray
     sy: np.ndarray
     s2: np.ndarray
-    params: VariationalParams
+    packed: bool
+    shift: np.ndarray
+    eps: float
 
     @property
     def nbytes(self):
-        """Bytes held (statistics and posterior)."""
-        arrays = [self.nk, self.sy, self.s2, *vars(self.params).values()]
-        return int(sum(np.asarray(a).nbytes for a in arrays if a is not None))
+        """Bytes held."""
+        return int(self.nk.nbytes + self.sy.nbytes + self.s2.nbytes + self.shift.nbytes)
+
+    def __sizeof__(self):
+        # what dask's memory accounting reads (``sys.getsizeof``), so that a
+        # worker spills and reports blocks by their real size
+        return object.__sizeof__(self) + self.nbytes
 
 
 def block_ranges(n_components, n_blocks):
@@ -388,6 +413,20 @@ def _softmax(log_joint, axis=-1):
 
 
 # ---- statistics and the block posterior -------------------------------------------
+#: Bytes of dense second moments (or precision factors) built at once: a
+#: block's posterior and changes of statistics are made a chunk of
+#: components at a time, so that no step holds more than this besides the
+#: blocks themselves.
+CHUNK_BYTES = 1 << 23
+
+
+def _chunks(block):
+    """Ranges ``(a, b)`` of the block's components (relative to ``start``), a chunk each."""
+    n_block, n_features = block.sy.shape
+    size = max(1, CHUNK_BYTES // (8 * n_features * n_features))
+    return [(a, min(a + size, n_block)) for a in range(0, n_block, size)]
+
+
 def _dense_resp_t(rows, lo, hi, start, stop, ids=None, resp=None):
     """Weighted responsibilities of rows ``lo:hi`` on components ``[start, stop)``, (K_b, n)."""
     ids = rows.ids[lo:hi] if ids is None else ids
@@ -413,89 +452,86 @@ def _tile_rows(n_rows, n_components):
     return max(1, min(n_rows, TILE_ELEMENTS // max(n_components, 1)))
 
 
-def row_contribution(rows, start, stop, layout):
-    """The statistics of a partition's rows on components ``[start, stop)``.
+def empty_block(index, start, stop, n_features, layout):
+    """Block ``index`` of components ``[start, stop)`` with zero statistics.
 
     Parameters
     ----------
-    rows : Rows
-    start, stop : int
-    layout : BlockLayout
-
-    Returns
-    -------
-    nk, sy, s2 : ndarray
-        About ``layout.shift``.
-    """
-    covariance = layout.model.covariance
-    n_features = rows.X.shape[1]
-    n_block = stop - start
-    nk = np.zeros(n_block)
-    sy = np.zeros((n_block, n_features))
-    s2 = np.zeros(covariance.second_moment_shape(n_block, n_features))
-    centres = np.zeros((n_block, n_features))
-    step = _tile_rows(len(rows.X), n_block)
-    for lo in range(0, len(rows.X), step):
-        hi = min(lo + step, len(rows.X))
-        resp_t = _dense_resp_t(rows, lo, hi, start, stop)
-        if not resp_t.any():
-            continue
-        D = covariance.prepare(rows.X[lo:hi], layout.shift)
-        a, b, c = _moments_about_shift(covariance, D, resp_t, centres)
-        nk += a
-        sy += b
-        s2 += c
-    return nk, sy, s2
-
-
-def block_from_stats(index, start, stop, nk, sy, s2, layout):
-    """The block with statistics ``(nk, sy, s2)`` and their posterior (batch VI's update).
-
-    Parameters
-    ----------
-    index, start, stop : int
-    nk, sy, s2 : ndarray
-        Sums over all rows, about ``layout.shift``.
+    index, start, stop, n_features : int
     layout : BlockLayout
 
     Returns
     -------
     Block
     """
-    model = layout.model
-    counts = nk + layout.eps
-    centres, sk = model.covariance.update(s2, counts, sy, np.zeros_like(sy),
-                                          model.reg_covar)
-    params = replace(model.update(counts, layout.shift + centres, sk), covariances=None)
-    return Block(int(index), int(start), int(stop), nk, sy, s2, params)
+    n_block = stop - start
+    shape = layout.model.covariance.second_moment_shape(n_block, n_features)
+    packed = len(shape) == 3  # symmetric matrices: their triangles
+    if packed:
+        shape = (n_block, n_features * (n_features + 1) // 2)
+    return Block(int(index), int(start), int(stop), np.zeros(n_block),
+                 np.zeros((n_block, n_features)), np.zeros(shape), packed,
+                 np.asarray(layout.shift, dtype=np.float64), float(layout.eps))
 
 
-def apply_delta(block, delta, layout, in_place=False):
-    """``block`` with a partition's change of statistics added and its posterior updated.
+def _second_moments(block, a, b):
+    """Components ``a:b``'s second moments in the covariance type's layout (a new array)."""
+    if block.packed:
+        return unpack_symmetric(block.s2[a:b], block.sy.shape[1])
+    return np.array(block.s2[a:b])
+
+
+def _add_moments(block, a, b, sign, moments):
+    """``block``'s statistics of components ``a:b`` plus ``sign`` times ``moments``, in place."""
+    nk, sy, s2 = moments
+    block.nk[a:b] += sign * nk
+    block.sy[a:b] += sign * sy
+    block.s2[a:b] += sign * (pack_symmetric(s2) if block.packed else s2)
+
+
+def _centres(block, a, b):
+    """Where the moments of components ``a:b`` are centred (their data means; 0 if empty)."""
+    nk = block.nk[a:b, None]
+    return np.where(nk > 0, block.sy[a:b] / np.where(nk > 0, nk, 1.0), 0.0)
+
+
+def add_rows(block, rows, layout):
+    """Add a partition's statistics on the block's components to ``block``, in place.
 
     Parameters
     ----------
     block : Block
-    delta : tuple of ndarray
-        ``(nk, sy, s2)`` new minus old contribution.
+    rows : Rows
     layout : BlockLayout
-    in_place : bool, default=False
-        Update ``block`` itself (its statistics arrays and posterior), so
-        that the old and the new version are never in memory together; for
-        a caller that no longer needs the old version.
 
     Returns
     -------
     Block
+        ``block``.
     """
-    if not in_place:
-        nk, sy, s2 = (a + b for a, b in zip((block.nk, block.sy, block.s2), delta))
-        return block_from_stats(block.index, block.start, block.stop, nk, sy, s2, layout)
-    for total, change in zip((block.nk, block.sy, block.s2), delta):
-        total += change
-    block.params = block_from_stats(block.index, block.start, block.stop, block.nk, block.sy,
-                                    block.s2, layout).params
+    covariance = layout.model.covariance
+    step = _tile_rows(len(rows.X), block.stop - block.start)
+    for lo in range(0, len(rows.X), step):
+        hi = min(lo + step, len(rows.X))
+        D = None
+        for a, b in _chunks(block):
+            resp_t = _dense_resp_t(rows, lo, hi, block.start + a, block.start + b)
+            if not resp_t.any():
+                continue
+            if D is None:
+                D = covariance.prepare(rows.X[lo:hi], layout.shift)
+            _add_moments(block, a, b, 1.0,
+                         _moments_about_shift(covariance, D, resp_t, _centres(block, a, b)))
     return block
+
+
+def _posterior(block, model, a, b):
+    """The posterior of components ``a:b`` of ``block`` (batch VI's update of their statistics)."""
+    counts = block.nk[a:b] + block.eps
+    sy = block.sy[a:b]
+    centres, sk = model.covariance.update(_second_moments(block, a, b), counts, sy,
+                                          np.zeros_like(sy), model.reg_covar)
+    return model.update(counts, block.shift + centres, sk)
 
 
 def _log_weights(layout, params):
@@ -510,45 +546,75 @@ def _log_weights(layout, params):
 
 
 def _held(blocks):
-    """The held blocks' components, centres and constants, concatenated in block order."""
+    """The held blocks' components, concatenated in block order."""
     return np.concatenate([np.arange(b.start, b.stop) for b in blocks])
 
 
 # ---- the step -------------------------------------------------------------------
+def _log_joints(blocks, D, layout, n_rows):
+    """``u_ik`` of a tile's rows on every held component, (n_rows, K_H), a chunk at a time."""
+    covariance = layout.model.covariance
+    u = np.empty((n_rows, sum(b.stop - b.start for b in blocks)))
+    column = 0
+    for block in blocks:
+        for a, b in _chunks(block):
+            p = _posterior(block, layout.model, a, b)
+            u[:, column:column + b - a] = covariance.log_prob_t(
+                D, p.means - layout.shift, p.prec_chol, _log_weights(layout, p)).T
+            column += b - a
+    return u
+
+
+def _move_statistics(block, rows, lo, hi, new_ids, new_resp, D, layout):
+    """Change ``block``'s statistics by rows ``lo:hi``'s change of responsibilities, in place."""
+    covariance = layout.model.covariance
+    for a, b in _chunks(block):
+        start, stop = block.start + a, block.start + b
+        old_t = _dense_resp_t(rows, lo, hi, start, stop)
+        new_t = _dense_resp_t(rows, lo, hi, start, stop, new_ids, new_resp)
+        if np.array_equal(old_t, new_t):
+            continue
+        centres = _centres(block, a, b)
+        old = _moments_about_shift(covariance, D, old_t, centres)
+        new = _moments_about_shift(covariance, D, new_t, centres)
+        _add_moments(block, a, b, 1.0, new)
+        _add_moments(block, a, b, -1.0, old)
+
+
 def step_rows(rows, blocks, layout):
-    """One block step's local part: rows' mass on the held blocks redistributed (Lemma 1).
+    """One block step: rows' mass on the held blocks redistributed (Lemma 1), blocks updated.
+
+    The rows go by tiles (:data:`TILE_ELEMENTS` log-joints at a time); each
+    tile's rows move their mass given the blocks' current posterior, then
+    the blocks' statistics change by the tile's change of
+    responsibilities, so the next tile sees the updated posterior. Both
+    are exact coordinate steps (the rows' distributions given the
+    posterior, then the posterior given every row's distribution), so the
+    lower bound never decreases.
 
     Parameters
     ----------
     rows : Rows
     blocks : list of Block
         The blocks the partition holds (their components are the
-        coordinates of the step).
+        coordinates of the step). Updated in place.
     layout : BlockLayout
 
     Returns
     -------
-    rows : Rows
+    Rows
         A new object; ``rows`` is unchanged.
-    deltas : list of tuple
-        Per block, the change ``(nk, sy, s2)`` of the partition's statistics.
     """
     covariance = layout.model.covariance
-    n_rows, n_features = rows.X.shape
+    n_rows = len(rows.X)
     comps = _held(blocks)
     order = np.argsort(comps, kind="stable")
     sorted_comps = comps[order]
-    centres = np.concatenate([b.params.means for b in blocks]) - layout.shift
-    prec_chol = np.concatenate([b.params.prec_chol for b in blocks])
-    constants = np.concatenate([_log_weights(layout, b.params) for b in blocks])
     n_held = len(comps)
     n_active = rows.ids.shape[1]
     n_candidates = min(n_active, n_held)
     new_ids = rows.ids.copy()
     new_resp = rows.resp.copy()
-    deltas = [(np.zeros(b.stop - b.start), np.zeros((b.stop - b.start, n_features)),
-               np.zeros(covariance.second_moment_shape(b.stop - b.start, n_features)))
-              for b in blocks]
     step = _tile_rows(n_rows, n_held)
     for lo in range(0, n_rows, step):
         hi = min(lo + step, n_rows)
@@ -561,8 +627,8 @@ def step_rows(rows, blocks, layout):
         if not active.any():
             continue
         D = covariance.prepare(rows.X[lo:hi], layout.shift)
-        u = covariance.log_prob_t(D, centres, prec_chol, constants).T  # (n, K_H)
         n = hi - lo
+        u = _log_joints(blocks, D, layout, n)
         # candidates: the row's entries in H and the n_active best components of H
         if n_candidates < n_held:
             best = np.argpartition(-u, n_candidates - 1, axis=1)[:, :n_candidates]
@@ -574,6 +640,7 @@ def step_rows(rows, blocks, layout):
         duplicate[:, 1:] = cand[:, 1:] == cand[:, :-1]
         valid = (cand >= 0) & ~duplicate
         score = np.where(valid, np.take_along_axis(u, np.maximum(cand, 0), axis=1), -np.inf)
+        del u
         # the best ones that fit: every slot not taken by another block's entry
         capacity = n_active - ((ids >= 0) & ~inside).sum(axis=1)
         rank = np.argsort(-score, axis=1, kind="stable")
@@ -594,18 +661,9 @@ def step_rows(rows, blocks, layout):
         tile_ids[~active] = ids[~active]
         tile_resp[~active] = resp[~active]
         new_ids[lo:hi], new_resp[lo:hi] = tile_ids, tile_resp
-        # the statistics' change, per held block
-        for index, block in enumerate(blocks):
-            old_t = _dense_resp_t(rows, lo, hi, block.start, block.stop)
-            new_t = _dense_resp_t(rows, lo, hi, block.start, block.stop, tile_ids, tile_resp)
-            if np.array_equal(old_t, new_t):
-                continue
-            c = block.params.means - layout.shift
-            old = _moments_about_shift(covariance, D, old_t, c)
-            new = _moments_about_shift(covariance, D, new_t, c)
-            for total, a, b in zip(deltas[index], new, old):
-                total += a - b
-    return Rows(rows.X, rows.weight, new_ids, new_resp), deltas
+        for block in blocks:
+            _move_statistics(block, rows, lo, hi, tile_ids, tile_resp, D, layout)
+    return Rows(rows.X, rows.weight, new_ids, new_resp)
 
 
 def resp_log_resp(rows):
@@ -639,11 +697,15 @@ def block_bound(block, layout):
     -------
     float
     """
-    # the model's bound of the block alone, minus its Dirichlet normaliser's
-    # shared part (gammaln of the block's concentration sum), added once for
-    # the whole fit in :func:`lower_bound`
-    concentration = block.params.weight_concentration
-    return layout.model.lower_bound(block.params, 0.0) + float(gammaln(np.sum(concentration)))
+    # the model's bound of each chunk of components, minus its Dirichlet
+    # normaliser's shared part (gammaln of the chunk's concentration sum),
+    # added once for the whole fit in :func:`lower_bound`
+    total = 0.0
+    for a, b in _chunks(block):
+        p = _posterior(block, layout.model, a, b)
+        total += (layout.model.lower_bound(p, 0.0)
+                  + float(gammaln(np.sum(p.weight_concentration))))
+    return total
 
 
 def lower_bound(resp_log_resps, block_bounds, layout):
@@ -667,7 +729,7 @@ def lower_bound(resp_log_resps, block_bounds, layout):
 
 # ---- assembling a model -----------------------------------------------------------
 def block_posterior(block, model):
-    """A block's posterior with its ``covariances`` (from the precision factors).
+    """A block's posterior, from its statistics (made a chunk of components at a time).
 
     Parameters
     ----------
@@ -678,8 +740,7 @@ def block_posterior(block, model):
     -------
     VariationalParams
     """
-    p = block.params
-    return replace(p, covariances=model.covariance.covariances_from_cholesky(p.prec_chol))
+    return merge_params([(a, _posterior(block, model, a, b)) for a, b in _chunks(block)])
 
 
 def fitted_slice(block, model):
@@ -728,7 +789,7 @@ def merge_params(parts):
 
 
 def blocks_for_rows(partitions, ranges, layout):
-    """The blocks of the statistics of ``partitions`` (the first posterior, from the rows).
+    """The blocks of the statistics of ``partitions`` (the first posterior's, from the rows).
 
     Parameters
     ----------
@@ -740,11 +801,13 @@ def blocks_for_rows(partitions, ranges, layout):
     -------
     list of Block
     """
+    n_features = partitions[0].X.shape[1]
     blocks = []
     for index, (start, stop) in enumerate(ranges):
-        parts = [row_contribution(rows, start, stop, layout) for rows in partitions]
-        nk, sy, s2 = (sum(p[i] for p in parts) for i in range(3))
-        blocks.append(block_from_stats(index, start, stop, nk, sy, s2, layout))
+        block = empty_block(index, start, stop, n_features, layout)
+        for rows in partitions:
+            add_rows(block, rows, layout)
+        blocks.append(block)
     return blocks
 
 
@@ -800,9 +863,7 @@ def run_sequential(partitions, layout, n_blocks, *, max_iter, tol, random_state,
         for groups in schedule(n_blocks, len(partitions), random_state):
             for w, group in enumerate(groups):
                 held = [blocks[b] for b in group]
-                partitions[w], deltas = step_rows(partitions[w], held, layout)
-                for b, delta in zip(group, deltas):
-                    blocks[b] = apply_delta(blocks[b], delta, layout)
+                partitions[w] = step_rows(partitions[w], held, layout)
                 if on_step is not None:
                     on_step(bound())
         history.append(bound())

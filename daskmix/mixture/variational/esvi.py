@@ -105,57 +105,68 @@ def _init_rows(X_blocks, weight_blocks, start, n_active):
     return _blocks.initial_rows(X, weight, start, n_active)
 
 
-def _accumulate(total, rows, index, start, stop, layout, last):
-    """``total`` plus a partition's statistics on a block; the block itself when ``last``.
+def _add_rows(blocks, rows, layout, ranges, n_features, with_bound):
+    """A build round: ``rows``' statistics added to a group's blocks (made empty if None).
 
-    The blocks are built along a chain through the partitions, so that no
-    worker holds more than two block-sized arrays (not one per partition).
+    Returns ``(None, blocks, resp_log_resp, block bounds)`` as :func:`_step`
+    does, the bound's terms only ``with_bound`` (the last round).
     """
-    part = _blocks.row_contribution(rows, start, stop, layout)
-    if total is not None:
-        for a, b in zip(total, part):
-            a += b
-        part = total
-    if last:
-        return _blocks.block_from_stats(index, start, stop, *part, layout)
-    return part
+    if blocks is None:
+        blocks = [_blocks.empty_block(index, start, stop, n_features, layout)
+                  for index, (start, stop) in ranges]
+    else:
+        blocks = blocks[1]
+    for block in blocks:
+        _blocks.add_rows(block, rows, layout)
+    return _with_bound(None, rows, blocks, layout, with_bound)
+
+
+def _with_bound(new_rows, rows, blocks, layout, with_bound):
+    if not with_bound:
+        return new_rows, blocks, None, None
+    return (new_rows, blocks, _blocks.resp_log_resp(rows),
+            [_blocks.block_bound(b, layout) for b in blocks])
 
 
 def _pick(value, key):
     """The part of a task's result a reference names (see ``_Run``)."""
     if key is None:
         return value
-    if key == "rows":
-        return value[0]
-    if key == "blocks":
-        return value[1]
     return value[key]
 
 
+def _receive(*parts):
+    """A group of blocks, from whole groups and single blocks, on the worker that runs it.
+
+    The step that follows depends on this task's result, a copy on its own
+    worker: the previous holder's copy is released as soon as this task
+    ends (at the start of the round), not when the step ends.
+    """
+    group = []
+    for part in parts:
+        group.extend(part if isinstance(part, list) else [part])
+    return group
+
+
+def _step(rows, blocks, layout, with_bound):
+    """One block step: ``(rows, blocks, resp_log_resp, block bounds)``; the blocks in place.
+
+    The lower-bound terms are computed only with ``with_bound`` (a pass's
+    last round); otherwise they are None. The blocks are updated in place:
+    their previous version is read by no other task.
+    """
+    rows = _blocks.step_rows(rows, blocks, layout)
+    return _with_bound(rows, rows, blocks, layout, with_bound)
+
+
 def _pick_block(step, i):
-    """Block ``i`` of a step's result."""
+    """Block ``i`` of a step's group."""
     return step[1][i]
-
-
-def _step(rows, rows_key, layout, *block_refs):
-    """One block step; returns ``(rows, blocks, resp_log_resp, block bounds)``."""
-    rows = _pick(rows, rows_key)
-    blocks = [_pick(v, k) for v, k in zip(block_refs[::2], block_refs[1::2])]
-    rows, deltas = _blocks.step_rows(rows, blocks, layout)
-    # in place: the previous version of a block is read by no other task
-    blocks = [_blocks.apply_delta(b, d, layout, in_place=True) for b, d in zip(blocks, deltas)]
-    return (rows, blocks, _blocks.resp_log_resp(rows),
-            [_blocks.block_bound(b, layout) for b in blocks])
 
 
 def _step_bound(step):
     """A last-round step's share of the lower bound: ``(resp_log_resp, [block bounds])``."""
     return step[2], step[3]
-
-
-def _start_bound(layout, rows, *blocks):
-    """The lower-bound terms of one partition's rows and of blocks on the same worker."""
-    return _blocks.resp_log_resp(rows), [_blocks.block_bound(b, layout) for b in blocks]
 
 
 def _fitted_slice(block, key, model):
@@ -205,6 +216,7 @@ class _Run:
         self.holder = [None] * self.n_blocks
         self.next_rounds = None
         self.pass_rows = []
+        self.start_bounds = []
 
     @property
     def n_partitions(self):
@@ -222,86 +234,103 @@ class _Run:
             start=self.start, n_active=self.layout.n_active), None)
 
     def build_blocks(self):
-        """Every block from every partition's statistics, placed where the next pass starts."""
+        """Every block from every partition's statistics, placed where the next pass starts.
+
+        A pass of the ring that adds rows: in build round ``j`` worker ``w``
+        adds its rows' statistics to the group the first pass gives worker
+        ``w + j + 1`` (mod ``n``), made empty in round 0; after ``n``
+        rounds every group holds every row and sits on its first holder.
+        A worker thus holds one or two groups, never the whole model.
+        """
         self.next_rounds = _blocks.schedule(self.n_blocks, self.n_partitions, self.rng)
+        first = self.next_rounds[0]
         n = self.n_partitions
-        for groups_w, group in enumerate(self.next_rounds[0]):
-            for b in group:
-                start, stop = self.ranges[b]
-                # a chain through the partitions that ends on the block's first holder
-                total = None
-                for step in range(1, n + 1):
-                    w = (groups_w + step) % n
-                    worker = self.homes[w]
-                    total = self.tasks.submit(
-                        _accumulate, total, self.rows[w][0], b, start, stop, self.layout,
-                        step == n, worker=worker,
-                        label=f"stats-block-{b}-on-{self._name(worker)}")
-                self.blocks[b] = (total, None)
-                self.holder[b] = self.homes[groups_w]
+        n_features = len(self.layout.shift)
+        moving = {}
+        for j in range(n):
+            arrived = {}
+            for w in range(n):
+                g = (w + j + 1) % n
+                worker = self.homes[w]
+                label = "-".join(str(b) for b in first[g])
+                arrived[g] = self.tasks.submit(
+                    _add_rows, moving.get(g), self.rows[w][0], self.layout,
+                    [(b, self.ranges[b]) for b in first[g]], n_features, j == n - 1,
+                    worker=worker, label=f"stats-blocks-{label}-on-{self._name(worker)}")
+            moving = arrived
+        self.start_bounds = []
+        for g, group in enumerate(first):
+            worker = self.homes[g]
+            held = self.tasks.submit(_pick, moving[g], 1, worker=worker,
+                                     label=f"blocks-{'-'.join(map(str, group))}-on-"
+                                           f"{self._name(worker)}")
+            for i, b in enumerate(group):
+                self.blocks[b] = (held, i)
+                self.holder[b] = worker
+            self.start_bounds.append(self.tasks.submit(
+                _step_bound, moving[g], worker=worker,
+                label=f"bound-start-on-{self._name(worker)}"))
+
+    def _group_on(self, group, worker, label):
+        """A future of ``group``'s blocks (a list) on ``worker``, received there if need be."""
+        refs = [self.blocks[b] for b in group]
+        whole = (len({ref[0].key for ref in refs}) == 1
+                 and [ref[1] for ref in refs] == list(range(len(group))))
+        if whole and all(self.holder[b] == worker for b in group):
+            return refs[0][0]
+        if whole:
+            parts = [refs[0][0]]
+        elif all(ref[1] is None for ref in refs):
+            parts = [ref[0] for ref in refs]
+        else:  # pragma: no cover - groups move whole within a pass, blocks one by one between
+            raise AssertionError("a group's blocks are neither one travelling group nor single")
+        return self.tasks.submit(_receive, *parts, worker=worker,
+                                 label=f"receive-blocks-{label}-on-{self._name(worker)}")
 
     def submit_pass(self, number):
-        """Every round's steps of one pass; returns the futures of its lower bound."""
+        """Every round's steps of one pass; returns the futures of its lower bound.
+
+        Each step's result is split at once, on its worker, into the rows
+        (for the worker's next step), the group (for the next holder) and,
+        in the last round, the blocks one by one (the groups change) and
+        the bound's terms; the client keeps no reference to a step, so a
+        group's previous version is released as soon as the next holder
+        has received it.
+        """
         rounds = self.next_rounds or _blocks.schedule(self.n_blocks, self.n_partitions,
                                                       self.rng)
         self.next_rounds = None
-        last = []
-        for groups in rounds:
-            last = []
+        bounds = []
+        for j, groups in enumerate(rounds):
+            last = j == len(rounds) - 1
             for w, group in enumerate(groups):
                 worker = self.homes[w]
+                name = self._name(worker)
                 label = "-".join(str(b) for b in group)
-                refs = [x for b in group for x in self.blocks[b]]
+                held = self._group_on(group, worker, label)
                 step = self.tasks.submit(
-                    _step, *self.rows[w], self.layout, *refs, worker=worker,
-                    label=f"step-pass-{number}-blocks-{label}-on-{self._name(worker)}")
-                self.rows[w] = (step, "rows")
-                if groups is rounds[-1]:
-                    # the pass's last round: blocks one by one, the groups change
+                    _step, self.rows[w][0], held, self.layout, last, worker=worker,
+                    label=f"step-pass-{number}-blocks-{label}-on-{name}")
+                self.rows[w] = (self.tasks.submit(_pick, step, 0, worker=worker,
+                                                  label=f"rows-partition-{w}-on-{name}"), None)
+                if last:
                     for i, b in enumerate(group):
                         self.blocks[b] = (self.tasks.submit(
                             _pick_block, step, i, worker=worker,
-                            label=f"block-{b}-on-{self._name(worker)}"), None)
+                            label=f"block-{b}-on-{name}"), None)
                         self.holder[b] = worker
+                    bounds.append(self.tasks.submit(
+                        _step_bound, step, worker=worker,
+                        label=f"bound-pass-{number}-on-{name}"))
                 else:
-                    # the group travels whole to the next worker, without the rows
-                    moving = self.tasks.submit(_pick, step, "blocks", worker=worker,
-                                               label=f"blocks-{label}-on-{self._name(worker)}")
+                    moving = self.tasks.submit(_pick, step, 1, worker=worker,
+                                               label=f"blocks-{label}-on-{name}")
                     for i, b in enumerate(group):
                         self.blocks[b] = (moving, i)
                         self.holder[b] = worker
-                last.append((step, worker, group))
-        # the rows alone at the end of the pass: what a recovery goes back to
-        self.pass_rows = [
-            self.tasks.submit(_pick, step, "rows", worker=worker,
-                              label=f"rows-partition-{w}-on-{self._name(worker)}")
-            for w, (step, worker, _) in enumerate(last)]
-        return [self.tasks.submit(_step_bound, step, worker=worker,
-                                  label=f"bound-pass-{number}-on-{self._name(worker)}")
-                for step, worker, _ in last]
-
-    def bound_futures(self):
-        """The lower-bound terms of the current state (after building it)."""
-        on = {}
-        for b in range(self.n_blocks):
-            on.setdefault(self.holder[b], []).append(b)
-        futures = []
-        for w, worker in enumerate(self.homes):
-            # blocks go with the first partition on their worker (all partitions
-            # live on workers holding blocks after a build)
-            mine = on.pop(worker, [])
-            refs = [self.blocks[b] for b in mine]
-            futures.append(self.tasks.submit(
-                _start_bound, self.layout, self.rows[w][0],
-                *[self._resolved(r) for r in refs], worker=worker,
-                label=f"bound-start-on-{self._name(worker)}"))
-        return futures
-
-    def _resolved(self, ref):
-        future, key = ref
-        if key is None:
-            return future
-        raise AssertionError("a built state holds whole blocks")  # pragma: no cover
+        # the rows at the end of the pass: what a recovery goes back to
+        self.pass_rows = [ref[0] for ref in self.rows]
+        return bounds
 
     def lower_bound(self, futures):
         """The lower bound from gathered ``(resp_log_resp, [block bounds])`` pairs."""
@@ -383,7 +412,7 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
         run.init_partition(w)
     run.build_blocks()
     # (pass number, or 0 / None for a fresh / recovered state; bound futures; rows futures)
-    in_flight = [(0, run.bound_futures(), [ref[0] for ref in run.rows])]
+    in_flight = [(0, run.start_bounds, [ref[0] for ref in run.rows])]
     checkpoint = in_flight[0][2]
     history, submitted, stopping, previous = [], 0, False, lower_bound
     while in_flight:
@@ -408,7 +437,7 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
                 RuntimeWarning, stacklevel=3)
             result.recoveries += 1
             run.recover(checkpoint, lost.addresses)
-            in_flight = [(None, run.bound_futures(), [ref[0] for ref in run.rows])]
+            in_flight = [(None, run.start_bounds, [ref[0] for ref in run.rows])]
             history, stopping = [], False
             continue
         in_flight.pop(0)
