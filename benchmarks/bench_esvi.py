@@ -24,7 +24,7 @@ thread each)::
 (b) **A model larger than one worker.** ``--large-components`` full
     covariances on ``--large-features`` features, on ``--large-workers``
     workers each limited to ``--large-memory`` (a nanny restarts a worker
-    that exceeds 95% of it). The model (statistics and precision factors
+    that exceeds 95% of it). The model (its precisions, float64,
     of every block, float64) is larger than one worker's limit. ESVI
     starts from random rows as means (``run_esvi`` directly: the
     estimator's own initialisation computes the whole model in one pass
@@ -184,11 +184,10 @@ def part_memory(args):
 def _model_bytes(n_components, n_features):
     """Bytes of all blocks of a full-covariance model, as held.
 
-    Statistics ``nk``, ``sy``, ``s2`` and the posterior without covariances:
-    concentration, mean precision, means, degrees of freedom and precision
-    factors, float64.
+    Statistics only (``nk``, ``sy`` and the triangles of ``s2``), float64:
+    the posterior is computed from them when needed.
     """
-    return n_components * (2 * n_features ** 2 + 2 * n_features + 4) * 8
+    return n_components * (n_features * (n_features + 1) // 2 + n_features + 1) * 8
 
 
 def part_large(args):
@@ -196,8 +195,8 @@ def part_large(args):
     X_local = make_data(args.large_rows, D, 64, 6.0, 1)
     model_bytes = _model_bytes(K, D)
     print(f"(b) K={K} full, D={D}, {args.large_rows} rows, {W} workers x "
-          f"{args.large_memory}; model (statistics + precision factors) "
-          f"{model_bytes / 1e9:.2f} GB, precisions alone {K * D * D * 8 / 1e9:.2f} GB")
+          f"{args.large_memory}; model as held (statistics) {model_bytes / 1e9:.2f} GB, "
+          f"precisions alone {K * D * D * 8 / 1e9:.2f} GB")
     with LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
                       memory_limit=args.large_memory, dashboard_address=None) as cluster, \
             Client(cluster) as client:

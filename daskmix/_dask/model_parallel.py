@@ -38,7 +38,8 @@ from distributed.comm.core import CommClosedError
 from daskmix._dask import graph as _graph
 from daskmix._dask.futures import block_futures, client_for
 
-__all__ = ["PinnedTasks", "WorkerLost", "blocks_per_worker", "client_for"]
+__all__ = ["PinnedTasks", "WorkerLost", "blocks_per_worker", "client_for",
+           "ordered_transfer_bytes"]
 
 #: Seconds between two checks of the workers while waiting.
 POLL_SECONDS = 0.5
@@ -63,6 +64,28 @@ def blocks_per_worker(default=3):
     import dask
 
     return int(dask.config.get("daskmix.esvi.blocks-per-worker", default))
+
+
+def ordered_transfer_bytes(default=1 << 24):
+    """Bytes from which a group of parameter blocks moves one block at a time.
+
+    ``dask.config.set({"daskmix.esvi.ordered-transfer-bytes": 0})`` orders
+    every transfer (see ``daskmix.mixture.variational.esvi``): it bounds a
+    worker's parameter memory at ``1 / W + 1 / P`` of the model, at the
+    cost of ``W g`` transfer latencies per round, which only pays for
+    large blocks.
+
+    Parameters
+    ----------
+    default : int, default=16 MiB
+
+    Returns
+    -------
+    int
+    """
+    import dask
+
+    return int(dask.config.get("daskmix.esvi.ordered-transfer-bytes", default))
 
 
 class WorkerLost(RuntimeError):

@@ -59,6 +59,7 @@ __all__ = [
     "Rows",
     "add_rows",
     "block_bound",
+    "block_nbytes",
     "block_posterior",
     "block_ranges",
     "blocks_for_rows",
@@ -452,6 +453,30 @@ def _tile_rows(n_rows, n_components):
     return max(1, min(n_rows, TILE_ELEMENTS // max(n_components, 1)))
 
 
+def _stored_shape(n_block, n_features, layout):
+    """The shape of a block's stored ``s2``, and whether it holds triangles."""
+    shape = layout.model.covariance.second_moment_shape(n_block, n_features)
+    if len(shape) == 3:  # symmetric matrices: their triangles
+        return (n_block, n_features * (n_features + 1) // 2), True
+    return shape, False
+
+
+def block_nbytes(n_block, n_features, layout):
+    """Bytes of a block of ``n_block`` components (as :attr:`Block.nbytes`).
+
+    Parameters
+    ----------
+    n_block, n_features : int
+    layout : BlockLayout
+
+    Returns
+    -------
+    int
+    """
+    shape, _ = _stored_shape(n_block, n_features, layout)
+    return 8 * (n_block * (1 + n_features) + int(np.prod(shape)) + n_features)
+
+
 def empty_block(index, start, stop, n_features, layout):
     """Block ``index`` of components ``[start, stop)`` with zero statistics.
 
@@ -465,10 +490,7 @@ def empty_block(index, start, stop, n_features, layout):
     Block
     """
     n_block = stop - start
-    shape = layout.model.covariance.second_moment_shape(n_block, n_features)
-    packed = len(shape) == 3  # symmetric matrices: their triangles
-    if packed:
-        shape = (n_block, n_features * (n_features + 1) // 2)
+    shape, packed = _stored_shape(n_block, n_features, layout)
     return Block(int(index), int(start), int(stop), np.zeros(n_block),
                  np.zeros((n_block, n_features)), np.zeros(shape), packed,
                  np.asarray(layout.shift, dtype=np.float64), float(layout.eps))

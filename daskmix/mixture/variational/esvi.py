@@ -114,11 +114,14 @@ def _add_rows(blocks, rows, layout, ranges, n_features, with_bound):
     if blocks is None:
         blocks = [_blocks.empty_block(index, start, stop, n_features, layout)
                   for index, (start, stop) in ranges]
-    else:
-        blocks = blocks[1]
     for block in blocks:
         _blocks.add_rows(block, rows, layout)
     return _with_bound(None, rows, blocks, layout, with_bound)
+
+
+def _received(group):
+    """A token that ``group`` has arrived (what the next receiver waits for); None."""
+    return None
 
 
 def _with_bound(new_rows, rows, blocks, layout, with_bound):
@@ -135,12 +138,13 @@ def _pick(value, key):
     return value[key]
 
 
-def _receive(*parts):
+def _receive(*parts, after=None):
     """A group of blocks, from whole groups and single blocks, on the worker that runs it.
 
     The step that follows depends on this task's result, a copy on its own
     worker: the previous holder's copy is released as soon as this task
-    ends (at the start of the round), not when the step ends.
+    ends (at the start of the round), not when the step ends. ``after`` is
+    only waited for (see ``_Run._receive_round``).
     """
     group = []
     for part in parts:
@@ -182,7 +186,8 @@ def _params_of(block, key, model):
 class _Run:
     """One ESVI fit's futures: partitions, blocks, and where each lives."""
 
-    def __init__(self, tasks, layout, start, n_blocks_per_worker, random_state):
+    def __init__(self, tasks, layout, start, n_blocks_per_worker, random_state,
+                 ordered_bytes=0):
         self.tasks = tasks
         self.layout = layout
         self.start = start
@@ -199,6 +204,10 @@ class _Run:
         self.group = max(1, min(int(n_blocks_per_worker), n_components // n_workers))
         self.n_blocks = self.group * n_workers
         self.ranges = _blocks.block_ranges(n_components, self.n_blocks)
+        largest = max(stop - start for start, stop in self.ranges)
+        #: Whether groups move one block at a time (see :meth:`_receive_round`).
+        self.ordered = (self.group * _blocks.block_nbytes(largest, len(layout.shift), layout)
+                        >= ordered_bytes)
         # neighbouring means share a block: their rows' mass moves between them
         self.start = _blocks.ordered_start(start, self.n_blocks)
         self.plan = tasks.assign_chunks(n_workers)
@@ -208,9 +217,9 @@ class _Run:
                 f"but X has fewer chunks than workers. Rechunk X into at least "
                 f"{n_workers} row chunks."
             )
-        # references (future, key): key None for the whole result, "rows" for
-        # the rows of a step's result (read on the same worker), a position in
-        # a group's list of blocks (what travels to the next worker)
+        # references (future, key): key None for a future of the thing itself
+        # (rows, a block), or a position in a future of a list of blocks (a
+        # group that travels whole)
         self.rows = [None] * n_workers
         self.blocks = [None] * self.n_blocks
         self.holder = [None] * self.n_blocks
@@ -236,56 +245,114 @@ class _Run:
     def build_blocks(self):
         """Every block from every partition's statistics, placed where the next pass starts.
 
-        A pass of the ring that adds rows: in build round ``j`` worker ``w``
-        adds its rows' statistics to the group the first pass gives worker
-        ``w + j + 1`` (mod ``n``), made empty in round 0; after ``n``
-        rounds every group holds every row and sits on its first holder.
-        A worker thus holds one or two groups, never the whole model.
+        A pass of the ring that adds rows: in build round ``j`` partition
+        ``w`` adds its rows' statistics to the group the first pass gives
+        partition ``w + j + 1`` (mod ``n``), made empty in round 0; after
+        ``n`` rounds every group holds every row and sits on its first
+        holder. Groups move as in a pass (:meth:`_receive_round`).
         """
         self.next_rounds = _blocks.schedule(self.n_blocks, self.n_partitions, self.rng)
         first = self.next_rounds[0]
         n = self.n_partitions
         n_features = len(self.layout.shift)
-        moving = {}
-        for j in range(n):
-            arrived = {}
-            for w in range(n):
-                g = (w + j + 1) % n
-                worker = self.homes[w]
-                label = "-".join(str(b) for b in first[g])
-                arrived[g] = self.tasks.submit(
-                    _add_rows, moving.get(g), self.rows[w][0], self.layout,
-                    [(b, self.ranges[b]) for b in first[g]], n_features, j == n - 1,
-                    worker=worker, label=f"stats-blocks-{label}-on-{self._name(worker)}")
-            moving = arrived
         self.start_bounds = []
-        for g, group in enumerate(first):
-            worker = self.homes[g]
-            held = self.tasks.submit(_pick, moving[g], 1, worker=worker,
-                                     label=f"blocks-{'-'.join(map(str, group))}-on-"
-                                           f"{self._name(worker)}")
-            for i, b in enumerate(group):
-                self.blocks[b] = (held, i)
-                self.holder[b] = worker
-            self.start_bounds.append(self.tasks.submit(
-                _step_bound, moving[g], worker=worker,
-                label=f"bound-start-on-{self._name(worker)}"))
+        for j in range(n):
+            groups = [first[(w + j + 1) % n] for w in range(n)]
+            held = self._receive_round(groups, j) if j else [None] * n
+            last = j == n - 1
+            for w, group in enumerate(groups):
+                worker = self.homes[w]
+                name = self._name(worker)
+                label = "-".join(str(b) for b in group)
+                built = self.tasks.submit(
+                    _add_rows, held[w], self.rows[w][0], self.layout,
+                    [(b, self.ranges[b]) for b in group], n_features, last,
+                    worker=worker, label=f"stats-blocks-{label}-on-{name}")
+                self._publish(built, group, worker, label, whole=not (last or self.ordered))
+                if last:
+                    self.start_bounds.append(self.tasks.submit(
+                        _step_bound, built, worker=worker, label=f"bound-start-on-{name}"))
 
-    def _group_on(self, group, worker, label):
-        """A future of ``group``'s blocks (a list) on ``worker``, received there if need be."""
-        refs = [self.blocks[b] for b in group]
-        whole = (len({ref[0].key for ref in refs}) == 1
-                 and [ref[1] for ref in refs] == list(range(len(group))))
-        if whole and all(self.holder[b] == worker for b in group):
-            return refs[0][0]
+    def _publish(self, result, group, worker, label, *, whole):
+        """Point the blocks of ``group`` at a step's (or build round's) ``result`` on ``worker``.
+
+        ``whole``: one future of the group's list (it travels on whole);
+        otherwise one future per block (moved one by one, see
+        :meth:`_receive_round`).
+        """
+        name = self._name(worker)
         if whole:
-            parts = [refs[0][0]]
-        elif all(ref[1] is None for ref in refs):
-            parts = [ref[0] for ref in refs]
-        else:  # pragma: no cover - groups move whole within a pass, blocks one by one between
-            raise AssertionError("a group's blocks are neither one travelling group nor single")
-        return self.tasks.submit(_receive, *parts, worker=worker,
-                                 label=f"receive-blocks-{label}-on-{self._name(worker)}")
+            moving = self.tasks.submit(_pick, result, 1, worker=worker,
+                                       label=f"blocks-{label}-on-{name}")
+        for i, b in enumerate(group):
+            self.blocks[b] = ((moving, i) if whole else (self.tasks.submit(
+                _pick_block, result, i, worker=worker, label=f"block-{b}-on-{name}"), None))
+            self.holder[b] = worker
+
+    def _receive(self, parts, worker, label, after=None):
+        return self.tasks.submit(_receive, *parts, after=after, worker=worker,
+                                 label=f"receive-{label}-on-{self._name(worker)}")
+
+    def _receive_round(self, groups, number):
+        """Each partition's group for a round, on its worker.
+
+        Dask keeps a result on its worker until every task that reads it
+        has finished, and a worker fetches a task's inputs as soon as the
+        task is assigned to it. Were every group passed at once, a worker
+        would hold the group it just updated (until its next holder is done
+        with it), the group it receives, and possibly the next one: up to
+        the whole model with three workers. Large groups (``ordered``, see
+        :attr:`ordered`) therefore move one block at a time, in a chain of
+        small receiving tasks: block ``i`` of partition ``w``'s group is
+        received after block ``i`` of the group ``w`` held has been
+        received by its next holder (a tiny ``received`` task is the
+        token), partition after partition around the ring, then block
+        ``i + 1``. A worker then holds ``g`` blocks, ``g + 1`` for the
+        first receiver of the chain (rotating with ``number``): ``1 / W +
+        1 / P`` of the model at most in a ring round. The chain costs ``W
+        g`` transfer latencies per round, so small groups move at once.
+
+        Parameters
+        ----------
+        groups : list of tuple of int
+            ``groups[w]``: the blocks partition ``w`` holds this round.
+        number : int
+            The round (any integer): the chain starts at partition ``number mod n``.
+
+        Returns
+        -------
+        list of distributed.Future
+            Per partition, its group's list of blocks on its worker.
+        """
+        n = len(groups)
+        parts = [[self.blocks[b] for b in group] for group in groups]
+        if self.ordered:
+            after = None
+            for i in range(len(groups[0])):
+                for offset in range(n):
+                    w = (number + offset) % n
+                    b, worker = groups[w][i], self.homes[w]
+                    if self.holder[b] == worker:
+                        continue
+                    parts[w][i] = (self._receive([self.blocks[b][0]], worker, f"block-{b}",
+                                                 after), 0)
+                    after = self.tasks.submit(_received, parts[w][i][0], worker=worker,
+                                              label=f"received-block-{b}-on-"
+                                                    f"{self._name(worker)}")
+        held = []
+        for w, group in enumerate(groups):
+            worker = self.homes[w]
+            futures = [ref[0] for ref in parts[w]]
+            whole = (len({f.key for f in futures}) == 1
+                     and [ref[1] for ref in parts[w]] == list(range(len(group))))
+            if whole and self.holder[group[0]] == worker:
+                held.append(futures[0])  # a group that stays on its worker
+                continue
+            # a whole group from one worker, or single blocks (possibly received
+            # one by one above, then already here) assembled into a list
+            held.append(self._receive(futures[:1] if whole else futures, worker,
+                                      "blocks-" + "-".join(str(b) for b in group)))
+        return held
 
     def submit_pass(self, number):
         """Every round's steps of one pass; returns the futures of its lower bound.
@@ -295,7 +362,7 @@ class _Run:
         in the last round, the blocks one by one (the groups change) and
         the bound's terms; the client keeps no reference to a step, so a
         group's previous version is released as soon as the next holder
-        has received it.
+        has received it (:meth:`_receive_round`).
         """
         rounds = self.next_rounds or _blocks.schedule(self.n_blocks, self.n_partitions,
                                                       self.rng)
@@ -303,31 +370,21 @@ class _Run:
         bounds = []
         for j, groups in enumerate(rounds):
             last = j == len(rounds) - 1
+            held = self._receive_round(groups, number * len(rounds) + j)
             for w, group in enumerate(groups):
                 worker = self.homes[w]
                 name = self._name(worker)
                 label = "-".join(str(b) for b in group)
-                held = self._group_on(group, worker, label)
                 step = self.tasks.submit(
-                    _step, self.rows[w][0], held, self.layout, last, worker=worker,
+                    _step, self.rows[w][0], held[w], self.layout, last, worker=worker,
                     label=f"step-pass-{number}-blocks-{label}-on-{name}")
                 self.rows[w] = (self.tasks.submit(_pick, step, 0, worker=worker,
                                                   label=f"rows-partition-{w}-on-{name}"), None)
+                self._publish(step, group, worker, label, whole=not (last or self.ordered))
                 if last:
-                    for i, b in enumerate(group):
-                        self.blocks[b] = (self.tasks.submit(
-                            _pick_block, step, i, worker=worker,
-                            label=f"block-{b}-on-{name}"), None)
-                        self.holder[b] = worker
                     bounds.append(self.tasks.submit(
                         _step_bound, step, worker=worker,
                         label=f"bound-pass-{number}-on-{name}"))
-                else:
-                    moving = self.tasks.submit(_pick, step, 1, worker=worker,
-                                               label=f"blocks-{label}-on-{name}")
-                    for i, b in enumerate(group):
-                        self.blocks[b] = (moving, i)
-                        self.holder[b] = worker
         # the rows at the end of the pass: what a recovery goes back to
         self.pass_rows = [ref[0] for ref in self.rows]
         return bounds
@@ -372,7 +429,7 @@ class _Run:
 
 
 def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random_state,
-             on_iteration, lower_bound=-np.inf, max_recoveries=None):
+             on_iteration, lower_bound=-np.inf, max_recoveries=None, ordered_bytes=0):
     """ESVI passes on the workers of ``tasks`` until the bound settles or ``max_iter``.
 
     Parameters
@@ -392,6 +449,9 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
         The bound before the fit (for the first ``change``).
     max_recoveries : int or None, default=None
         Worker losses survived at most; None for as many as the workers.
+    ordered_bytes : int, default=0
+        Groups of at least this many bytes move one block at a time
+        (``_Run._receive_round``); smaller ones at once.
 
     Returns
     -------
@@ -404,7 +464,7 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
     """
     from daskmix._dask.model_parallel import WorkerLost
 
-    run = _Run(tasks, layout, start, n_blocks_per_worker, random_state)
+    run = _Run(tasks, layout, start, n_blocks_per_worker, random_state, ordered_bytes)
     result = ESVIResult(params=None, lower_bound=lower_bound, n_blocks=run.n_blocks)
     limit = run.n_partitions if max_recoveries is None else int(max_recoveries)
     window = _blocks.stop_window(run.n_blocks, run.n_partitions)
@@ -524,6 +584,7 @@ class ESVI(Algorithm):
         with _mp.PinnedTasks(client, data.array, sample_weight, name="esvi") as tasks:
             return run_esvi(tasks, layout, start,
                             n_blocks_per_worker=_mp.blocks_per_worker(),
+                            ordered_bytes=_mp.ordered_transfer_bytes(),
                             max_iter=settings.max_iter, tol=settings.tol,
                             random_state=random_state, on_iteration=on_iteration,
                             lower_bound=lower_bound)
