@@ -144,7 +144,7 @@ def _setup(X, n_components, covariance_type, n_active, start_means=None):
     return layout, start
 
 
-def _run(client, X, layout, start, g, passes, on_iteration=None):
+def _run(client, X, layout, start, g, passes, on_iteration=None, ordered_bytes=0):
     times = []
     t0 = time.perf_counter()
 
@@ -155,7 +155,7 @@ def _run(client, X, layout, start, g, passes, on_iteration=None):
 
     with client.as_current(), PinnedTasks(client, X, None, name="esvi") as tasks:
         result = _esvi.run_esvi(tasks, layout, start, n_blocks_per_worker=g,
-                                max_iter=passes, tol=0.0,
+                                max_iter=passes, tol=0.0, ordered_bytes=ordered_bytes,
                                 random_state=np.random.RandomState(0), on_iteration=record)
     return result, times
 
@@ -165,20 +165,23 @@ def part_memory(args):
                         8.0, 0)
     print(f"(a) parameter memory: {args.memory_rows} x {args.memory_features}, "
           f"K={args.memory_components} full, {args.memory_passes} passes")
-    print("workers  blocks/worker  P  model MB  peak per worker MB (max, mean)  "
-          "max/model  1/W")
-    for workers, g in [(1, 2), (2, 2), (3, 2), (3, 1), (3, 4)]:
+    print("workers  blocks/worker  P  transfers  model MB  peak per worker MB (max, mean)  "
+          "max/model  1/W + 1/P")
+    for workers, g, ordered in [(1, 2, True), (2, 2, True), (3, 2, True), (3, 1, True),
+                                (3, 4, True), (3, 2, False)]:
         with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                           dashboard_address=None) as cluster, Client(cluster) as client:
             X = da.from_array(X_local, chunks=(args.memory_rows // 12, -1))
             layout, start = _setup(X_local, args.memory_components, "full", args.n_active)
             with MemoryPoller(client) as poller:
-                result, _ = _run(client, X, layout, start, g, args.memory_passes)
+                result, _ = _run(client, X, layout, start, g, args.memory_passes,
+                                 ordered_bytes=0 if ordered else np.inf)
             model_bytes = _model_bytes(args.memory_components, args.memory_features)
             peaks = np.array(list(poller.peak.values()), dtype=float)
-            print(f"{workers:7d}  {g:13d}  {result.n_blocks:1d}  {model_bytes / 1e6:8.1f}  "
+            print(f"{workers:7d}  {g:13d}  {result.n_blocks:2d}  "
+                  f"{'one by one' if ordered else 'at once':>10s}  {model_bytes / 1e6:8.1f}  "
                   f"{peaks.max() / 1e6:10.1f} {peaks.mean() / 1e6:10.1f}            "
-                  f"{peaks.max() / model_bytes:9.2f}  {1 / workers:.2f}")
+                  f"{peaks.max() / model_bytes:9.2f}  {1 / workers + 1 / result.n_blocks:.2f}")
 
 
 def _model_bytes(n_components, n_features):
@@ -288,9 +291,9 @@ def main(argv=None):
     parser.add_argument("--memory-features", type=int, default=32)
     parser.add_argument("--memory-components", type=int, default=384)
     parser.add_argument("--memory-passes", type=int, default=2)
-    parser.add_argument("--large-components", type=int, default=2048)
+    parser.add_argument("--large-components", type=int, default=8192)
     parser.add_argument("--large-features", type=int, default=128)
-    parser.add_argument("--large-rows", type=int, default=3000)
+    parser.add_argument("--large-rows", type=int, default=4096)
     parser.add_argument("--large-workers", type=int, default=3)
     parser.add_argument("--large-memory", default="1GB")
     parser.add_argument("--large-passes", type=int, default=2)

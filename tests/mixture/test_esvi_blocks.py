@@ -230,3 +230,59 @@ def test_schedule_meets_every_block_once_a_pass():
             assert sorted(b for g in groups for b in g) == list(range(n_blocks))
         for w in range(n_partitions):
             assert sorted(b for groups in rounds for b in groups[w]) == list(range(n_blocks))
+
+
+def test_tiles_and_component_chunks_keep_statistics_exact(monkeypatch):
+    """Rows by tiles of 7 and posteriors by chunks of 2 components: still an exact ascent.
+
+    Each tile moves its rows' mass and updates the blocks in place; the
+    blocks' statistics stay the sums of the rows' current responsibilities,
+    and the posterior made a chunk at a time is the posterior made at once.
+    """
+    X = _data(120)
+    K = 6
+    model = _model(X, "full", K)
+    layout = _layout(model, X, K, 3)
+    rows = B.initial_rows(X, None, _start(X, K), n_active=3)
+    blocks = B.blocks_for_rows([rows], B.block_ranges(K, 2), layout)
+    whole = [B.block_posterior(b, model) for b in blocks]
+    monkeypatch.setattr(B, "TILE_ELEMENTS", 7 * K)
+    monkeypatch.setattr(B, "CHUNK_BYTES", 2 * 8 * X.shape[1] ** 2)
+    assert len(B._chunks(blocks[0])) == 2  # 3 components in chunks of 2 and 1
+    for b, expected in zip(blocks, whole):
+        chunked = B.block_posterior(b, model)
+        for name in ("means", "covariances", "prec_chol", "weight_concentration"):
+            assert_allclose(getattr(chunked, name), getattr(expected, name), rtol=1e-12)
+    bounds = [B.lower_bound([B.resp_log_resp(rows)], [B.block_bound(b, layout) for b in blocks],
+                            layout)]
+    for _ in range(3):
+        rows = B.step_rows(rows, blocks, layout)
+        bounds.append(B.lower_bound([B.resp_log_resp(rows)],
+                                    [B.block_bound(b, layout) for b in blocks], layout))
+    assert np.diff(bounds).min() >= -1e-9 * abs(bounds[-1])
+    assert bounds[-1] > bounds[0]
+    fresh = B.blocks_for_rows([rows], B.block_ranges(K, 2), layout)
+    for updated, recomputed in zip(blocks, fresh):
+        assert_allclose(updated.nk, recomputed.nk, rtol=1e-10, atol=1e-10)
+        assert_allclose(updated.s2, recomputed.s2, rtol=1e-9, atol=1e-7)
+
+
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "spherical"])
+def test_blocks_store_statistics_only(covariance_type):
+    """A block holds its statistics (full: triangles) and rebuilds the layout's second moments."""
+    X = _data()
+    K, d = 4, X.shape[1]
+    model = _model(X, covariance_type, K)
+    layout = _layout(model, X, K, 2)
+    rows = B.initial_rows(X, None, _start(X, K), n_active=2)
+    (block,) = B.blocks_for_rows([rows], B.block_ranges(K, 1), layout)
+    assert block.nbytes == B.block_nbytes(K, d, layout)
+    dense = B._second_moments(block, 0, K)
+    assert dense.shape == model.covariance.second_moment_shape(K, d)
+    if covariance_type == "full":
+        assert block.s2.shape == (K, d * (d + 1) // 2)
+        # the triangles' matrices are the rows' second moments about the shift
+        resp = _dense(rows, K)
+        y = X - layout.shift
+        expected = np.einsum("nk,ni,nj->kij", resp, y, y)
+        assert_allclose(dense, expected, rtol=1e-10)
