@@ -293,7 +293,7 @@ def main(argv=None):
     parser.add_argument("--memory-passes", type=int, default=2)
     parser.add_argument("--large-components", type=int, default=8192)
     parser.add_argument("--large-features", type=int, default=128)
-    parser.add_argument("--large-rows", type=int, default=4096)
+    parser.add_argument("--large-rows", type=int, default=8192)
     parser.add_argument("--large-workers", type=int, default=3)
     parser.add_argument("--large-memory", default="1GB")
     parser.add_argument("--large-passes", type=int, default=2)

@@ -79,8 +79,8 @@ from daskmix.exceptions import ModelFileError
 
 __all__ = [
     "SHARDED", "SHARDED_DIGEST", "ShardedStore", "abort_store", "component_blocks",
-    "create_store", "finalize_store", "is_sharded_store", "open_store", "placeholder",
-    "read_block", "save_sharded", "write_block",
+    "create_store", "finalize_store", "is_sharded_store", "open_store", "piece_ranges",
+    "placeholder", "read_block", "save_sharded", "write_block",
 ]
 
 #: The root attribute holding the layout and the block digests.
@@ -322,6 +322,27 @@ def _digest(files):
     return "sha256:" + sha.hexdigest()
 
 
+def piece_ranges(store, index, most):
+    """Ranges ``(a, b)`` of block ``index``'s components (from its start) to write a piece at a time.
+
+    Each piece has at most ``most`` components (at least one zarr chunk)
+    and starts on a chunk boundary, so pieces write disjoint chunk files.
+
+    Parameters
+    ----------
+    store : ShardedStore
+    index : int
+    most : int
+
+    Returns
+    -------
+    list of (int, int)
+    """
+    start, stop = store.blocks[index]
+    size = max(store.chunk, int(most) // store.chunk * store.chunk)
+    return [(a, min(a + size, stop - start)) for a in range(0, stop - start, size)]
+
+
 def write_block(store, index, arrays):
     """Write block ``index`` of every per-component array; return their digests.
 
@@ -333,9 +354,12 @@ def write_block(store, index, arrays):
     store : ShardedStore
     index : int
         The block.
-    arrays : dict of str to ndarray
+    arrays : dict of str to ndarray, or iterable of (int, dict of str to ndarray)
         For every per-component array, its rows ``start:stop`` (the block's
-        components).
+        components); or *pieces* ``(a, arrays)``, in order and covering the
+        block, each holding rows ``start + a`` onwards of every array, so
+        that a writer can make and hold one piece at a time (a generator;
+        :func:`piece_ranges` gives ranges on chunk boundaries).
 
     Returns
     -------
@@ -345,26 +369,46 @@ def write_block(store, index, arrays):
     Raises
     ------
     ValueError
-        If an array is missing, extra, or of the wrong shape.
+        If an array is missing, extra, or of the wrong shape, or the pieces
+        do not cover the block in order.
     """
     import zarr
 
     start, stop = store.blocks[index]
-    if set(arrays) != set(store.variables):
+    pieces = [(0, arrays)] if isinstance(arrays, dict) else arrays
+    targets = {name: zarr.open_array(os.path.join(store.tmp, name), mode="r+", zarr_format=3,
+                                     config={"write_empty_chunks": True})
+               for name in store.variables}
+    done = 0
+    for offset, piece in pieces:
+        if set(piece) != set(store.variables):
+            raise ValueError(
+                f"block {index} needs the arrays {sorted(store.variables)}, got {sorted(piece)}."
+            )
+        if offset != done:
+            raise ValueError(
+                f"the pieces of block {index} must cover it in order: expected the piece at "
+                f"{done}, got {offset}."
+            )
+        length = None
+        for name, (_, shape, dtype) in store.variables.items():
+            values = np.asarray(piece[name], dtype=np.dtype(dtype))
+            length = len(values) if length is None else length
+            expected = (min(length, stop - start - offset),) + tuple(shape[1:])
+            if values.shape != expected or length == 0:
+                raise ValueError(
+                    f"block {index} of {name} must have shape "
+                    f"{(stop - start - offset,) + tuple(shape[1:])} or a piece of it, "
+                    f"got {values.shape}."
+                )
+            targets[name][start + offset:start + offset + length] = values
+        done += length
+    if done != stop - start:
         raise ValueError(
-            f"block {index} needs the arrays {sorted(store.variables)}, got {sorted(arrays)}."
+            f"the pieces of block {index} cover {done} of its {stop - start} components."
         )
     digests = {}
-    for name, (_, shape, dtype) in store.variables.items():
-        values = np.asarray(arrays[name], dtype=np.dtype(dtype))
-        expected = (stop - start,) + tuple(shape[1:])
-        if values.shape != expected:
-            raise ValueError(
-                f"block {index} of {name} must have shape {expected}, got {values.shape}."
-            )
-        array = zarr.open_array(os.path.join(store.tmp, name), mode="r+", zarr_format=3,
-                                config={"write_empty_chunks": True})
-        array[start:stop] = values
+    for name in store.variables:
         files, _ = _block_files(store.tmp, name, start, stop, store.chunk)
         digests[name] = _digest(files)
     return digests

@@ -162,6 +162,27 @@ def test_blocks_written_in_any_order_by_the_writer_api(blobs, tmp_path):
     assert_allclose(daskmix.load(path).predict_proba(X), model.predict_proba(X), rtol=1e-10)
 
 
+def test_a_block_written_by_pieces_is_the_block_written_whole(blobs, tmp_path):
+    """Pieces on chunk boundaries (a writer holding one at a time) give the same files."""
+    model = fitted(blobs, "gmm", "full")
+    stores = [_sharded.create_store(model, tmp_path / f"{name}.zarr",
+                                    _sharded.component_blocks(N_COMPONENTS, 2))
+              for name in ("whole", "pieces")]
+    whole, pieces = stores
+    slices = _blocks_of(model, whole)
+    ranges = _sharded.piece_ranges(pieces, 0, 1)
+    assert ranges[0] == (0, pieces.chunk) and ranges[-1][1] == slices[0]["means_"].shape[0]
+    by_pieces = _sharded.write_block(
+        pieces, 0, ((a, {name: v[a:b] for name, v in slices[0].items()}) for a, b in ranges))
+    assert by_pieces == _sharded.write_block(whole, 0, slices[0])
+    with pytest.raises(ValueError, match="cover it in order"):
+        _sharded.write_block(pieces, 1, [(1, {n: v[1:] for n, v in slices[1].items()})])
+    with pytest.raises(ValueError, match="cover 1 of its"):
+        _sharded.write_block(pieces, 1, [(0, {n: v[:1] for n, v in slices[1].items()})])
+    for store in stores:
+        _sharded.abort_store(store)
+
+
 def test_a_block_never_written_cannot_be_finalized(blobs, tmp_path):
     model = fitted(blobs, "gmm", "diag")
     path = tmp_path / "model.zarr"
