@@ -63,6 +63,7 @@ __all__ = [
     "block_posterior",
     "block_ranges",
     "blocks_for_rows",
+    "components_per_chunk",
     "converged",
     "empty_block",
     "fitted_slice",
@@ -421,10 +422,24 @@ def _softmax(log_joint, axis=-1):
 CHUNK_BYTES = 1 << 23
 
 
+def components_per_chunk(n_features):
+    """Components whose dense ``n_features``-square matrices fill :data:`CHUNK_BYTES`.
+
+    Parameters
+    ----------
+    n_features : int
+
+    Returns
+    -------
+    int
+    """
+    return max(1, CHUNK_BYTES // (8 * n_features * n_features))
+
+
 def _chunks(block):
     """Ranges ``(a, b)`` of the block's components (relative to ``start``), a chunk each."""
     n_block, n_features = block.sy.shape
-    size = max(1, CHUNK_BYTES // (8 * n_features * n_features))
+    size = components_per_chunk(n_features)
     return [(a, min(a + size, n_block)) for a in range(0, n_block, size)]
 
 
@@ -750,18 +765,24 @@ def lower_bound(resp_log_resps, block_bounds, layout):
 
 
 # ---- assembling a model -----------------------------------------------------------
-def block_posterior(block, model):
+def block_posterior(block, model, components=None):
     """A block's posterior, from its statistics (made a chunk of components at a time).
 
     Parameters
     ----------
     block : Block
     model : VariationalModel
+    components : (int, int) or None, default=None
+        Only the components ``start + a`` to ``start + b`` of ``(a, b)``
+        (made at once: a caller holding one piece of a large block at a
+        time asks for pieces of :func:`components_per_chunk`); None for all.
 
     Returns
     -------
     VariationalParams
     """
+    if components is not None:
+        return _posterior(block, model, *components)
     return merge_params([(a, _posterior(block, model, a, b)) for a, b in _chunks(block)])
 
 
