@@ -192,8 +192,6 @@ class BayesianGaussianMixture(BaseMixture):
         refuse it (use :meth:`save` with ``shards`` after the fit). Not
         saved in model files.
 
-        .. versionadded:: 0.2
-
     Attributes
     ----------
     weights_ : ndarray of shape (n_components,)
@@ -304,8 +302,22 @@ class BayesianGaussianMixture(BaseMixture):
     decreases) and updates their posterior from the rows' change of
     statistics. ``n_iter_`` counts passes; a lost worker's rows are rebuilt
     from the data and the fit continues from its last pass (see the user
-    guide). The initialisation and the fitted model are held in the client
-    as for the other algorithms.
+    guide). The initialisation computes a spherical model in the client
+    (``init_params`` as for the other algorithms, with one variance per
+    component): the run reads only the starting means, weights and each
+    component's mean variance, which a full or diagonal start would give
+    the same, so the client holds O(``n_components * n_features``) numbers,
+    never ``n_components`` covariance matrices (``init_params="kmeans"``
+    compares its candidate runs by their spherical models' likelihood).
+    The fitted model is gathered into the client, as for the other
+    algorithms, unless ``model_store`` is given: then each worker writes
+    its blocks of the fitted model to the store, the client gathers only
+    the O(``n_components``) attributes, and the per-component attributes
+    are the store's lazy dask arrays (``predict`` and the other row-wise
+    methods run block by block; :meth:`sample` needs the model in memory,
+    ``daskmix.load(path, lazy=False)``). With ``n_init > 1`` the runs' fitted
+    blocks stay on the workers until a better run replaces them, and only
+    the best run is written.
 
     :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples` and
     :meth:`score` evaluate the variational E-step, as scikit-learn's do:
