@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 import warnings
@@ -195,3 +196,31 @@ def test_a_worker_lost_during_the_writes_leaves_no_store(fresh_cluster, tmp_path
             estimator.fit(as_dask(_blobs(), 200))
     assert os.listdir(path.parent) == []  # no store, no temporary directory
     assert not hasattr(estimator, "means_") and not hasattr(estimator, "converged_")
+
+
+@pytest.mark.parametrize("source", ["gathered", "stored"])
+def test_a_warm_start_starts_from_the_fitted_posterior(fits, cluster, source, monkeypatch):
+    from daskmix.mixture.variational import blocks as B
+    from daskmix.mixture.variational import esvi as E
+
+    _, client = cluster
+    starts = []
+
+    def recorded(model, params):
+        starts.append(spherical_start(model, params))
+        return starts[-1]
+
+    spherical_start = B.spherical_start
+    monkeypatch.setattr(E._blocks, "spherical_start", recorded)
+    warm = copy.deepcopy(fits[source]).set_params(warm_start=True, max_iter=1,
+                                                  model_store=None)
+    with client.as_current(), dask.config.set(scheduler=client), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warm.fit(as_dask(_blobs(), 200))
+    gathered = fits["gathered"]
+    expected = spherical_start(gathered._model(gathered._published_priors()),
+                               gathered._fitted_parameters())
+    (start,) = starts
+    for name in ("means", "log_weights", "variances"):
+        assert_allclose(start[name], expected[name], rtol=1e-10, err_msg=name)
+    assert warm.n_iter_ == 1 and not is_dask_array(warm.means_)
