@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -224,3 +226,22 @@ def test_a_warm_start_starts_from_the_fitted_posterior(fits, cluster, source, mo
     for name in ("means", "log_weights", "variances"):
         assert_allclose(start[name], expected[name], rtol=1e-10, err_msg=name)
     assert warm.n_iter_ == 1 and not is_dask_array(warm.means_)
+
+
+def test_the_command_line_writes_a_zarr_model_from_the_workers(cluster, tmp_path):
+    _, client = cluster
+    np.save(tmp_path / "blobs.npy", _blobs())
+    model = tmp_path / "model.zarr"
+    with get_task_stream(client) as stream:
+        result = subprocess.run(
+            [sys.executable, "-m", "daskmix", "fit", str(tmp_path / "blobs.npy"), "--bayesian",
+             "--algorithm", "esvi", "-k", str(K), "--covariance-type", "full",
+             "--weight-concentration-prior-type", "dirichlet_distribution",
+             "--max-iter", "2", "--chunk-rows", "200",
+             "--scheduler", client.scheduler.address, "-o", str(model)],
+            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    writes = [t for t in stream.data if "esvi-write-block" in key_split(t["key"])]
+    assert len({t["worker"] for t in writes}) == 2
+    loaded = daskmix.load(model)
+    assert is_dask_array(loaded.covariances_) and loaded.n_iter_ == 2
