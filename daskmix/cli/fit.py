@@ -121,11 +121,12 @@ def add_parser(commands):
     parser.add_argument("-o", "--output", metavar="MODEL", default=None,
                         help="where to save the model: a netCDF file (.nc) or a zarr "
                              "store (.zarr), on a local path or file:// URL (mount a "
-                             "volume, or copy the file to object storage afterwards) "
+                             "volume, or copy the file to object storage afterwards); "
+                             "with --bayesian --algorithm esvi, a .zarr MODEL is written "
+                             "by the workers, block by block (model_store: a path every "
+                             "worker can write) "
                              "(default: INPUT's name + .model.nc, in the current "
-                             "directory); with --bayesian --algorithm esvi, a .zarr "
-                             "MODEL is written by the workers, block by block "
-                             "(model_store: a path every worker can write)")
+                             "directory)")
     model = parser.add_argument_group("model")
     model.add_argument("-k", "--components", "--n-components", type=int_list, required=True,
                        metavar="K", dest="components",
