@@ -1,12 +1,13 @@
-"""ESVI (``BayesianGaussianMixture(algorithm="esvi")``): memory per worker, a model larger than a worker, a straggler.
+"""ESVI (``BayesianGaussianMixture(algorithm="esvi")``): memory per worker and in the client, large model, straggler.
 
-Three parts, each on its own ``LocalCluster`` of worker processes (one
+Four parts, each on its own ``LocalCluster`` of worker processes (one
 thread each)::
 
-    python benchmarks/bench_esvi.py                    # all three, default sizes
+    python benchmarks/bench_esvi.py                    # all four, default sizes
     python benchmarks/bench_esvi.py --part memory      # (a) only
     python benchmarks/bench_esvi.py --part large       # (b) only
     python benchmarks/bench_esvi.py --part straggler   # (c) only
+    python benchmarks/bench_esvi.py --part client      # (d) only
     python benchmarks/bench_esvi.py --quick            # small shapes, a smoke run
 
 (a) **Parameter memory per worker.** ESVI runs ``--memory-passes`` passes
@@ -42,6 +43,17 @@ thread each)::
     iterations and final lower bound. ESVI's ring moves every block through
     every worker each pass, so a slow worker slows every pass; batch VI's
     scheduler moves E-steps off the slow worker.
+
+(d) **The client's memory.** The estimator's whole ``fit`` (initialisation,
+    ``--client-passes`` passes, publication) with ``--client-components``
+    full covariances on ``--client-features`` features, 2 workers, data
+    generated on the workers (it never passes through the client), once
+    with ``model_store=None`` (the model gathered into the client) and once
+    with ``model_store`` (written by the workers to a zarr store in a
+    temporary directory); reported: the peak of the client's Python and
+    NumPy allocations during ``fit`` (``tracemalloc``), beside the bytes of
+    the fitted per-component arrays (means, covariances, precisions and
+    their Cholesky factors, float64).
 
 Results: ``docs/benchmarks.md`` (section "ESVI").
 """
@@ -280,9 +292,44 @@ def part_straggler(args):
               f"{bound:.6g}")
 
 
+def part_client(args):
+    import os
+    import tempfile
+    import tracemalloc
+
+    K, D = args.client_components, args.client_features
+    model_bytes = K * (3 * D * D + D) * 8
+    print(f"(d) client memory: K={K} full, D={D}, {args.client_rows} rows, 2 workers, "
+          f"{args.client_passes} passes; fitted per-component arrays "
+          f"{model_bytes / 1e6:.1f} MB")
+    print("model_store  client peak MB  peak / model")
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, Client(cluster) as client, \
+            tempfile.TemporaryDirectory() as directory:
+        rows = args.client_rows
+        X = da.random.RandomState(0).standard_normal((rows, D), chunks=(rows // 8, D))
+        X = (X + 4.0 * da.floor(X[:, :1] * 2)).persist()  # a few shifted clusters
+        wait(X)
+        for store in (None, os.path.join(directory, "model.zarr")):
+            estimator = BayesianGaussianMixture(
+                n_components=K, covariance_type="full", algorithm="esvi",
+                n_active=args.n_active, max_iter=args.client_passes, tol=0.0,
+                weight_concentration_prior_type="dirichlet_distribution",
+                init_params="random_from_data", random_state=0, model_store=store)
+            with client.as_current(), dask.config.set(scheduler=client), \
+                    warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tracemalloc.start()
+                estimator.fit(X)
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+            print(f"{'None' if store is None else 'path':>11}  {peak / 1e6:14.1f}  "
+                  f"{peak / model_bytes:12.2f}")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--part", choices=["all", "memory", "large", "straggler"],
+    parser.add_argument("--part", choices=["all", "memory", "large", "straggler", "client"],
                         default="all")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--n-active", type=int, default=3)
@@ -303,12 +350,17 @@ def main(argv=None):
     parser.add_argument("--straggler-components", type=int, default=6)
     parser.add_argument("--delay", type=float, default=0.05)
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--client-components", type=int, default=256)
+    parser.add_argument("--client-features", type=int, default=64)
+    parser.add_argument("--client-rows", type=int, default=8000)
+    parser.add_argument("--client-passes", type=int, default=2)
     args = parser.parse_args(argv)
     if args.quick:
         args.memory_rows, args.memory_components, args.memory_features = 2400, 48, 8
         args.large_components, args.large_features, args.large_rows = 96, 16, 600
         args.large_memory, args.large_timeout = "400MB", 60.0
         args.straggler_rows, args.repeats = 1200, 1
+        args.client_components, args.client_features, args.client_rows = 32, 16, 1600
     print(f"bench_esvi.py {' '.join(argv if argv is not None else sys.argv[1:])}")
     if args.part in ("all", "memory"):
         part_memory(args)
@@ -316,6 +368,8 @@ def main(argv=None):
         part_straggler(args)
     if args.part in ("all", "large"):
         part_large(args)
+    if args.part in ("all", "client"):
+        part_client(args)
 
 
 if __name__ == "__main__":

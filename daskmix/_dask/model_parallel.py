@@ -17,7 +17,11 @@ algorithm what it needs and nothing else:
 - waiting that notices a lost worker (:meth:`PinnedTasks.wait`,
   :meth:`PinnedTasks.gather`): a task pinned to a dead worker would
   otherwise wait forever, so the wait polls the scheduler's workers and
-  raises :class:`WorkerLost` naming them.
+  raises :class:`WorkerLost` naming them;
+- what a run leaves on the workers when it ends (:class:`PinnedBlocks`):
+  one result per block of components, where it was computed, and tasks
+  pinned next to each, so that the caller (writing a model store block by
+  block) moves only small results to the client.
 
 Nothing here knows the algorithm: the caller passes the functions the
 tasks run (module-level functions, importable on the workers).
@@ -37,8 +41,9 @@ from distributed.comm.core import CommClosedError
 
 from daskmix._dask import graph as _graph
 from daskmix._dask.futures import block_futures, client_for
+from daskmix.exceptions import WorkerLostError
 
-__all__ = ["PinnedTasks", "WorkerLost", "blocks_per_worker", "client_for",
+__all__ = ["PinnedBlocks", "PinnedTasks", "WorkerLost", "blocks_per_worker", "client_for",
            "ordered_transfer_bytes"]
 
 #: Seconds between two checks of the workers while waiting.
@@ -319,3 +324,85 @@ class PinnedTasks:
     def __exit__(self, *exc):
         self.close()
         return False
+
+
+class PinnedBlocks:
+    """One result per block of components, left on the worker that computed it.
+
+    A model-parallel run hands this over instead of gathering its blocks
+    into the client: :meth:`submit` runs a task on a block's worker (reading
+    the block there), :meth:`gather` fetches small results. The futures are
+    held until :meth:`release` (or until this object is dropped).
+
+    Parameters
+    ----------
+    tasks : PinnedTasks
+        The run's (closed or not): its client, worker names and waits.
+    futures : list of distributed.Future
+        Each block's result, finished, in component order.
+    workers : list of str
+        The worker holding each block.
+    ranges : list of (int, int)
+        Each block's ``(start, stop)`` components.
+    """
+
+    def __init__(self, tasks, futures, workers, ranges):
+        self._tasks = tasks
+        self.futures = list(futures)
+        self.workers = list(workers)
+        self.ranges = [(int(a), int(b)) for a, b in ranges]
+
+    def __len__(self):
+        return len(self.futures)
+
+    def submit(self, index, fn, *args, label, **kwargs):
+        """Run ``fn(*args, **kwargs)`` on the worker holding block ``index``.
+
+        Parameters
+        ----------
+        index : int
+        fn : callable
+            Importable on the workers.
+        *args, **kwargs
+            Futures among them (:attr:`futures` ``[index]``, say) are passed
+            as their results.
+        label : str
+            The task's key reads ``daskmix-<name>-<label>-...``.
+
+        Returns
+        -------
+        distributed.Future
+        """
+        return self._tasks.submit(fn, *args, worker=self.workers[index], label=label,
+                                  **kwargs)
+
+    def gather(self, futures):
+        """The results of ``futures`` (small ones).
+
+        Parameters
+        ----------
+        futures : list of distributed.Future
+
+        Returns
+        -------
+        list
+
+        Raises
+        ------
+        daskmix.exceptions.WorkerLostError
+            If a worker holding a block left the cluster: its block is lost.
+        Exception
+            The exception a task raised.
+        """
+        try:
+            return self._tasks.gather(futures, set(self.workers))
+        except WorkerLost as lost:
+            raise WorkerLostError(
+                f"{lost} after the fit, holding fitted blocks of components, which are "
+                "lost with it. Fit again."
+            ) from lost
+
+    def release(self):
+        """Cancel the blocks' futures (their results are dropped on the workers)."""
+        self._tasks.cancel(self.futures)
+        self.futures = []

@@ -23,9 +23,18 @@ from daskmix._model_io._fields import (
     Value,
 )
 from daskmix._model_io._schema import ModelSchema, register_model, registered_names
+from daskmix._model_io._sharded import (
+    abort_store,
+    check_store_path,
+    create_store,
+    finalize_store,
+    placeholder,
+    write_block,
+)
 
 __all__ = [
     "FORMAT", "VERSION", "Array", "Coordinate", "Group", "LabelledAxis", "ModelSchema",
-    "Nested", "RandomStream", "Transient", "Value", "load", "model_from_dataset",
-    "model_to_dataset", "register_model", "registered_names", "save_model",
+    "Nested", "RandomStream", "Transient", "Value", "abort_store", "check_store_path",
+    "create_store", "finalize_store", "load", "model_from_dataset", "model_to_dataset",
+    "placeholder", "register_model", "registered_names", "save_model", "write_block",
 ]

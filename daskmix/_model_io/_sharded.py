@@ -78,9 +78,9 @@ from daskmix._model_io._storage import (
 from daskmix.exceptions import ModelFileError
 
 __all__ = [
-    "SHARDED", "SHARDED_DIGEST", "ShardedStore", "abort_store", "component_blocks",
-    "create_store", "finalize_store", "is_sharded_store", "open_store", "piece_ranges",
-    "placeholder", "read_block", "save_sharded", "write_block",
+    "SHARDED", "SHARDED_DIGEST", "ShardedStore", "abort_store", "check_store_path",
+    "component_blocks", "create_store", "finalize_store", "is_sharded_store", "open_store",
+    "piece_ranges", "placeholder", "read_block", "save_sharded", "write_block",
 ]
 
 #: The root attribute holding the layout and the block digests.
@@ -224,11 +224,29 @@ def _writer_of(estimator):
     return writer
 
 
-def _create(writer, path, blocks):
-    """:func:`create_store` from the estimator's ``ModelWriter``."""
-    import xarray as xr
-    import zarr
+def check_store_path(path):
+    """Raise unless a sharded store can be written at ``path``; return it absolute.
 
+    The rules of :func:`create_store`, checked before any work: a path
+    ending in ``.zarr`` (or an existing zarr store, which the finished
+    store replaces), in an existing writable directory, not an existing
+    file or a directory that is not a zarr store, and zarr installed.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        Saying what is wrong with ``path``.
+    ImportError
+        If zarr is not installed.
+    """
     path = os.path.abspath(os.fspath(path))
     if not is_zarr_path(path):
         raise ValueError(
@@ -238,7 +256,23 @@ def _create(writer, path, blocks):
         raise ValueError(
             f"{path} is a directory that is not a zarr store; daskmix will not replace it."
         )
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ValueError(f"{path} is a file, not a zarr store; daskmix will not replace it.")
+    parent = os.path.dirname(path)
+    if not os.path.isdir(parent):
+        raise ValueError(f"The directory of {path} does not exist; create it first.")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"The directory of {path} is not writable.")
     _require_zarr("save to")
+    return path
+
+
+def _create(writer, path, blocks):
+    """:func:`create_store` from the estimator's ``ModelWriter``."""
+    import xarray as xr
+    import zarr
+
+    path = check_store_path(path)
     sharded = {name: (dims, values) for name, (dims, values) in writer.variables.items()
                if _is_sharded_variable(dims, values)}
     if not sharded:

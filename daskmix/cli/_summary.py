@@ -115,7 +115,8 @@ def component_table(estimator):
     """
     if hasattr(estimator, "weights_"):
         rows = ["  component    weight  mean"]
-        for k, (w, mean) in enumerate(zip(estimator.weights_, estimator.means_)):
+        # the means of a model held in a sharded store are read from it (O(K D))
+        for k, (w, mean) in enumerate(zip(estimator.weights_, np.asarray(estimator.means_))):
             rows.append(f"  {k:>9}  {w:8.4f}  {_vector(mean)}")
     elif hasattr(estimator, "cluster_centers_"):
         rows = ["  cluster  centre"]

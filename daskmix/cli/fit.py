@@ -121,7 +121,10 @@ def add_parser(commands):
     parser.add_argument("-o", "--output", metavar="MODEL", default=None,
                         help="where to save the model: a netCDF file (.nc) or a zarr "
                              "store (.zarr), on a local path or file:// URL (mount a "
-                             "volume, or copy the file to object storage afterwards) "
+                             "volume, or copy the file to object storage afterwards); "
+                             "with --bayesian --algorithm esvi, a .zarr MODEL is written "
+                             "by the workers, block by block (model_store: a path every "
+                             "worker can write) "
                              "(default: INPUT's name + .model.nc, in the current "
                              "directory)")
     model = parser.add_argument_group("model")
@@ -299,6 +302,32 @@ def _bayesian_params(args, params):
     return params
 
 
+def _model_store(args, output):
+    """``{"model_store": output}`` when the fit writes its own model, else ``{}``.
+
+    A Bayesian fit whose algorithm writes its fitted blocks from the workers
+    (``model_store``: ESVI) writes a zarr MODEL that way, so that this
+    process never holds the whole model.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+    output : str
+        MODEL, a local path.
+
+    Returns
+    -------
+    dict
+    """
+    if not args.bayesian or not output.rstrip("/").endswith(".zarr"):
+        return {}
+    try:
+        algorithm = variational.get_algorithm(args.algorithm)
+    except ValueError:
+        return {}  # refused with the other options
+    return {"model_store": output} if "model_store" in algorithm.parameters else {}
+
+
 def _fit(X, args, params):
     """Fit one model, or select among several; return it and the score table (or None).
 
@@ -362,16 +391,17 @@ def run(args):
     if not os.path.isdir(directory):
         raise CLIError(f"the directory of MODEL ({directory}) does not exist; create it "
                        "first", EXIT_DATA)
-    params = _estimator_params(args)
+    params = dict(_estimator_params(args), **_model_store(args, output))
     X = open_input(args)
     with connect(args.scheduler, args.connect_timeout):
         start = time.perf_counter()
         model, scores = _fit(X, args, params)
         seconds = time.perf_counter() - start
-    try:
-        model.save(output)
-    except (OSError, ValueError) as exc:
-        raise CLIError(f"cannot save the model to {output} ({exc})", EXIT_DATA) from None
+    if params.get("model_store") is None:  # else the fit wrote it
+        try:
+            model.save(output)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"cannot save the model to {output} ({exc})", EXIT_DATA) from None
     print(f"daskmix fit: {args.input}")
     print(lines([("input", describe(X)), ("model", output), ("time", f"{seconds:.1f} s")]
                 + model_lines(model)))

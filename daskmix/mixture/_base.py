@@ -269,6 +269,16 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
         """
         return False
 
+    def _publish(self, result, dtype):
+        """Publish the best run's model: ``_set_fitted``, then ``_finish_fit``.
+
+        The fitted scalars (``converged_``, ``n_iter_``, ``lower_bound_``,
+        ``lower_bounds_``) are set before. A subclass may publish a model
+        that the run left elsewhere (on the workers) in its own way.
+        """
+        self._set_fitted(result.params, dtype)
+        self._finish_fit(result)
+
     def _finish_fit(self, result):
         """Publish what ``result`` holds beyond the standard attributes (nothing here).
 
@@ -388,12 +398,12 @@ class BaseMixture(SaveMixin, DensityMixin, BaseEstimator, metaclass=ABCMeta):
                 ConvergenceWarning,
                 stacklevel=2,
             )
-        self._set_fitted(best.params, data.dtype)
+        # the fitted scalars first: a model written while it is published holds them
         self.converged_ = bool(best.converged)
         self.n_iter_ = int(best.n_iter)
         self.lower_bound_ = float(best.lower_bound)
         self.lower_bounds_ = list(best.lower_bounds)
-        self._finish_fit(best)
+        self._publish(best, data.dtype)
         return self
 
     def fit_predict(self, X, y=None, sample_weight=None):

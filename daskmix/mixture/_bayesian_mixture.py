@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from numbers import Real
 
 import numpy as np
@@ -10,7 +12,16 @@ from sklearn.utils.metaestimators import available_if
 
 from daskmix._compat import Interval, StrOptions
 from daskmix._dask import graph as _graph
-from daskmix._model_io import register_model
+from daskmix._model_io import (
+    abort_store,
+    check_store_path,
+    create_store,
+    finalize_store,
+    placeholder,
+    register_model,
+    write_block,
+)
+from daskmix._state import load
 from daskmix._validation import check_input, check_sample_weight
 from daskmix.mixture._base import SHARED_CONSTRAINTS, BaseMixture
 from daskmix.mixture._bayesian_model_file import BAYESIAN_MIXTURE_FILE
@@ -164,6 +175,22 @@ class BayesianGaussianMixture(BaseMixture):
         configuration decide.
     progress : bool, default=False
         Report progress on stderr during ``fit``.
+    model_store : str, os.PathLike or None, default=None
+        With ``algorithm="esvi"``: a zarr store (a path ending in ``.zarr``)
+        that ``fit`` writes the fitted model to, each block of components
+        from the worker that holds it, so that the client never holds the
+        whole model; the fitted per-component attributes (``means_``, and
+        ``covariances_``, ``precisions_`` and ``precisions_cholesky_``
+        unless ``"spherical"``) are then the store's lazy dask arrays, as
+        after :func:`daskmix.load`, and :meth:`predict` and the other
+        row-wise methods run block by block on the cluster. Every worker
+        must be able to write there (a shared file system on a cluster of
+        several machines). An existing zarr store at the path is replaced
+        once the new one is complete, as by :meth:`save`; a failed fit
+        leaves no store there. None (the default) gathers the fitted
+        model into the client, as the other algorithms do. Other algorithms
+        refuse it (use :meth:`save` with ``shards`` after the fit). Not
+        saved in model files.
 
     Attributes
     ----------
@@ -275,8 +302,22 @@ class BayesianGaussianMixture(BaseMixture):
     decreases) and updates their posterior from the rows' change of
     statistics. ``n_iter_`` counts passes; a lost worker's rows are rebuilt
     from the data and the fit continues from its last pass (see the user
-    guide). The initialisation and the fitted model are held in the client
-    as for the other algorithms.
+    guide). The initialisation computes a spherical model in the client
+    (``init_params`` as for the other algorithms, with one variance per
+    component): the run reads only the starting means, weights and each
+    component's mean variance, which a full or diagonal start would give
+    the same, so the client holds O(``n_components * n_features``) numbers,
+    never ``n_components`` covariance matrices (``init_params="kmeans"``
+    compares its candidate runs by their spherical models' likelihood).
+    The fitted model is gathered into the client, as for the other
+    algorithms, unless ``model_store`` is given: then each worker writes
+    its blocks of the fitted model to the store, the client gathers only
+    the O(``n_components``) attributes, and the per-component attributes
+    are the store's lazy dask arrays (``predict`` and the other row-wise
+    methods run block by block; :meth:`sample` needs the model in memory,
+    ``daskmix.load(path, lazy=False)``). With ``n_init > 1`` the runs' fitted
+    blocks stay on the workers until a better run replaces them, and only
+    the best run is written.
 
     :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples` and
     :meth:`score` evaluate the variational E-step, as scikit-learn's do:
@@ -313,6 +354,7 @@ class BayesianGaussianMixture(BaseMixture):
         "degrees_of_freedom_prior": [None, Interval(Real, 0.0, None, closed="neither")],
         "covariance_prior": [None, "array-like", Interval(Real, 0.0, None, closed="neither")],
         "algorithm": [StrOptions(ALGORITHMS.keys())],
+        "model_store": [str, os.PathLike, None],
     }
 
     def __init__(
@@ -347,6 +389,7 @@ class BayesianGaussianMixture(BaseMixture):
         n_neighbors=15,
         split_every=None,
         progress=False,
+        model_store=None,
     ):
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -377,6 +420,7 @@ class BayesianGaussianMixture(BaseMixture):
         self.n_neighbors = n_neighbors
         self.split_every = split_every
         self.progress = progress
+        self.model_store = model_store
 
     # ---- the registries --------------------------------------------------
     @property
@@ -388,11 +432,24 @@ class BayesianGaussianMixture(BaseMixture):
     def _algorithm(self):
         return get_algorithm(self.algorithm)
 
-    def _model(self, priors):
-        """The variational model of ``priors`` and this estimator's settings."""
+    def _model(self, priors, covariance_type=None):
+        """The variational model of ``priors`` and this estimator's settings.
+
+        ``covariance_type`` (default: the estimator's) gives the model of
+        another covariance type, its prior taken from ``priors`` (the
+        algorithm's ``start_covariance_type``).
+        """
+        if covariance_type is None:
+            return VariationalModel(
+                priors=priors, covariance=self._covariance,
+                wishart=get_wishart(self.covariance_type),
+                weight_prior=WEIGHT_PRIORS[self.weight_concentration_prior_type],
+                reg_covar=self.reg_covar,
+            )
+        wishart = get_wishart(covariance_type)
         return VariationalModel(
-            priors=priors, covariance=self._covariance,
-            wishart=get_wishart(self.covariance_type),
+            priors=replace(priors, covariance=wishart.prior_from(priors.covariance)),
+            covariance=get_covariance_type(covariance_type), wishart=wishart,
             weight_prior=WEIGHT_PRIORS[self.weight_concentration_prior_type],
             reg_covar=self.reg_covar,
         )
@@ -461,20 +518,45 @@ class BayesianGaussianMixture(BaseMixture):
                 f"covariance_type={self.covariance_type!r}."
             )
         algorithm.check(self, n_features)
+        self._check_model_store(algorithm)
         self._prior_settings = check_prior_settings(self, n_features, wishart)
         self._priors_of_fit = None
         return None
 
+    def _check_model_store(self, algorithm):
+        """Raise if ``model_store`` is set for an algorithm that gathers its model, or is unusable."""
+        if self.model_store is None:
+            return
+        if "model_store" not in algorithm.parameters:
+            readers = sorted(name for name, a in ALGORITHMS.items()
+                             if "model_store" in a.parameters)
+            raise ValueError(
+                f"model_store is supported with algorithm in {readers} only (their fitted "
+                f"model stays on the workers), got algorithm={self.algorithm!r}. Set "
+                "model_store=None and save the fitted model with save(path, shards=...)."
+            )
+        check_store_path(self.model_store)
+
     def _initialize_parameters(self, data, sample_weight, random_state, init_values):
+        """The starting posterior, of the algorithm's ``start_covariance_type`` if it has one.
+
+        ESVI's is ``"spherical"``: the client computes O(K D) numbers, the
+        means, weights and each component's mean variance, which is all
+        its run reads (the same as the estimator's covariance type would
+        give; see ``Algorithm.start_covariance_type``).
+        """
         algorithm = self._algorithm
+        start_type = algorithm.start_covariance_type
+        covariance = (self._covariance if start_type is None
+                      else get_covariance_type(start_type))
         X, weights = algorithm.initial_rows(self._fit_settings(None), data, sample_weight,
                                             random_state)
-        ctx = InitContext(X, weights, self.n_components, self._covariance, self.reg_covar,
+        ctx = InitContext(X, weights, self.n_components, covariance, self.reg_covar,
                           self.split_every, scalable=algorithm.scalable_init)
         start = initial_params(self.init_params, ctx, random_state)
         shift = start.weights @ start.means / start.weights.sum()
         priors, total = self._fit_priors(data, sample_weight, shift)
-        return self._model(priors).from_gaussian(start, total)
+        return self._model(priors, start_type).from_gaussian(start, total)
 
     def _fitted_parameters(self):
         weight_prior = WEIGHT_PRIORS[self.weight_concentration_prior_type]
@@ -524,22 +606,88 @@ class BayesianGaussianMixture(BaseMixture):
         cached = self.__dict__.get("_priors_of_fit")
         priors = self._published_priors() if cached is None else cached[0]
         model = self._model(priors)
-        covariance = model.covariance
+        self._set_posterior(model, priors, params.weight_concentration,
+                            params.mean_precision, params.degrees_of_freedom, dtype)
+        for name, value in _published_components(model.covariance, params.means,
+                                                 params.covariances, params.prec_chol,
+                                                 dtype).items():
+            setattr(self, name, value)
+
+    def _set_posterior(self, model, priors, weight_concentration, mean_precision,
+                       degrees_of_freedom, dtype):
+        """Publish the priors and the posterior's O(n_components) parameters."""
         self.weight_concentration_prior_ = priors.weight_concentration
         self.mean_precision_prior_ = priors.mean_precision
         self.mean_prior_ = priors.mean
         self.degrees_of_freedom_prior_ = priors.degrees_of_freedom
         self.covariance_prior_ = priors.covariance
-        self.weight_concentration_ = model.weight_prior.published(params.weight_concentration)
-        self.mean_precision_ = params.mean_precision
+        self.weight_concentration_ = model.weight_prior.published(weight_concentration)
+        self.mean_precision_ = mean_precision
         # a shared precision's degrees of freedom: a NumPy float, as scikit-learn's
-        self.degrees_of_freedom_ = params.degrees_of_freedom[()]
-        self.weights_ = model.weights(params).astype(dtype)
-        self.means_ = params.means.astype(dtype)
-        for name, value in covariance.fitted_attributes(params.covariances,
-                                                        params.prec_chol).items():
-            setattr(self, name, np.asarray(value).astype(dtype))
+        self.degrees_of_freedom_ = degrees_of_freedom[()]
+        self.weights_ = model.weight_prior.weights(weight_concentration).astype(dtype)
         self.classes_ = np.arange(self.n_components)
+
+    def _publish(self, result, dtype):
+        if self.model_store is None:
+            super()._publish(result, dtype)
+            return
+        priors = self._priors_of_fit[0]
+        # first what the previous fit published and this one does not: the
+        # store is written from the estimator's attributes
+        self._finish_fit(result)
+        self._publish_to_store(result.params, priors, dtype)
+
+    def _publish_to_store(self, blocks, priors, dtype):
+        """Write the fitted blocks to ``model_store`` from their workers; publish its lazy arrays.
+
+        Each block's worker computes the block's published attributes
+        (:func:`_publish_block`); the client gathers their O(n_components)
+        parts (weights, concentrations, degrees of freedom, mean
+        precisions, a spherical type's variances) and the shapes of the
+        others, starts the store from the estimator with
+        :func:`~daskmix._model_io.placeholder` arrays, has each worker
+        write its blocks and seals the store; the per-component attributes
+        are then the store's, loaded lazily. A failure removes the
+        unfinished store.
+
+        Parameters
+        ----------
+        blocks : PinnedBlocks
+            The run's fitted slices, on the workers.
+        priors : Priors
+        dtype : numpy dtype
+        """
+        model = self._model(priors)
+        n = len(blocks)
+        published = [blocks.submit(b, _publish_block, blocks.futures[b], model.covariance,
+                                   model.weight_prior, np.dtype(dtype),
+                                   label=f"publish-block-{b}") for b in range(n)]
+        parts = blocks.gather([blocks.submit(b, _small_part, published[b],
+                                             label=f"small-block-{b}") for b in range(n)])
+        small = {name: np.concatenate([p["small"][name] for p in parts], axis=-1)
+                 for name in parts[0]["small"]}
+        self._set_posterior(model, priors, small.pop("weight_concentration"),
+                            small.pop("mean_precision_"), small.pop("degrees_of_freedom_"),
+                            dtype)
+        for name, value in small.items():
+            setattr(self, name, value)
+        for name, (shape, stored) in parts[0]["shapes"].items():
+            setattr(self, name, placeholder((self.n_components, *shape), stored))
+        store = create_store(self, self.model_store, blocks.ranges)
+        try:
+            digests = blocks.gather([blocks.submit(b, _write_block, store, b, published[b],
+                                                   label=f"write-block-{b}")
+                                     for b in range(n)])
+            finalize_store(store, digests)
+        except BaseException:
+            abort_store(store)
+            raise
+        finally:
+            blocks.release()
+        stored = load(store.path, lazy=True)
+        for name in store.variables:
+            setattr(self, name, getattr(stored, name))
 
     def _finish_fit(self, result):
         # a fit starts afresh: partial_fit continues from the fitted posterior
@@ -652,3 +800,94 @@ def _block_prec_chol(covariance, *arrays, names, **shared):
     """
     covariances = dict(zip(names, arrays, strict=True), **shared)["covariances_"]
     return covariance.precision_cholesky(np.asarray(covariances, dtype=np.float64))
+
+
+def _published_components(covariance, means, covariances, prec_chol, dtype):
+    """The per-component arrays a fitted model publishes, in ``dtype``.
+
+    Parameters
+    ----------
+    covariance : CovarianceType
+    means : ndarray of shape (n_components, n_features)
+    covariances, prec_chol : ndarray
+        The posterior's, float64.
+    dtype : numpy dtype
+
+    Returns
+    -------
+    dict of str to ndarray
+        ``means_`` and the covariance type's ``covariances_``,
+        ``precisions_`` and ``precisions_cholesky_``.
+    """
+    published = {"means_": np.asarray(means).astype(dtype)}
+    for name, value in covariance.fitted_attributes(covariances, prec_chol).items():
+        published[name] = np.asarray(value).astype(dtype)
+    return published
+
+
+def _publish_block(fitted, covariance, weight_prior, dtype):
+    """A block's published attributes from its fitted slice (runs on the block's worker).
+
+    Parameters
+    ----------
+    fitted : dict
+        :func:`~daskmix.mixture.variational.blocks.fitted_slice`'s.
+    covariance : CovarianceType
+    weight_prior : WeightPrior
+    dtype : numpy dtype
+
+    Returns
+    -------
+    dict of str to ndarray
+        :func:`_published_components`' plus ``weight_concentration`` (the
+        posterior's), ``mean_precision_`` and ``degrees_of_freedom_``.
+    """
+    published = _published_components(covariance, fitted["means_"], fitted["covariances_"],
+                                      fitted["precisions_cholesky_"], dtype)
+    published.update(
+        weight_concentration=np.asarray(
+            weight_prior.from_published(fitted["weight_concentration_"]), dtype=np.float64),
+        mean_precision_=np.asarray(fitted["mean_precision_"], dtype=np.float64),
+        degrees_of_freedom_=np.asarray(fitted["degrees_of_freedom_"], dtype=np.float64),
+    )
+    return published
+
+
+def _small_part(published):
+    """What the client gathers of a block: its one-dimensional arrays, the others' shapes.
+
+    Parameters
+    ----------
+    published : dict of str to ndarray
+        :func:`_publish_block`'s.
+
+    Returns
+    -------
+    dict
+        ``small``: name -> array of the block's components; ``shapes``:
+        name -> (shape after the component axis, dtype string) of the
+        arrays a sharded store splits into blocks.
+    """
+    return {
+        "small": {name: value for name, value in published.items() if value.ndim < 2},
+        "shapes": {name: (value.shape[1:], value.dtype.str)
+                   for name, value in published.items() if value.ndim >= 2},
+    }
+
+
+def _write_block(store, index, published):
+    """Write a block's per-component arrays to ``store`` (runs on the block's worker).
+
+    Parameters
+    ----------
+    store : ShardedStore
+    index : int
+    published : dict of str to ndarray
+        :func:`_publish_block`'s.
+
+    Returns
+    -------
+    dict of str to str
+        :func:`~daskmix._model_io.write_block`'s digests.
+    """
+    return write_block(store, index, {name: published[name] for name in store.variables})

@@ -112,7 +112,8 @@ BAYESIAN_MIXTURE_FILE = ModelSchema(
         Array("neighbors_", ("component", "neighbor"), optional=True),
     ),
     sizes=lambda est: {"component": est.n_components, "beta_parameter": 2},
-    # how a fit is shown, scheduled and checkpointed: not the model
+    # how a fit is shown, scheduled, checkpointed and where it writes its
+    # model (model_store): not the model
     run_parameters=frozenset({"progress", "verbose", "verbose_interval", "split_every",
-                              "checkpoint_path", "checkpoint_every"}),
+                              "checkpoint_path", "checkpoint_every", "model_store"}),
 )

@@ -102,6 +102,15 @@ class Algorithm(ABC):
         ``n_components`` (``InitContext.scalable``): an algorithm whose
         passes do not grow with the number of components (truncated EM)
         would otherwise be dominated by an O(N K) initialisation.
+    start_covariance_type : str or None
+        The covariance type of the starting model :meth:`run` reads, when it
+        reads less of it than the estimator's covariance type holds; None for
+        the estimator's own. ESVI reads each component's mean variance only,
+        so its initialisation computes a ``"spherical"`` model: O(K D) in the
+        client instead of ``K`` full covariances and their factors (the
+        mean of a component's variances, its covariance's trace over ``D``,
+        is linear in the statistics and the prior, so both give the same
+        start).
     iteration_unit, iteration_units : str
         What ``n_iter_`` and ``lower_bounds_`` count, singular and plural
         (for plots and summaries).
@@ -118,6 +127,7 @@ class Algorithm(ABC):
     lockstep: bool = False
     inline: bool = False
     scalable_init: bool = False
+    start_covariance_type: str | None = None
     iteration_unit: str = "EM iteration"
     iteration_units: str = "EM iterations"
     lower_bound_name: str = "mean log-likelihood per row"

@@ -54,10 +54,14 @@ places them on a ``distributed`` cluster and owns the policy.
   warning says so; the bound dips and climbs again. Data that cannot be
   recomputed (``client.scatter``), or no worker left, stop the fit with
   :class:`~daskmix.exceptions.WorkerLostError`.
-* **The result.** The final blocks stay on the workers; the client gathers
-  their posteriors into the fitted attributes (the estimator's contract),
-  and the run's result also keeps, per block, a future of its slice of the
-  fitted attributes (:func:`~daskmix.mixture.variational.blocks.fitted_slice`).
+* **The result.** The final blocks stay on the workers, and each computes
+  its slice of the fitted attributes there
+  (:func:`~daskmix.mixture.variational.blocks.fitted_slice`). By default
+  the client gathers the blocks' posteriors into the fitted attributes;
+  with ``model_store`` it gathers nothing: the result's ``params`` is a
+  :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the slices, which
+  the estimator writes to the store block by block, from the workers that
+  hold them.
 """
 
 from __future__ import annotations
@@ -82,11 +86,17 @@ _PURPOSE = 'algorithm="esvi"'
 class ESVIResult(RunResult):
     """:class:`RunResult` plus the blocks left on the workers.
 
+    ``params`` is the whole posterior gathered in the client
+    (``VariationalParams``), or, for a run that does not gather it, a
+    :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the
+    ``block_slices``.
+
     Attributes
     ----------
     block_slices : list of distributed.Future
         Per block, in component order, a dict of the block's slice of the
-        fitted attributes and its ``slice`` ``(start, stop)``.
+        fitted attributes and its ``slice`` ``(start, stop)``
+        (:func:`~daskmix.mixture.variational.blocks.fitted_slice`).
     n_blocks : int
     recoveries : int
         Times the fit went back to its last pass after losing a worker.
@@ -415,12 +425,30 @@ class _Run:
                 self.rows[w] = (checkpoint[w], None)
         self.build_blocks()
 
-    def finish(self):
-        """The blocks' slices (futures) and the whole posterior, gathered in the client."""
+    def finish(self, gather=True):
+        """The blocks' slices (futures) and the whole posterior, or the slices left on the workers.
+
+        Parameters
+        ----------
+        gather : bool, default=True
+            Gather every block's posterior into the client; otherwise wait
+            for the slices and return them as ``PinnedBlocks``.
+
+        Returns
+        -------
+        slices : list of distributed.Future
+        params : VariationalParams or PinnedBlocks
+        """
+        from daskmix._dask.model_parallel import PinnedBlocks
+
         model = self.layout.model
         slices = [self.tasks.submit(_fitted_slice, *self.blocks[b], model,
                                     worker=self.holder[b], label=f"slice-block-{b}")
                   for b in range(self.n_blocks)]
+        if not gather:
+            # finished before the run's tasks are released (pending ones are cancelled)
+            self.tasks.wait(slices, set(self.homes))
+            return slices, PinnedBlocks(self.tasks, slices, list(self.holder), self.ranges)
         parts = [self.tasks.submit(_params_of, *self.blocks[b], model, worker=self.holder[b],
                                    label=f"gather-block-{b}")
                  for b in range(self.n_blocks)]
@@ -429,7 +457,8 @@ class _Run:
 
 
 def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random_state,
-             on_iteration, lower_bound=-np.inf, max_recoveries=None, ordered_bytes=0):
+             on_iteration, lower_bound=-np.inf, max_recoveries=None, ordered_bytes=0,
+             gather=True):
     """ESVI passes on the workers of ``tasks`` until the bound settles or ``max_iter``.
 
     Parameters
@@ -452,6 +481,11 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
     ordered_bytes : int, default=0
         Groups of at least this many bytes move one block at a time
         (``_Run._receive_round``); smaller ones at once.
+    gather : bool, default=True
+        Gather the fitted posterior into the client (``result.params``);
+        False leaves it on the workers: ``result.params`` is then a
+        :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the blocks'
+        fitted slices.
 
     Returns
     -------
@@ -460,7 +494,8 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
     Raises
     ------
     WorkerLostError
-        When no worker is left, or after ``max_recoveries`` recoveries.
+        When no worker is left, after ``max_recoveries`` recoveries, or when
+        a worker is lost while the result is collected.
     """
     from daskmix._dask.model_parallel import WorkerLost
 
@@ -510,7 +545,13 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
         previous = result.lower_bound = bound
         if not stopping and _blocks.converged(history, window, tol):
             result.converged = stopping = True  # the pass in flight is the last
-    result.block_slices, result.params = run.finish()
+    try:
+        result.block_slices, result.params = run.finish(gather)
+    except WorkerLost as lost:
+        raise WorkerLostError(
+            f"{_PURPOSE}: {lost} while the fitted blocks were collected; they are lost "
+            "with it. Fit again."
+        ) from lost
     return result
 
 
@@ -529,7 +570,10 @@ class ESVI(Algorithm):
     weight_priors = frozenset({"dirichlet_distribution"})
     #: It runs on a ``distributed`` client only.
     needs_client = True
-    parameters = frozenset({"n_active"})
+    #: Its run reads the start's means, weights and mean variances only.
+    start_covariance_type = "spherical"
+    #: ``model_store`` set: the fitted blocks stay on the workers (see :meth:`run`).
+    parameters = frozenset({"n_active", "model_store"})
     iteration_unit = "pass"
     iteration_units = "passes"
     lower_bound_name = "evidence lower bound of the truncated posteriors (constants dropped)"
@@ -570,6 +614,16 @@ class ESVI(Algorithm):
             random_state, previous=None):
         """ESVI passes on the current ``distributed`` client; see :meth:`Algorithm.run`.
 
+        ``params`` is a starting posterior of any covariance type (a fresh
+        start is spherical, see :attr:`start_covariance_type`; a warm start
+        the fitted one): the run reads its
+        :func:`~daskmix.mixture.variational.blocks.spherical_start` and its
+        expected weights' mean of the means. With the ``model_store``
+        option set, the fitted posterior is not gathered: the result's
+        ``params`` is a :class:`~daskmix._dask.model_parallel.PinnedBlocks`
+        of the blocks' fitted slices, which the estimator writes to the
+        store.
+
         Returns
         -------
         ESVIResult
@@ -587,7 +641,8 @@ class ESVI(Algorithm):
                             ordered_bytes=_mp.ordered_transfer_bytes(),
                             max_iter=settings.max_iter, tol=settings.tol,
                             random_state=random_state, on_iteration=on_iteration,
-                            lower_bound=lower_bound)
+                            lower_bound=lower_bound,
+                            gather=settings.options.get("model_store") is None)
 
 
 def block_layout(model, params, total_weight, n_components, n_active, dtype):

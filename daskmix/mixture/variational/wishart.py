@@ -114,6 +114,34 @@ class WishartFamily(abc.ABC):
             For a wrong shape, or a prior that is not positive (definite).
         """
 
+    def prior_from(self, prior):
+        """This family's ``covariance_prior_`` for a validated prior of any family.
+
+        The family's own prior is returned as it is; a family that can
+        summarise another's prior (the spherical one: its mean variance)
+        overrides this.
+
+        Parameters
+        ----------
+        prior : ndarray or float
+            A ``covariance_prior_`` (full, diagonal or spherical layout).
+
+        Returns
+        -------
+        ndarray or float
+
+        Raises
+        ------
+        ValueError
+            If this family cannot take ``prior``.
+        """
+        if np.shape(prior) != self.prior_shape(np.shape(prior)[0] if np.ndim(prior) else 0):
+            raise ValueError(
+                f"A {self.name} Wishart posterior cannot start from a covariance_prior "
+                f"of shape {np.shape(prior)}."
+            )
+        return prior
+
     @abc.abstractmethod
     def default_prior(self, covariance):
         """The default ``covariance_prior_`` from the data's (unbiased) covariance.
@@ -213,6 +241,15 @@ class SphericalWishart(WishartFamily):
 
     def default_prior(self, covariance):
         return np.float64(np.mean(covariance))
+
+    def prior_from(self, prior):
+        """The mean variance of any prior: a full matrix's trace over ``n_features``.
+
+        The spherical posterior's scale is then the mean of the diagonal of
+        the full (or diagonal) posterior's scale, from the same statistics.
+        """
+        prior = np.asarray(prior, dtype=np.float64)
+        return np.float64(np.mean(np.diagonal(prior) if prior.ndim == 2 else prior))
 
 
 #: Every Wishart family, by the ``covariance_type`` it serves.
