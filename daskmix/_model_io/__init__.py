@@ -28,6 +28,7 @@ from daskmix._model_io._sharded import (
     check_store_path,
     create_store,
     finalize_store,
+    piece_ranges,
     placeholder,
     write_block,
 )
@@ -36,5 +37,6 @@ __all__ = [
     "FORMAT", "VERSION", "Array", "Coordinate", "Group", "LabelledAxis", "ModelSchema",
     "Nested", "RandomStream", "Transient", "Value", "abort_store", "check_store_path",
     "create_store", "finalize_store", "load", "model_from_dataset", "model_to_dataset",
-    "placeholder", "register_model", "registered_names", "save_model", "write_block",
+    "piece_ranges", "placeholder", "register_model", "registered_names", "save_model",
+    "write_block",
 ]

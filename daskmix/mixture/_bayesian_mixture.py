@@ -17,6 +17,7 @@ from daskmix._model_io import (
     check_store_path,
     create_store,
     finalize_store,
+    piece_ranges,
     placeholder,
     register_model,
     write_block,
@@ -43,6 +44,7 @@ from daskmix.mixture.variational import (
     get_wishart,
     priors_for_data,
 )
+from daskmix.mixture.variational.blocks import block_posterior, components_per_chunk
 from daskmix.mixture.variational.stochastic import initial_vi_state, stochastic_updates
 
 __all__ = ["BayesianGaussianMixture"]
@@ -641,30 +643,30 @@ class BayesianGaussianMixture(BaseMixture):
     def _publish_to_store(self, blocks, priors, dtype):
         """Write the fitted blocks to ``model_store`` from their workers; publish its lazy arrays.
 
-        Each block's worker computes the block's published attributes
-        (:func:`_publish_block`); the client gathers their O(n_components)
+        Each block's worker computes the block's O(n_components) published
         parts (weights, concentrations, degrees of freedom, mean
         precisions, a spherical type's variances) and the shapes of the
-        others, starts the store from the estimator with
-        :func:`~daskmix._model_io.placeholder` arrays, has each worker
-        write its blocks and seals the store; the per-component attributes
-        are then the store's, loaded lazily. A failure removes the
-        unfinished store.
+        others (:func:`_small_part`), which the client gathers; the client
+        starts the store from the estimator with
+        :func:`~daskmix._model_io.placeholder` arrays; each worker then
+        writes its blocks (:func:`_write_block`), computing the published
+        arrays a piece of components at a time, so that no worker holds
+        more than its blocks' statistics and one piece; the client seals
+        the store, and the per-component attributes are then the store's,
+        loaded lazily. A failure removes the unfinished store.
 
         Parameters
         ----------
         blocks : PinnedBlocks
-            The run's fitted slices, on the workers.
+            The run's final blocks, on the workers.
         priors : Priors
         dtype : numpy dtype
         """
         model = self._model(priors)
         n = len(blocks)
-        published = [blocks.submit(b, _publish_block, blocks.futures[b], model.covariance,
-                                   model.weight_prior, np.dtype(dtype),
-                                   label=f"publish-block-{b}") for b in range(n)]
-        parts = blocks.gather([blocks.submit(b, _small_part, published[b],
-                                             label=f"small-block-{b}") for b in range(n)])
+        parts = blocks.gather([blocks.submit(b, _small_part, blocks.futures[b], model,
+                                             np.dtype(dtype), label=f"small-block-{b}")
+                               for b in range(n)])
         small = {name: np.concatenate([p["small"][name] for p in parts], axis=-1)
                  for name in parts[0]["small"]}
         self._set_posterior(model, priors, small.pop("weight_concentration"),
@@ -676,7 +678,8 @@ class BayesianGaussianMixture(BaseMixture):
             setattr(self, name, placeholder((self.n_components, *shape), stored))
         store = create_store(self, self.model_store, blocks.ranges)
         try:
-            digests = blocks.gather([blocks.submit(b, _write_block, store, b, published[b],
+            digests = blocks.gather([blocks.submit(b, _write_block, store, b,
+                                                   blocks.futures[b], model, np.dtype(dtype),
                                                    label=f"write-block-{b}")
                                      for b in range(n)])
             finalize_store(store, digests)
@@ -825,41 +828,44 @@ def _published_components(covariance, means, covariances, prec_chol, dtype):
     return published
 
 
-def _publish_block(fitted, covariance, weight_prior, dtype):
-    """A block's published attributes from its fitted slice (runs on the block's worker).
+def _published_pieces(block, model, dtype, ranges):
+    """A block's published attributes, a piece of components at a time (on the block's worker).
 
     Parameters
     ----------
-    fitted : dict
-        :func:`~daskmix.mixture.variational.blocks.fitted_slice`'s.
-    covariance : CovarianceType
-    weight_prior : WeightPrior
+    block : Block
+        ESVI's final statistics (:mod:`~daskmix.mixture.variational.blocks`).
+    model : VariationalModel
     dtype : numpy dtype
+    ranges : iterable of (int, int)
+        Pieces of the block's components, from its start.
 
-    Returns
-    -------
-    dict of str to ndarray
+    Yields
+    ------
+    a : int
+        The piece's first component, from the block's start.
+    published : dict of str to ndarray
         :func:`_published_components`' plus ``weight_concentration`` (the
         posterior's), ``mean_precision_`` and ``degrees_of_freedom_``.
     """
-    published = _published_components(covariance, fitted["means_"], fitted["covariances_"],
-                                      fitted["precisions_cholesky_"], dtype)
-    published.update(
-        weight_concentration=np.asarray(
-            weight_prior.from_published(fitted["weight_concentration_"]), dtype=np.float64),
-        mean_precision_=np.asarray(fitted["mean_precision_"], dtype=np.float64),
-        degrees_of_freedom_=np.asarray(fitted["degrees_of_freedom_"], dtype=np.float64),
-    )
-    return published
+    for a, b in ranges:
+        p = block_posterior(block, model, (a, b))
+        published = _published_components(model.covariance, p.means, p.covariances,
+                                          p.prec_chol, dtype)
+        published.update(weight_concentration=np.asarray(p.weight_concentration),
+                         mean_precision_=np.asarray(p.mean_precision),
+                         degrees_of_freedom_=np.asarray(p.degrees_of_freedom))
+        yield a, published
 
 
-def _small_part(published):
+def _small_part(block, model, dtype):
     """What the client gathers of a block: its one-dimensional arrays, the others' shapes.
 
     Parameters
     ----------
-    published : dict of str to ndarray
-        :func:`_publish_block`'s.
+    block : Block
+    model : VariationalModel
+    dtype : numpy dtype
 
     Returns
     -------
@@ -868,26 +874,39 @@ def _small_part(published):
         name -> (shape after the component axis, dtype string) of the
         arrays a sharded store splits into blocks.
     """
-    return {
-        "small": {name: value for name, value in published.items() if value.ndim < 2},
-        "shapes": {name: (value.shape[1:], value.dtype.str)
-                   for name, value in published.items() if value.ndim >= 2},
-    }
+    size, n_block = components_per_chunk(block.sy.shape[1]), block.stop - block.start
+    small, shapes = {}, {}
+    for _, published in _published_pieces(
+            block, model, dtype, [(a, min(a + size, n_block)) for a in range(0, n_block, size)]):
+        for name, value in published.items():
+            if value.ndim < 2:
+                small.setdefault(name, []).append(value)
+            else:
+                shapes[name] = (value.shape[1:], value.dtype.str)
+    return {"small": {name: np.concatenate(parts, axis=-1) for name, parts in small.items()},
+            "shapes": shapes}
 
 
-def _write_block(store, index, published):
+def _write_block(store, index, block, model, dtype):
     """Write a block's per-component arrays to ``store`` (runs on the block's worker).
+
+    The arrays are made and written a piece of components at a time
+    (:func:`~daskmix._model_io.piece_ranges`).
 
     Parameters
     ----------
     store : ShardedStore
     index : int
-    published : dict of str to ndarray
-        :func:`_publish_block`'s.
+    block : Block
+    model : VariationalModel
+    dtype : numpy dtype
 
     Returns
     -------
     dict of str to str
         :func:`~daskmix._model_io.write_block`'s digests.
     """
-    return write_block(store, index, {name: published[name] for name in store.variables})
+    ranges = piece_ranges(store, index, components_per_chunk(block.sy.shape[1]))
+    return write_block(store, index, (
+        (a, {name: published[name] for name in store.variables})
+        for a, published in _published_pieces(block, model, dtype, ranges)))

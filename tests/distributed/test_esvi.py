@@ -75,7 +75,7 @@ def test_distributed_run_equals_the_sequential_reference(cluster):
         plan = tasks.assign_chunks(2)
         result = E.run_esvi(tasks, layout, start, n_blocks_per_worker=2, max_iter=4, tol=0.0,
                             random_state=np.random.RandomState(1), on_iteration=lambda *a: None)
-        slices = client.gather(result.block_slices)
+        final = client.gather(result.blocks)
     partitions = [B.initial_rows(X[200 * c[0]:200 * (c[-1] + 1)], None, ordered, 2)
                   for c in plan]
     reference = B.run_sequential(partitions, layout, 4, max_iter=4, tol=0.0,
@@ -88,12 +88,11 @@ def test_distributed_run_equals_the_sequential_reference(cluster):
     assert_allclose(result.params.covariances, expected.covariances, rtol=1e-9)
     assert_allclose(result.params.weight_concentration, expected.weight_concentration,
                     rtol=1e-9)
-    # the blocks left on the workers: slices of the fitted attributes, in order
-    assert [s["slice"] for s in slices] == B.block_ranges(6, 4)
-    for s in slices:
-        a, b = s["slice"]
-        assert_allclose(s["means_"], result.params.means[a:b])
-        assert_allclose(s["precisions_cholesky_"], result.params.prec_chol[a:b])
+    # the blocks left on the workers, in order, hold the reference's statistics
+    assert [(b.start, b.stop) for b in final] == B.block_ranges(6, 4)
+    for block, expected_block in zip(final, reference["blocks"]):
+        assert_allclose(block.nk, expected_block.nk, rtol=1e-10)
+        assert_allclose(block.s2, expected_block.s2, rtol=1e-10)
 
 
 @pytest.fixture(scope="module")

@@ -66,7 +66,6 @@ __all__ = [
     "components_per_chunk",
     "converged",
     "empty_block",
-    "fitted_slice",
     "initial_rows",
     "lower_bound",
     "merge_params",
@@ -784,31 +783,6 @@ def block_posterior(block, model, components=None):
     if components is not None:
         return _posterior(block, model, *components)
     return merge_params([(a, _posterior(block, model, a, b)) for a, b in _chunks(block)])
-
-
-def fitted_slice(block, model):
-    """A block's slice of the fitted attributes, with its ``(start, stop)``.
-
-    Parameters
-    ----------
-    block : Block
-    model : VariationalModel
-
-    Returns
-    -------
-    dict
-        ``weight_concentration_``, ``mean_precision_``, ``means_``,
-        ``degrees_of_freedom_``, ``covariances_``, ``precisions_cholesky_``
-        and ``slice``.
-    """
-    p = block_posterior(block, model)
-    return {
-        "slice": (block.start, block.stop),
-        "weight_concentration_": model.weight_prior.published(p.weight_concentration),
-        "mean_precision_": p.mean_precision, "means_": p.means,
-        "degrees_of_freedom_": p.degrees_of_freedom, "covariances_": p.covariances,
-        "precisions_cholesky_": p.prec_chol,
-    }
 
 
 def merge_params(parts):

@@ -54,14 +54,12 @@ places them on a ``distributed`` cluster and owns the policy.
   warning says so; the bound dips and climbs again. Data that cannot be
   recomputed (``client.scatter``), or no worker left, stop the fit with
   :class:`~daskmix.exceptions.WorkerLostError`.
-* **The result.** The final blocks stay on the workers, and each computes
-  its slice of the fitted attributes there
-  (:func:`~daskmix.mixture.variational.blocks.fitted_slice`). By default
-  the client gathers the blocks' posteriors into the fitted attributes;
-  with ``model_store`` it gathers nothing: the result's ``params`` is a
-  :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the slices, which
-  the estimator writes to the store block by block, from the workers that
-  hold them.
+* **The result.** The final blocks stay on the workers (statistics only).
+  By default the client gathers the blocks' posteriors into the fitted
+  attributes; with ``model_store`` it gathers nothing: the result's
+  ``params`` is a :class:`~daskmix._dask.model_parallel.PinnedBlocks` of
+  the blocks, which the estimator writes to the store from the workers
+  that hold them, each block a piece of components at a time.
 """
 
 from __future__ import annotations
@@ -88,21 +86,19 @@ class ESVIResult(RunResult):
 
     ``params`` is the whole posterior gathered in the client
     (``VariationalParams``), or, for a run that does not gather it, a
-    :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the
-    ``block_slices``.
+    :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the ``blocks``.
 
     Attributes
     ----------
-    block_slices : list of distributed.Future
-        Per block, in component order, a dict of the block's slice of the
-        fitted attributes and its ``slice`` ``(start, stop)``
-        (:func:`~daskmix.mixture.variational.blocks.fitted_slice`).
+    blocks : list of distributed.Future
+        Per block, in component order, the final
+        :class:`~daskmix.mixture.variational.blocks.Block` on its worker.
     n_blocks : int
     recoveries : int
         Times the fit went back to its last pass after losing a worker.
     """
 
-    block_slices: list = field(default_factory=list)
+    blocks: list = field(default_factory=list)
     n_blocks: int = 0
     recoveries: int = 0
 
@@ -183,12 +179,7 @@ def _step_bound(step):
     return step[2], step[3]
 
 
-def _fitted_slice(block, key, model):
-    return _blocks.fitted_slice(_pick(block, key), model)
-
-
-def _params_of(block, key, model):
-    block = _pick(block, key)
+def _params_of(block, model):
     return block.start, _blocks.block_posterior(block, model)
 
 
@@ -426,34 +417,37 @@ class _Run:
         self.build_blocks()
 
     def finish(self, gather=True):
-        """The blocks' slices (futures) and the whole posterior, or the slices left on the workers.
+        """The final blocks (futures on their holders) and, with ``gather``, the whole posterior.
 
         Parameters
         ----------
         gather : bool, default=True
-            Gather every block's posterior into the client; otherwise wait
-            for the slices and return them as ``PinnedBlocks``.
+            Gather every block's posterior into the client; otherwise the
+            second result is a ``PinnedBlocks`` of the blocks (each still on
+            its worker, statistics only: a writer computes its posterior a
+            piece at a time).
 
         Returns
         -------
-        slices : list of distributed.Future
+        blocks : list of distributed.Future
+            One per block, in component order.
         params : VariationalParams or PinnedBlocks
         """
         from daskmix._dask.model_parallel import PinnedBlocks
 
-        model = self.layout.model
-        slices = [self.tasks.submit(_fitted_slice, *self.blocks[b], model,
-                                    worker=self.holder[b], label=f"slice-block-{b}")
-                  for b in range(self.n_blocks)]
+        final = [future if key is None else self.tasks.submit(
+            _pick, future, key, worker=self.holder[b], label=f"block-{b}")
+            for b, (future, key) in enumerate(self.blocks)]
         if not gather:
             # finished before the run's tasks are released (pending ones are cancelled)
-            self.tasks.wait(slices, set(self.homes))
-            return slices, PinnedBlocks(self.tasks, slices, list(self.holder), self.ranges)
-        parts = [self.tasks.submit(_params_of, *self.blocks[b], model, worker=self.holder[b],
+            self.tasks.wait(final, set(self.homes))
+            return final, PinnedBlocks(self.tasks, final, list(self.holder), self.ranges)
+        model = self.layout.model
+        parts = [self.tasks.submit(_params_of, final[b], model, worker=self.holder[b],
                                    label=f"gather-block-{b}")
                  for b in range(self.n_blocks)]
         gathered = self.tasks.gather(parts, set(self.homes))
-        return slices, _blocks.merge_params(gathered)
+        return final, _blocks.merge_params(gathered)
 
 
 def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random_state,
@@ -484,8 +478,8 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
     gather : bool, default=True
         Gather the fitted posterior into the client (``result.params``);
         False leaves it on the workers: ``result.params`` is then a
-        :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the blocks'
-        fitted slices.
+        :class:`~daskmix._dask.model_parallel.PinnedBlocks` of the final
+        blocks.
 
     Returns
     -------
@@ -546,7 +540,7 @@ def run_esvi(tasks, layout, start, *, n_blocks_per_worker, max_iter, tol, random
         if not stopping and _blocks.converged(history, window, tol):
             result.converged = stopping = True  # the pass in flight is the last
     try:
-        result.block_slices, result.params = run.finish(gather)
+        result.blocks, result.params = run.finish(gather)
     except WorkerLost as lost:
         raise WorkerLostError(
             f"{_PURPOSE}: {lost} while the fitted blocks were collected; they are lost "
@@ -621,8 +615,7 @@ class ESVI(Algorithm):
         expected weights' mean of the means. With the ``model_store``
         option set, the fitted posterior is not gathered: the result's
         ``params`` is a :class:`~daskmix._dask.model_parallel.PinnedBlocks`
-        of the blocks' fitted slices, which the estimator writes to the
-        store.
+        of the final blocks, which the estimator writes to the store.
 
         Returns
         -------
