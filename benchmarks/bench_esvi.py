@@ -20,18 +20,20 @@ thread each)::
     reported: the peak over the run per worker, as a fraction of the whole
     model (the bytes of all blocks). Every worker holds ``g`` of the ``P =
     g W`` blocks at a time, ``1 / W`` of the model; blocks in transit to the
-    next round add to that.
+    next round add to that; large groups move one block at a time (the
+    default from 16 MiB), which bounds the peak at ``1 / W + 1 / P``; the
+    last row moves groups at once.
 
 (b) **A model larger than one worker.** ``--large-components`` full
     covariances on ``--large-features`` features, on ``--large-workers``
     workers each limited to ``--large-memory`` (a nanny restarts a worker
-    that exceeds 95% of it). The model (its precisions, float64,
-    of every block, float64) is larger than one worker's limit. ESVI
-    starts from random rows as means (``run_esvi`` directly: the
-    estimator's own initialisation computes the whole model in one pass
-    whose per-chunk statistics alone exceed a worker's limit) and runs
-    ``--large-passes`` passes; reported: the model's bytes, seconds per
-    pass, the lower bound after each pass. Then batch VI
+    that exceeds 95% of it): the model's precisions (float64) are larger
+    than one worker's limit. The user's call is timed whole:
+    ``BayesianGaussianMixture(algorithm="esvi", model_store=...)`` with
+    ``init_params="random_from_data"``, ``--large-passes`` passes and
+    ``verbose=2`` (each pass's time), then ``predict`` of 100 rows on the
+    store-backed model; reported: the lower bound after each pass, the
+    peak parameter blocks and resident memory per worker. Then batch VI
     (``algorithm="em"``) is started on the same cluster and data with
     ``max_iter=1`` and a timeout of ``--large-timeout`` seconds, and how it
     fails is recorded.
@@ -61,8 +63,10 @@ Results: ``docs/benchmarks.md`` (section "ESVI").
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -205,35 +209,71 @@ def _model_bytes(n_components, n_features):
     return n_components * (n_features * (n_features + 1) // 2 + n_features + 1) * 8
 
 
+def _rss(dask_worker):
+    """A worker process's resident memory (run on the worker)."""
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
 def part_large(args):
     K, D, W = args.large_components, args.large_features, args.large_workers
     X_local = make_data(args.large_rows, D, 64, 6.0, 1)
     model_bytes = _model_bytes(K, D)
     print(f"(b) K={K} full, D={D}, {args.large_rows} rows, {W} workers x "
-          f"{args.large_memory}; model as held (statistics) {model_bytes / 1e9:.2f} GB, "
-          f"precisions alone {K * D * D * 8 / 1e9:.2f} GB")
+          f"{args.large_memory}, {args.blocks_per_worker} blocks per worker; model as held "
+          f"(statistics) {model_bytes / 1e9:.2f} GB, precisions alone "
+          f"{K * D * D * 8 / 1e9:.2f} GB")
     with LocalCluster(n_workers=W, threads_per_worker=1, processes=True,
                       memory_limit=args.large_memory, dashboard_address=None) as cluster, \
-            Client(cluster) as client:
+            Client(cluster) as client, tempfile.TemporaryDirectory() as tmp:
         X = da.from_array(X_local, chunks=(args.large_rows // (2 * W), -1)).persist()
         wait(X)
-        layout, start = _setup(X_local, K, "full", args.n_active)
+        rss = {}
+        stop = threading.Event()
 
-        def show(n_iter, bound, change):
-            print(f"  pass {n_iter}: lower bound {bound:.6g}", flush=True)
+        def poll_rss():
+            while not stop.is_set():
+                try:
+                    for worker, n in client.run(_rss).items():
+                        rss[worker] = max(rss.get(worker, 0), n)
+                except Exception:  # a worker restarting
+                    pass
+                time.sleep(0.5)
 
+        thread = threading.Thread(target=poll_rss, daemon=True)
+        thread.start()
+        store = os.path.join(tmp, "model.zarr")
         t0 = time.perf_counter()
-        with MemoryPoller(client, interval=0.2) as poller:
-            result, times = _run(client, X, layout, start, args.blocks_per_worker,
-                                 args.large_passes, on_iteration=show)
-        total = time.perf_counter() - t0
-        per_pass = np.diff([0.0] + [t for t, _ in times])
-        print(f"  ESVI: {result.n_iter} passes in {total:.0f} s (setup and gather "
-              f"included); per pass {', '.join(f'{t:.0f}' for t in per_pass)} s; "
-              f"final lower bound {result.lower_bound:.6g}; recoveries {result.recoveries}")
+        with MemoryPoller(client, interval=0.5) as poller, client.as_current(), \
+                dask.config.set({"scheduler": client,
+                                 "daskmix.esvi.blocks-per-worker": args.blocks_per_worker}):
+            # the user's call: the estimator's initialisation (spherical, O(K D) in
+            # the client), ESVI passes, the model written to a sharded store by the
+            # workers; verbose=2 prints each pass's time
+            bgm = BayesianGaussianMixture(
+                K, covariance_type="full", algorithm="esvi", n_active=args.n_active,
+                max_iter=args.large_passes, tol=0.0, init_params="random_from_data",
+                random_state=0, weight_concentration_prior_type="dirichlet_distribution",
+                model_store=store, verbose=2, verbose_interval=1)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                bgm.fit(X)
+            total = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            labels = bgm.predict(X[:100]).compute()
+            predict_100 = time.perf_counter() - t1
+        stop.set()
+        thread.join()
+        print(f"  ESVI fit (init, {bgm.n_iter_} passes, store written): {total:.0f} s; "
+              f"lower bounds {', '.join(f'{b:.7g}' for b in bgm.lower_bounds_)}")
+        print(f"  fitted attributes: {type(bgm.covariances_).__name__} of "
+              f"{bgm.covariances_.nbytes / 1e9:.2f} GB; predict of 100 rows {predict_100:.1f} s "
+              f"({len(np.unique(labels))} distinct labels)")
         print(f"  peak parameter blocks per worker: "
-              f"{', '.join(f'{v / 1e6:.0f} MB' for v in poller.peak.values())}")
-        del result
+              f"{', '.join(f'{v / 1e6:.0f} MB' for v in poller.peak.values())}; peak worker "
+              f"RSS {', '.join(f'{v / 1e9:.2f} GB' for v in rss.values())}")
+        del bgm
         print(f"  batch VI (algorithm='em', max_iter=1, timeout {args.large_timeout} s):")
         outcome = {}
 
@@ -244,6 +284,7 @@ def part_large(args):
                     warnings.simplefilter("ignore")
                     BayesianGaussianMixture(
                         K, covariance_type="full", max_iter=1, random_state=0,
+                        init_params="random_from_data",
                         weight_concentration_prior_type="dirichlet_distribution").fit(X)
                 outcome["result"] = "finished"
             except Exception as error:  # record how it fails

@@ -131,6 +131,11 @@ def _received(group):
 
 
 def _with_bound(new_rows, rows, blocks, layout, with_bound):
+    """A round's result ``(new_rows, blocks, resp_log_resp, block bounds)``.
+
+    The bound's terms (of ``rows`` and ``blocks``) only ``with_bound``,
+    otherwise None.
+    """
     if not with_bound:
         return new_rows, blocks, None, None
     return (new_rows, blocks, _blocks.resp_log_resp(rows),
@@ -180,6 +185,7 @@ def _step_bound(step):
 
 
 def _params_of(block, model):
+    """A final block's first component and posterior (gathered with ``model_store=None``)."""
     return block.start, _blocks.block_posterior(block, model)
 
 
