@@ -56,6 +56,25 @@ def as_dask(X, row_chunks):
     return da.from_array(X, chunks=(row_chunks, (X.shape[1],)))
 
 
+@pytest.fixture(scope="session")
+def process_cluster_client():
+    """A client of a LocalCluster with two single-threaded worker processes.
+
+    One per pytest process, shared by the tests that compare the worker
+    processes' results with the local schedulers' (starting one costs
+    seconds: two interpreters importing daskmix). Use it inside
+    ``dask.config.set(scheduler=client)``: it is not the default scheduler,
+    so fixtures of wider scope than a test never compute on it unasked. Do
+    not kill its workers.
+    """
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=None) as cluster, \
+            Client(cluster, set_as_default=False) as client:
+        yield client
+
+
 class ComputeCounter(Callback):
     """Counts ``dask.compute`` calls on the local schedulers."""
 

@@ -1,4 +1,7 @@
-"""``daskmix fit``, ``predict`` and ``info`` run as a shell user runs them: as a process."""
+"""``daskmix fit``, ``predict`` and ``info`` run as a shell user runs them: as a process.
+
+The error cases run through ``main`` in this process; one of them also runs as a process.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from numpy.testing import assert_array_equal
 
 import daskmix
 from daskmix import GaussianMixture
-from tests.cli.conftest import run_cli
+from tests.cli.conftest import call_cli, run_cli
 
 
 def field(output, label):
@@ -65,11 +68,26 @@ def test_fit_then_predict_then_info(blob_files, tmp_path):
     ],
     ids=["missing-input", "no-scheduler", "not-a-model"],
 )
-def test_errors_exit_nonzero_with_one_line(blob_files, tmp_path, args, code, message):
+def test_errors_exit_nonzero_with_one_line(blob_files, tmp_path, monkeypatch, capsys, args,
+                                           code, message):
+    """Each kind of error, through ``main`` in this process (as ``python -m daskmix`` calls it)."""
     root, _ = blob_files
-    result = run_cli(*[a.format(root=root, tmp=tmp_path) for a in args], cwd=tmp_path)
-    assert result.returncode == code, result.stderr
-    assert re.search(message, result.stderr), result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert result.stderr.startswith(f"daskmix {args[0]}: error: ")
+    monkeypatch.chdir(tmp_path)
+    assert call_cli(*[a.format(root=root, tmp=tmp_path) for a in args]) == code
+    assert_one_error_line(capsys.readouterr().err, args[0], message)
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_an_error_is_the_exit_status_of_the_process(blob_files, tmp_path):
+    """The same as above, as a process: the status is the code ``main`` returns."""
+    root, _ = blob_files
+    result = run_cli("fit", root / "missing.npy", "-k", "2", cwd=tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert_one_error_line(result.stderr, "fit", "INPUT not found: .*missing.npy")
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def assert_one_error_line(stderr, command, message):
+    assert re.search(message, stderr), stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith(f"daskmix {command}: error: ")

@@ -361,10 +361,8 @@ def test_every_task_is_named_daskmix(blobs):
         assert any(n.startswith(expected) for n in names), expected
 
 
-def test_threads_and_processes_give_the_sync_result(separated):
+def test_threads_and_processes_give_the_sync_result(separated, process_cluster_client):
     """The fit is the same on the threaded scheduler and on distributed worker processes."""
-    from distributed import Client, LocalCluster
-
     _, _, Xd = separated
     w = da.ones(Xd.shape[0], chunks=(Xd.chunks[0],))
 
@@ -375,8 +373,7 @@ def test_threads_and_processes_give_the_sync_result(separated):
     reference = fit()
     with dask.config.set(scheduler="threads"):
         threaded = fit()
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client, dask.config.set(scheduler=client):
+    with dask.config.set(scheduler=process_cluster_client):
         distributed = fit()
         labels = distributed.predict(Xd).compute()
     for other in (threaded, distributed):

@@ -6,12 +6,15 @@ command of this interpreter) on 127.0.0.1; tests connect with
 ``Client(address)``. The fixtures start and stop them, so nothing else has
 to run first.
 
-Two clusters:
+Three clusters:
 
 - ``cluster``: session-scoped, shared by the tests that compare results
   with the threaded scheduler and the command-line tests;
 - ``fresh_cluster``: function-scoped, for tests that kill a worker, so a
-  dead worker never leaks into another test.
+  dead worker never leaks into another test;
+- ``mended_cluster``: one scheduler per module for tests that kill a worker,
+  with every killed worker replaced by a new one before the next test (a
+  worker costs less to start than a whole cluster).
 
 Workers run without a nanny (``--no-nanny``): a SIGKILL then really
 removes the worker, as when a Kubernetes pod or a machine is lost, instead
@@ -81,6 +84,7 @@ class DaskCluster:
     scheduler: DaskProcess = None
     workers: list = field(default_factory=list)
     address: str = None
+    n_started: int = 0
 
     @property
     def scheduler_file(self):
@@ -115,13 +119,32 @@ class DaskCluster:
 
     def start_worker(self):
         """Start one ``dask worker`` (1 thread, no nanny); return its process."""
-        worker = self._spawn(f"worker-{len(self.workers)}", [
+        name = f"worker-{self.n_started}"
+        self.n_started += 1
+        worker = self._spawn(name, [
             "worker", "--scheduler-file", str(self.scheduler_file), "--nthreads", "1",
             "--no-nanny", "--memory-limit", "1GiB", "--no-dashboard", "--host", "127.0.0.1",
-            "--name", f"worker-{len(self.workers)}",
+            "--name", name,
         ])
         self.workers.append(worker)
         return worker
+
+    def replace_dead_workers(self, client):
+        """Start a worker for each one that exited; wait until the scheduler sees just them."""
+        dead = [w for w in self.workers if w.process.poll() is not None]
+        if not dead:
+            return
+        self.workers = [w for w in self.workers if w not in dead]
+        for _ in dead:
+            self.start_worker()
+        expected = {w.name for w in self.workers}
+        deadline = time.monotonic() + START_TIMEOUT
+        while {info["name"] for info in
+               client.scheduler_info(n_workers=-1)["workers"].values()} != expected:
+            for process in [self.scheduler, *self.workers]:
+                self._check_alive(process, deadline, f"the workers {sorted(expected)}")
+            time.sleep(0.1)
+        client.run(_import_daskmix)
 
     def wait_for_workers(self, client, n_workers):
         """Wait until ``n_workers`` workers are connected; raise with the logs if not."""
@@ -200,3 +223,24 @@ def cluster(tmp_path_factory):
 def fresh_cluster(tmp_path):
     """A scheduler + 2 workers for this test only, which may kill workers."""
     yield from _running_cluster(tmp_path / "cluster")
+
+
+@pytest.fixture(scope="module")
+def _module_cluster(tmp_path_factory):
+    yield from _running_cluster(tmp_path_factory.mktemp("module-cluster"))
+
+
+@pytest.fixture
+def mended_cluster(_module_cluster):
+    """The module's scheduler with 2 live workers; this test may kill them.
+
+    Workers killed by an earlier test of the module are replaced first (new
+    processes under new names), and the scheduler holds no data from it.
+    """
+    cluster, client = _module_cluster
+    cluster.replace_dead_workers(client)
+    deadline = time.monotonic() + 10  # an earlier test's keys are released asynchronously
+    while any(client.who_has().values()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(client.who_has().values()), "data left on the cluster by an earlier test"
+    return cluster, client

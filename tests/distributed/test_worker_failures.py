@@ -1,7 +1,8 @@
 """A worker process killed in the middle of a fit: the fit completes with the same result.
 
-Each test runs on its own cluster (``fresh_cluster``: ``dask scheduler`` + 2
-``dask worker`` processes without nanny). A killer thread SIGKILLs one
+Each test runs on 2 live workers (``mended_cluster``: ``dask scheduler`` + 2
+``dask worker`` processes without nanny, one scheduler per module, killed
+workers replaced by new ones between tests). A killer thread SIGKILLs one
 worker while it runs tasks of the fit's third-last ``dask.compute`` (after
 the initialisation and the first iterations), as when a machine or a pod
 is lost. The scheduler
@@ -119,8 +120,8 @@ def slow_input():
 
 
 @pytest.mark.parametrize("algorithm", sorted(GMM_ALGORITHMS))
-def test_fit_survives_a_killed_worker(fresh_cluster, monkeypatch, algorithm):
-    cluster, client = fresh_cluster
+def test_fit_survives_a_killed_worker(mended_cluster, monkeypatch, algorithm):
+    cluster, client = mended_cluster
     undisturbed, n_computes = undisturbed_fit(as_dask(blobs()), algorithm, monkeypatch)
     killer = WorkerKiller(cluster, client, cluster.workers[0], monkeypatch,
                           kill_at=n_computes - 2)
@@ -129,8 +130,8 @@ def test_fit_survives_a_killed_worker(fresh_cluster, monkeypatch, algorithm):
     assert_same_gmm(survived, undisturbed)
 
 
-def test_persisted_input_is_recomputed_from_its_source(fresh_cluster, monkeypatch):
-    cluster, client = fresh_cluster
+def test_persisted_input_is_recomputed_from_its_source(mended_cluster, monkeypatch):
+    cluster, client = mended_cluster
     undisturbed, n_computes = undisturbed_fit(as_dask(blobs()), "em", monkeypatch)
     persisted = client.persist(slow_input())
     client.gather(futures_of(persisted))  # every chunk is in a worker's memory
@@ -144,8 +145,8 @@ def test_persisted_input_is_recomputed_from_its_source(fresh_cluster, monkeypatc
     assert_same_gmm(survived, undisturbed)
 
 
-def test_scattered_input_lost_with_its_worker_is_reported(fresh_cluster, monkeypatch):
-    cluster, client = fresh_cluster
+def test_scattered_input_lost_with_its_worker_is_reported(mended_cluster, monkeypatch):
+    cluster, client = mended_cluster
     X = blobs()
     victim = cluster.workers[0]
     address = cluster.worker_address(victim, client)

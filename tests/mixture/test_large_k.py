@@ -3,7 +3,7 @@
 ``init_params="random_from_data"`` and ``"k-means++"`` used to crash from 512
 components on (the one-hot responsibilities of the drawn points ignored the
 tile offset). Every ``init_params`` is checked here at 512, 1024 and 4096
-components against a reference computed independently of daskmix:
+components ("kmeans" at 512 and 1024) against a reference computed independently of daskmix:
 scikit-learn's own initialisation, the rows scikit-learn's draw picks, the
 statistics of a dense hard partition, or the distribution of random
 responsibilities.
@@ -72,8 +72,13 @@ def initial_fit(init_params, n_components, covariance_type, X, row_chunks):
 
 # ---- cases: (init_params, n_components, covariance_type) --------------------------------
 #: Every init at every size, diagonal covariances (the largest first, to start
-#: the slowest tests first).
-DIAG_CASES = [(init, k, "diag") for k in reversed(SIZES) for init in INIT_PARAMS]
+#: the slowest tests first), but "kmeans" at 4096: its reference (the statistics
+#: of the partition of its means) is the one checked at 512 and 1024, the tiles
+#: of drawn rows that used to crash are those of the other inits, and its set-up
+#: alone (up to five k-means runs of 4096 centres on 8,192 rows) took 21 s, the
+#: slowest of the suite. The truncated search at 4096 still runs from the other three.
+DIAG_CASES = [(init, k, "diag") for k in reversed(SIZES) for init in INIT_PARAMS
+              if (init, k) != ("kmeans", 4096)]
 #: The other covariance types at 512 components (4 features), for the inits
 #: whose initial covariances have a closed-form reference.
 OTHER_REFERENCE_CASES = [(init, 512, covariance_type)
