@@ -41,7 +41,7 @@ from distributed.comm.core import CommClosedError
 
 from daskmix._dask import graph as _graph
 from daskmix._dask.futures import block_futures, client_for
-from daskmix.exceptions import WorkerLostError
+from daskmix.exceptions import NoClientError, WorkerLostError
 
 __all__ = ["PinnedBlocks", "PinnedTasks", "WorkerLost", "blocks_per_worker", "client_for",
            "ordered_transfer_bytes"]
@@ -110,6 +110,28 @@ class WorkerLost(RuntimeError):
         super().__init__(f"worker(s) {described} left the cluster")
 
 
+#: Seconds a model-parallel fit waits for a worker when the cluster has none yet.
+WAIT_FOR_WORKERS_SECONDS = 30
+
+
+def _wait_for_a_worker(client, name):
+    """Return once the scheduler has a worker; raise ``NoClientError`` after a wait.
+
+    A cluster just started (or a scheduler whose workers are still
+    connecting) reports no worker for a moment; pinning tasks needs one.
+    """
+    if client.scheduler_info(n_workers=-1)["workers"]:
+        return
+    try:
+        client.wait_for_workers(1, timeout=WAIT_FOR_WORKERS_SECONDS)
+    except TimeoutError:
+        raise NoClientError(
+            f"algorithm={name!r} pins its tasks to workers, but the scheduler of the "
+            f"current client has had no worker for {WAIT_FOR_WORKERS_SECONDS} s. Start "
+            "workers (dask worker <scheduler address>) and fit again."
+        ) from None
+
+
 class PinnedTasks:
     """The data on the workers and tasks pinned to them.
 
@@ -127,6 +149,7 @@ class PinnedTasks:
 
     def __init__(self, client, X, sample_weight, *, name):
         self.client = client
+        _wait_for_a_worker(client, name)
         self._X, self._chunks = block_futures(client, X)
         if sample_weight is None:
             self._weight, self._weights = None, [None] * len(self._chunks)
