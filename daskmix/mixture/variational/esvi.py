@@ -10,9 +10,10 @@ places them on a ``distributed`` cluster and owns the policy.
   (:func:`~daskmix.mixture.variational.blocks.initial_rows`). The ``K``
   components form ``P = g * n_workers`` blocks (``g`` blocks per worker,
   ``dask.config`` key ``daskmix.esvi.blocks-per-worker``, default 3); a
-  block carries its components' statistics summed over all rows and their
-  posterior. The first blocks are built from every partition's
-  contribution (one task per partition and block, summed per block).
+  block carries its components' statistics summed over all rows (its
+  posterior is made from them when needed). The first blocks are built by
+  a pass of the ring that only adds each partition's statistics
+  (:meth:`_Run.build_blocks`).
 * **Schedule.** A pass is ``n_workers`` rounds; in round ``j`` worker ``w``
   holds group ``(w + j) mod n_workers`` of a shuffle of the blocks into
   ``n_workers`` groups of ``g`` (:func:`~daskmix.mixture.variational.blocks.schedule`,
@@ -23,7 +24,10 @@ places them on a ``distributed`` cluster and owns the policy.
   its rows' mass within the group (Lemma 1) and updates the group's
   blocks by the rows' change of statistics. A task waits only for its
   own rows and for the blocks it receives (from the worker that held them
-  in the previous round): there is no global barrier. The client submits
+  in the previous round): there is no global barrier. Blocks arrive
+  through small ``receive`` tasks, one block at a time for large groups
+  (:meth:`_Run._receive_round`), so that a worker holds about ``1 / W +
+  1 / P`` of the model at most. The client submits
   the next pass before it reads the current one's lower bound, so the
   workers never wait for the client.
 * **Determinism.** Within a round the groups are disjoint, so a round's
@@ -296,7 +300,8 @@ class _Run:
                 _pick_block, result, i, worker=worker, label=f"block-{b}-on-{name}"), None))
             self.holder[b] = worker
 
-    def _receive(self, parts, worker, label, after=None):
+    def _submit_receive(self, parts, worker, label, after=None):
+        """A :func:`_receive` task on ``worker`` of ``parts`` (futures), after ``after``."""
         return self.tasks.submit(_receive, *parts, after=after, worker=worker,
                                  label=f"receive-{label}-on-{self._name(worker)}")
 
@@ -341,7 +346,7 @@ class _Run:
                     b, worker = groups[w][i], self.homes[w]
                     if self.holder[b] == worker:
                         continue
-                    parts[w][i] = (self._receive([self.blocks[b][0]], worker, f"block-{b}",
+                    parts[w][i] = (self._submit_receive([self.blocks[b][0]], worker, f"block-{b}",
                                                  after), 0)
                     after = self.tasks.submit(_received, parts[w][i][0], worker=worker,
                                               label=f"received-block-{b}-on-"
@@ -357,7 +362,7 @@ class _Run:
                 continue
             # a whole group from one worker, or single blocks (possibly received
             # one by one above, then already here) assembled into a list
-            held.append(self._receive(futures[:1] if whole else futures, worker,
+            held.append(self._submit_receive(futures[:1] if whole else futures, worker,
                                       "blocks-" + "-".join(str(b) for b in group)))
         return held
 
