@@ -155,8 +155,8 @@ class _Killer:
             time.sleep(0.005)
 
 
-def test_killed_worker_is_recovered(fresh_cluster, batch):
-    cluster, client = fresh_cluster
+def test_killed_worker_is_recovered(mended_cluster, batch):
+    cluster, client = mended_cluster
     killer = _Killer(cluster, client, cluster.workers[1])
     with client.as_current(), dask.config.set(scheduler=client), \
             pytest.warns(RuntimeWarning, match="left the cluster.*goes back"):
@@ -171,8 +171,8 @@ def test_killed_worker_is_recovered(fresh_cluster, batch):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-def test_losing_every_worker_is_a_clear_error(fresh_cluster):
-    cluster, client = fresh_cluster
+def test_losing_every_worker_is_a_clear_error(mended_cluster):
+    cluster, client = mended_cluster
     killers = [_Killer(cluster, client, w, after_pass=2) for w in cluster.workers]
     estimator = BayesianGaussianMixture(algorithm="esvi", n_active=3, **SETTINGS)
     with client.as_current(), dask.config.set(scheduler=client), \

@@ -24,8 +24,8 @@ places them on a ``distributed`` cluster and owns the policy.
   its rows' mass within the group (Lemma 1) and updates the group's
   blocks by the rows' change of statistics. A task waits only for its
   own rows and for the blocks it receives (from the worker that held them
-  in the previous round): there is no global barrier. Blocks arrive
-  through small ``receive`` tasks, one block at a time for large groups
+  in the previous round): there is no global barrier. Large groups
+  arrive one block at a time through small ``receive`` tasks
   (:meth:`_Run._receive_round`), so that a worker holds about ``1 / W +
   1 / P`` of the model at most. The client submits
   the next pass before it reads the current one's lower bound, so the
@@ -115,13 +115,14 @@ def _init_rows(X_blocks, weight_blocks, start, n_active):
     return _blocks.initial_rows(X, weight, start, n_active)
 
 
-def _add_rows(blocks, rows, layout, ranges, n_features, with_bound):
-    """A build round: ``rows``' statistics added to a group's blocks (made empty if None).
+def _add_rows(rows, layout, ranges, n_features, with_bound, *parts):
+    """A build round: ``rows``' statistics added to a group's blocks (``parts``; new if none).
 
     Returns ``(None, blocks, resp_log_resp, block bounds)`` as :func:`_step`
     does, the bound's terms only ``with_bound`` (the last round).
     """
-    if blocks is None:
+    blocks = _receive(*parts)
+    if not blocks:
         blocks = [_blocks.empty_block(index, start, stop, n_features, layout)
                   for index, (start, stop) in ranges]
     for block in blocks:
@@ -167,13 +168,15 @@ def _receive(*parts, after=None):
     return group
 
 
-def _step(rows, blocks, layout, with_bound):
+def _step(rows, layout, with_bound, *parts):
     """One block step: ``(rows, blocks, resp_log_resp, block bounds)``; the blocks in place.
 
-    The lower-bound terms are computed only with ``with_bound`` (a pass's
-    last round); otherwise they are None. The blocks are updated in place:
-    their previous version is read by no other task.
+    ``parts``: the group, as :meth:`_Run._receive_round` gives it. The
+    lower-bound terms are computed only with ``with_bound`` (a pass's last
+    round); otherwise they are None. The blocks are updated in place: their
+    previous version is read by no other task.
     """
+    blocks = _receive(*parts)
     rows = _blocks.step_rows(rows, blocks, layout)
     return _with_bound(rows, rows, blocks, layout, with_bound)
 
@@ -269,15 +272,15 @@ class _Run:
         self.start_bounds = []
         for j in range(n):
             groups = [first[(w + j + 1) % n] for w in range(n)]
-            held = self._receive_round(groups, j) if j else [None] * n
+            held = self._receive_round(groups, j) if j else [[]] * n
             last = j == n - 1
             for w, group in enumerate(groups):
                 worker = self.homes[w]
                 name = self._name(worker)
                 label = "-".join(str(b) for b in group)
                 built = self.tasks.submit(
-                    _add_rows, held[w], self.rows[w][0], self.layout,
-                    [(b, self.ranges[b]) for b in group], n_features, last,
+                    _add_rows, self.rows[w][0], self.layout,
+                    [(b, self.ranges[b]) for b in group], n_features, last, *held[w],
                     worker=worker, label=f"stats-blocks-{label}-on-{name}")
                 self._publish(built, group, worker, label, whole=not (last or self.ordered))
                 if last:
@@ -322,7 +325,8 @@ class _Run:
         ``i + 1``. A worker then holds ``g`` blocks, ``g + 1`` for the
         first receiver of the chain (rotating with ``number``): ``1 / W +
         1 / P`` of the model at most in a ring round. The chain costs ``W
-        g`` transfer latencies per round, so small groups move at once.
+        g`` transfer latencies per round, so small groups move at once:
+        the step that reads them fetches them.
 
         Parameters
         ----------
@@ -333,8 +337,10 @@ class _Run:
 
         Returns
         -------
-        list of distributed.Future
-            Per partition, its group's list of blocks on its worker.
+        list of list of distributed.Future
+            Per partition, futures of its group: one of the whole group's
+            list, or one per block (a block, or a list of one); the task
+            that reads them flattens them (:func:`_receive`).
         """
         n = len(groups)
         parts = [[self.blocks[b] for b in group] for group in groups]
@@ -353,17 +359,12 @@ class _Run:
                                                     f"{self._name(worker)}")
         held = []
         for w, group in enumerate(groups):
-            worker = self.homes[w]
             futures = [ref[0] for ref in parts[w]]
             whole = (len({f.key for f in futures}) == 1
                      and [ref[1] for ref in parts[w]] == list(range(len(group))))
-            if whole and self.holder[group[0]] == worker:
-                held.append(futures[0])  # a group that stays on its worker
-                continue
-            # a whole group from one worker, or single blocks (possibly received
-            # one by one above, then already here) assembled into a list
-            held.append(self._submit_receive(futures[:1] if whole else futures, worker,
-                                      "blocks-" + "-".join(str(b) for b in group)))
+            # a whole group (here, or fetched by the task that reads it: small
+            # groups), or single blocks (possibly received one by one above)
+            held.append(futures[:1] if whole else futures)
         return held
 
     def submit_pass(self, number):
@@ -388,7 +389,7 @@ class _Run:
                 name = self._name(worker)
                 label = "-".join(str(b) for b in group)
                 step = self.tasks.submit(
-                    _step, self.rows[w][0], held[w], self.layout, last, worker=worker,
+                    _step, self.rows[w][0], self.layout, last, *held[w], worker=worker,
                     label=f"step-pass-{number}-blocks-{label}-on-{name}")
                 self.rows[w] = (self.tasks.submit(_pick, step, 0, worker=worker,
                                                   label=f"rows-partition-{w}-on-{name}"), None)
