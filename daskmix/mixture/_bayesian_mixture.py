@@ -319,7 +319,10 @@ class BayesianGaussianMixture(BaseMixture):
     methods run block by block; :meth:`sample` needs the model in memory,
     ``daskmix.load(path, lazy=False)``). With ``n_init > 1`` the runs' fitted
     blocks stay on the workers until a better run replaces them, and only
-    the best run is written.
+    the best run is written. A worker holds its partition of the rows and
+    about ``1 / n_workers`` of the model's statistics (blocks of 16 MiB or
+    more change hands one at a time: at most one block more); for a model
+    larger than a worker, give a ``model_store``.
 
     :meth:`predict`, :meth:`predict_proba`, :meth:`score_samples` and
     :meth:`score` evaluate the variational E-step, as scikit-learn's do:
